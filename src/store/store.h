@@ -1,0 +1,91 @@
+/* Ordered key-value store: the storage interface every core module uses.
+ *
+ * Two implementations: `stet_store_open_rocks` (src/store/rocks.c, the only file that
+ * includes rocksdb/c.h) and `stet_store_create_mem` (src/store/mem.c, an in-memory sorted
+ * map for unit tests and the simulator). Keys compare bytewise (memcmp, shorter first).
+ *
+ * Threading: reads and writes may happen from the loop thread while one other thread runs
+ * a synchronous (fsync) write; the rocks store is thread-safe, the mem store is used only
+ * single-threaded.
+ *
+ * Ownership: the caller owns batches and iterators (create/destroy). Values returned by get
+ * are copied into the caller's buffer. Iterator key/value pointers are borrowed until the
+ * next iterator call.
+ */
+#ifndef STET_STORE_H
+#define STET_STORE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "common/buf.h"
+
+struct stet_store;
+struct stet_store_iter;
+
+/* A write batch: an ordered list of puts and deletes, applied atomically. */
+struct stet_store_batch {
+    struct stet_buf ops; /* encoded: u8 op (1 put, 2 del, 3 del-range), u32 klen, key, u32 vlen, value */
+    uint32_t count;
+};
+
+void stet_store_batch_init(struct stet_store_batch *b);
+void stet_store_batch_free(struct stet_store_batch *b);
+void stet_store_batch_clear(struct stet_store_batch *b);
+void stet_store_batch_put(struct stet_store_batch *b, const void *key, size_t klen, const void *val, size_t vlen);
+void stet_store_batch_delete(struct stet_store_batch *b, const void *key, size_t klen);
+/* Deletes every key k with begin <= k < end. */
+void stet_store_batch_delete_range(struct stet_store_batch *b, const void *begin, size_t blen, const void *end,
+                                   size_t elen);
+
+/* Iterates the ops of a batch in order (used by store implementations). Returns false at the end. */
+struct stet_store_batch_cursor { const struct stet_store_batch *batch; size_t off; };
+bool stet_store_batch_next(struct stet_store_batch_cursor *c, int *op, const uint8_t **key, size_t *klen,
+                           const uint8_t **val, size_t *vlen);
+enum { STET_STORE_OP_PUT = 1, STET_STORE_OP_DELETE = 2, STET_STORE_OP_DELETE_RANGE = 3 };
+
+struct stet_store_ops {
+    int (*get)(struct stet_store *s, const void *key, size_t klen, struct stet_buf *out);
+    int (*write)(struct stet_store *s, const struct stet_store_batch *b, bool sync);
+    struct stet_store_iter *(*iter_create)(struct stet_store *s, const void *lower, size_t llen, const void *upper,
+                                           size_t ulen);
+    void (*iter_destroy)(struct stet_store_iter *it);
+    bool (*iter_valid)(struct stet_store_iter *it);
+    void (*iter_next)(struct stet_store_iter *it);
+    void (*iter_seek)(struct stet_store_iter *it, const void *key, size_t klen);
+    const uint8_t *(*iter_key)(struct stet_store_iter *it, size_t *klen);
+    const uint8_t *(*iter_value)(struct stet_store_iter *it, size_t *vlen);
+    void (*destroy)(struct stet_store *s);
+};
+
+struct stet_store {
+    const struct stet_store_ops *ops;
+};
+
+/* Opens (creating if missing) a RocksDB store in `dir`. Returns 0 or negative errno; on
+ * error `errmsg` (if not NULL) gets a malloc'd message the caller frees. */
+int stet_store_open_rocks(const char *dir, struct stet_store **out, char **errmsg);
+struct stet_store *stet_store_create_mem(void);
+
+/* get: 0 found (value in out, replacing its contents), 1 not found, negative errno on error. */
+static inline int stet_store_get(struct stet_store *s, const void *k, size_t kl, struct stet_buf *out) {
+    return s->ops->get(s, k, kl, out);
+}
+static inline int stet_store_write(struct stet_store *s, const struct stet_store_batch *b, bool sync) {
+    return s->ops->write(s, b, sync);
+}
+/* Iterates keys in [lower, upper); upper NULL means unbounded. Starts at lower. */
+static inline struct stet_store_iter *stet_store_iter_create(struct stet_store *s, const void *lo, size_t ll,
+                                                             const void *up, size_t ul) {
+    return s->ops->iter_create(s, lo, ll, up, ul);
+}
+void stet_store_iter_destroy(struct stet_store *s, struct stet_store_iter *it);
+bool stet_store_iter_valid(struct stet_store *s, struct stet_store_iter *it);
+void stet_store_iter_next(struct stet_store *s, struct stet_store_iter *it);
+void stet_store_iter_seek(struct stet_store *s, struct stet_store_iter *it, const void *key, size_t klen);
+const uint8_t *stet_store_iter_key(struct stet_store *s, struct stet_store_iter *it, size_t *klen);
+const uint8_t *stet_store_iter_value(struct stet_store *s, struct stet_store_iter *it, size_t *vlen);
+static inline void stet_store_destroy(struct stet_store *s) { s->ops->destroy(s); }
+
+#endif
