@@ -2,8 +2,9 @@
  *
  * Invocation ids (http-api.md §1.1): 24 bytes = partition key (u64 big-endian) || 16-byte
  * uuid. String form "inv_" + version '1' + base62(pk) in 11 chars + base62(uuid as u128)
- * in 22 chars, 38 chars total. Restate's base62 writes the integer's digits least
- * significant first ("byte-swapped"), zero-padded to the fixed width.
+ * in 22 chars, 38 chars total. Restate's base62 encodes the "byte-swapped" integer: the
+ * big-endian bytes of the number read as a little-endian integer; digits are written most
+ * significant first, left-padded with '0' to the fixed width; alphabet 0-9, a-z, A-Z.
  * Deployment ids: "dp_" + '1' + 22 base62 chars of a u128.
  * Awakeable/signal ids (service-protocol.md §10.6): "sign_1" + base64url_nopad(24 invocation
  * id bytes || u32be signal index); the legacy "prom_1" prefix has the same layout.
@@ -35,9 +36,12 @@ void stet_invocation_id_to_bytes(const struct stet_invocation_id *id, uint8_t ou
 void stet_invocation_id_from_bytes(const uint8_t in[24], struct stet_invocation_id *id);
 /* Writes 38 chars + NUL. */
 void stet_invocation_id_format(const struct stet_invocation_id *id, char out[STET_INVOCATION_ID_STRLEN + 1]);
-/* Returns 0 or -EINVAL with *reason (static string, may pass NULL) set to Restate's text:
- * "unrecognized codec version" (missing/unknown "inv_" prefix or version char != '1'),
- * "base62 decode error", "bad format" (wrong length). */
+/* Returns 0 or -EINVAL with *reason (may pass NULL) set to Restate's IdDecodeError text,
+ * checked in Restate's order: "bad length" (empty, or too short/long), "bad format" (no '_'),
+ * "unrecognized resource type: <prefix>" (unknown prefix; thread-local buffer valid until the
+ * next call on this thread), "id doesn't match the expected type" (a known non-"inv" prefix),
+ * "unrecognized codec version" (version char != '1', e.g. "inv_bogus"),
+ * "base62 decode error" (bad char or overflow). Other reasons are static strings. */
 int stet_invocation_id_parse(const char *s, size_t len, struct stet_invocation_id *out, const char **reason);
 /* Orders by partition key, then uuid bytes (= memcmp of the 24-byte form). */
 int stet_invocation_id_cmp(const struct stet_invocation_id *a, const struct stet_invocation_id *b);
@@ -52,7 +56,9 @@ int stet_deployment_id_parse(const char *s, size_t len, uint8_t out[16]); /* 0 o
 #define STET_AWAKEABLE_ID_STRLEN 44
 /* outlen must be > STET_AWAKEABLE_ID_STRLEN (asserted). */
 void stet_awakeable_id_format(const uint8_t inv_bytes[24], uint32_t signal_idx, char *out, size_t outlen);
-/* Returns 0 or -EINVAL with *reason (may pass NULL). *legacy is true for "prom_1". */
+/* Returns 0 or -EINVAL with *reason (may pass NULL; same texts as invocation ids, base64
+ * errors are "base62 decode error" as in Restate, a payload that is not 28 bytes is
+ * "bad length"). *legacy is true for "prom_1". */
 int stet_awakeable_id_parse(const char *s, size_t len, struct stet_invocation_id *inv, uint32_t *idx,
                             bool *legacy, const char **reason);
 
@@ -79,8 +85,7 @@ size_t stet_base64url_encode(const uint8_t *in, size_t len, char *out, size_t ou
 /* accepts with or without padding; 0 or -EINVAL (bad char, bad length, too small outcap) */
 int stet_base64url_decode(const char *in, size_t len, uint8_t *out, size_t outcap, size_t *outlen);
 
-/* Restate base62 ("byte-swapped": least significant digit first, padded with '0' to width).
- * Alphabet 0-9A-Za-z. */
+/* Restate base62 of the byte-swapped integer (see above). Alphabet 0-9a-zA-Z. */
 void stet_base62_encode_u64(uint64_t v, char out[11]);
 int stet_base62_decode_u64(const char in[11], uint64_t *v);          /* 0 or -EINVAL */
 void stet_base62_encode_u128(const uint8_t be[16], char out[22]);    /* be = big-endian u128 */

@@ -16,7 +16,7 @@
  *   struct stet_json_writer appends JSON text to a caller-owned stet_buf and inserts commas
  *   itself. Strings are escaped so that the output is always valid JSON and valid UTF-8: '"'
  *   and '\\' are escaped, control characters use \n \t \r \b \f or \u00XX, and bytes that are
- *   not valid UTF-8 become U+FFFD. Nesting is limited to 64 levels (asserted).
+ *   not valid UTF-8 become U+FFFD. Writer nesting is limited to 63 levels (asserted).
  */
 #ifndef STET_JSON_H
 #define STET_JSON_H
@@ -74,7 +74,9 @@ bool stet_json_equal(const struct stet_json *a, const struct stet_json *b);
 void stet_json_write_value(struct stet_buf *out, const struct stet_json *j);
 
 /* Writer: appends to a stet_buf (borrowed for the writer's lifetime), inserts commas
- * automatically. need_comma holds one bit per nesting level. */
+ * automatically. need_comma: bit d (1..63) is set once level d holds a value; bit 0 means
+ * "a key was just written". Misuse (end without begin, value without key inside an object
+ * is not detected; unbalanced end is) trips STET_ASSERT. */
 struct stet_json_writer {
     struct stet_buf *out;
     uint64_t need_comma;
