@@ -95,6 +95,9 @@ enum stet_msg_kind stet_msg_kind(uint16_t type);
  * "GetLazyStateCompletion", "SleepCompletion", "CallInvocationIdCompletion", "Signal".
  * Unknown codes give "Custom" (custom range) or "Unknown". Static string, never NULL. */
 const char *stet_msg_name(uint16_t type);
+/* Restate's sys_journal entry_type text: "Command: SetState", "Notification: Sleep",
+ * "Notification: Signal"; control messages give their stet_msg_name. Static string. */
+const char *stet_msg_entry_type(uint16_t type);
 /* true for every code in the §6 catalogue. */
 bool stet_msg_type_known(uint16_t type);
 /* The completion notification type for a completable command (Call -> CallCompletion,
@@ -117,6 +120,7 @@ struct stet_frame_decoder {
     uint32_t max_len;
 };
 
+/* max_message_len 0 means no limit (UINT32_MAX). */
 void stet_frame_decoder_init(struct stet_frame_decoder *d, uint32_t max_message_len);
 void stet_frame_decoder_free(struct stet_frame_decoder *d);
 /* Copies data into the decoder. Invalidates payloads returned earlier. */
@@ -149,9 +153,10 @@ struct stet_pb_field {
     size_t len;
 };
 
+/* p may be NULL when len is 0. */
 static inline void stet_pb_reader_init(struct stet_pb_reader *r, const uint8_t *p, size_t len) {
-    r->p = p;
-    r->end = p + len;
+    r->p = len != 0 ? p : (const uint8_t *)"";
+    r->end = r->p + len;
 }
 /* 1 = field read, 0 = end, -EPROTO malformed (bad varint, truncated, wire types 3/4 or
  * 6/7, field 0). Fixed32/64 are returned with data/len. */
