@@ -1,0 +1,727 @@
+/* Ingress request handling. See ingress.h; routing and messages follow
+ * shared/reference/http-api.md §2 (restate-server 1.7.12 behaviour).
+ *
+ * Pending requests live in a map keyed by request id until their INGRESS_RESPONSE action
+ * arrives or the client goes away (abort callback). Request ids are unique within this
+ * process; sinks also carry the process incarnation, so answers meant for requests of an
+ * earlier process (stored in invocation statuses before a restart) are dropped.
+ */
+#include "ingress/ingress.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "common/assert.h"
+#include "common/hmap.h"
+#include "common/log.h"
+#include "common/timefmt.h"
+#include "json/json.h"
+#include "node/node.h"
+#include "protocol/protocol.h"
+#include "schema/schema.h"
+
+#define MOD "ingress"
+
+struct pending {
+    struct stet_ingress *ing;
+    struct stet_http_request *req;
+    uint64_t request_id;
+    struct stet_invocation_id id;
+    bool is_send;       /* waiting for durability of a send */
+    bool is_output;     /* /output: 404 comes from the ingress */
+    bool previously_accepted;
+    uint64_t execute_at_ms;
+    char content_type[128]; /* output content type; empty: none */
+    bool set_content_type_if_empty;
+    char origin[256];
+};
+
+struct stet_ingress {
+    struct stet_node *node;
+    uint64_t next_request_id;
+    struct stet_hmap pending; /* u64 request id -> struct pending */
+    struct stet_ingress_stats stats;
+};
+
+/* ---- responses ----------------------------------------------------------------------- */
+
+static void count_status(struct stet_ingress *ing, int status) {
+    if (status < 300) ing->stats.responses_2xx++;
+    else if (status < 500) ing->stats.responses_4xx++;
+    else ing->stats.responses_5xx++;
+}
+
+struct hdrs {
+    struct stet_http_header h[12];
+    size_t n;
+};
+
+static void hdr_add(struct hdrs *h, const char *name, const char *value) {
+    STET_ASSERT(h->n < STET_ARRAY_LEN(h->h));
+    h->h[h->n++] = (struct stet_http_header){name, strlen(name), value, strlen(value)};
+}
+
+static void cors(struct hdrs *h, const char *origin) {
+    hdr_add(h, "vary", "origin, access-control-request-method, access-control-request-headers");
+    hdr_add(h, "access-control-allow-credentials", "true");
+    if (origin && *origin) hdr_add(h, "access-control-allow-origin", origin);
+}
+
+static void send_response(struct stet_ingress *ing, struct stet_http_request *req, int status, struct hdrs *h,
+                          const void *body, size_t len) {
+    count_status(ing, status);
+    stet_http_respond(req, status, h->h, h->n, body, len);
+}
+
+static const char *req_origin(struct stet_http_request *req, char *buf, size_t n) {
+    size_t len;
+    const char *o = stet_http_request_header(req, "origin", &len);
+    if (!o) return NULL;
+    snprintf(buf, n, "%.*s", (int)len, o);
+    return buf;
+}
+
+/* Restate's ingress error: {"code":N,"message":"...","source":"ingress"} */
+static void send_error(struct stet_ingress *ing, struct stet_http_request *req, int status, const char *inv_id,
+                       const char *fmt, ...) __attribute__((format(printf, 5, 6)));
+static void send_error(struct stet_ingress *ing, struct stet_http_request *req, int status, const char *inv_id,
+                       const char *fmt, ...) {
+    char msg[1024];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    va_end(ap);
+    struct stet_buf b = STET_BUF_INIT;
+    struct stet_json_writer w;
+    stet_json_writer_init(&w, &b);
+    stet_json_begin_object(&w);
+    stet_json_key(&w, "code");
+    stet_json_write_int(&w, status);
+    stet_json_key(&w, "message");
+    stet_json_write_string(&w, msg);
+    stet_json_key(&w, "source");
+    stet_json_write_string(&w, "ingress");
+    stet_json_end_object(&w);
+    struct hdrs h = {0};
+    char origin[256];
+    hdr_add(&h, "content-type", "application/json");
+    hdr_add(&h, "x-restate-error-source", "ingress");
+    if (inv_id) hdr_add(&h, "x-restate-id", inv_id);
+    cors(&h, req_origin(req, origin, sizeof(origin)));
+    send_response(ing, req, status, &h, b.data, b.len);
+    stet_buf_free(&b);
+}
+
+/* Renders a protocol Failure as the ingress's invocation error body. */
+static int render_failure(const uint8_t *raw, size_t len, uint32_t fallback_code, struct stet_buf *out) {
+    uint32_t code = fallback_code;
+    struct stet_slice message = {NULL, 0};
+    struct stet_pb_reader r = {raw, raw + len};
+    struct stet_pb_field f;
+    struct stet_json_writer w;
+    stet_json_writer_init(&w, out);
+    /* first pass: code + message */
+    while (stet_pb_next(&r, &f) == 1) {
+        if (f.number == 1 && f.wire_type == 0) code = (uint32_t)f.varint;
+        if (f.number == 2 && f.wire_type == 2) message = (struct stet_slice){f.data, f.len};
+    }
+    if (code == 0) code = fallback_code ? fallback_code : 500;
+    stet_json_begin_object(&w);
+    stet_json_key(&w, "code");
+    stet_json_write_uint(&w, code);
+    stet_json_key(&w, "message");
+    stet_json_write_string_n(&w, (const char *)message.ptr, message.len);
+    /* metadata (field 3: repeated {1 key, 2 value}) */
+    bool any = false;
+    r = (struct stet_pb_reader){raw, raw + len};
+    while (stet_pb_next(&r, &f) == 1) {
+        if (f.number != 3 || f.wire_type != 2) continue;
+        struct stet_pb_reader m = {f.data, f.data + f.len};
+        struct stet_pb_field mf;
+        struct stet_slice k = {NULL, 0}, v = {NULL, 0};
+        while (stet_pb_next(&m, &mf) == 1) {
+            if (mf.number == 1 && mf.wire_type == 2) k = (struct stet_slice){mf.data, mf.len};
+            if (mf.number == 2 && mf.wire_type == 2) v = (struct stet_slice){mf.data, mf.len};
+        }
+        if (!any) {
+            stet_json_key(&w, "metadata");
+            stet_json_begin_object(&w);
+            any = true;
+        }
+        stet_json_key_n(&w, (const char *)k.ptr, k.len);
+        stet_json_write_string_n(&w, (const char *)v.ptr, v.len);
+    }
+    if (any) stet_json_end_object(&w);
+    stet_json_key(&w, "source");
+    stet_json_write_string(&w, "invocation");
+    stet_json_end_object(&w);
+    return (int)code;
+}
+
+static void pending_free(struct pending *p) {
+    stet_hmap_remove(&p->ing->pending, &p->request_id, sizeof(p->request_id));
+    p->ing->stats.pending--;
+    free(p);
+}
+
+static void on_abort(struct stet_http_request *req, void *arg) {
+    STET_UNUSED(req);
+    pending_free(arg);
+}
+
+void stet_ingress_respond(struct stet_ingress *ing, const struct stet_action *a) {
+    if (a->sink.incarnation != stet_node_incarnation(ing->node)) return;
+    struct pending *p = stet_hmap_get(&ing->pending, &a->sink.request_id, sizeof(a->sink.request_id));
+    if (!p) return; /* the caller went away */
+    struct stet_http_request *req = p->req;
+    char id[STET_INVOCATION_ID_STRLEN + 1];
+    stet_invocation_id_format(&a->id, id);
+    struct hdrs h = {0};
+    char expires[64];
+    struct stet_buf body = STET_BUF_INIT;
+    int status = 200;
+    switch (a->response) {
+    case STET_RESPONSE_VALUE:
+        hdr_add(&h, "x-restate-id", id);
+        if (a->from_retained && a->expires_at_ms) {
+            stet_time_format_rfc3339_offset(a->expires_at_ms, expires, sizeof(expires));
+            hdr_add(&h, "idempotency-expires", expires);
+        }
+        if (p->content_type[0] && (a->value.len > 0 || p->set_content_type_if_empty))
+            hdr_add(&h, "content-type", p->content_type);
+        stet_buf_append(&body, a->value.ptr, a->value.len);
+        break;
+    case STET_RESPONSE_FAILURE:
+        hdr_add(&h, "x-restate-id", id);
+        if (a->from_retained && a->expires_at_ms) {
+            stet_time_format_rfc3339_offset(a->expires_at_ms, expires, sizeof(expires));
+            hdr_add(&h, "idempotency-expires", expires);
+        }
+        hdr_add(&h, "x-restate-error-source", "invocation");
+        hdr_add(&h, "content-type", "application/json");
+        status = render_failure(a->failure_raw.ptr, a->failure_raw.len, a->failure_code, &body);
+        if (status < 100 || status > 999) status = 500;
+        break;
+    case STET_RESPONSE_NOT_FOUND: {
+        bool is_output = p->is_output;
+        pending_free(p);
+        if (is_output) send_error(ing, req, 404, NULL, "invocation not found");
+        else {
+            /* quirk kept from Restate: attach of an unknown invocation is an invocation failure */
+            struct stet_buf b = STET_BUF_INIT;
+            stet_buf_append_str(&b, "{\"code\":404,\"message\":\"not found\",\"source\":\"invocation\"}");
+            struct hdrs eh = {0};
+            hdr_add(&eh, "content-type", "application/json");
+            hdr_add(&eh, "x-restate-error-source", "invocation");
+            hdr_add(&eh, "x-restate-id", id);
+            cors(&eh, NULL);
+            send_response(ing, req, 404, &eh, b.data, b.len);
+            stet_buf_free(&b);
+        }
+        return;
+    }
+    case STET_RESPONSE_NOT_READY:
+        pending_free(p);
+        send_error(ing, req, 470, NULL, "the invocation exists but has not completed yet");
+        return;
+    }
+    cors(&h, p->origin[0] ? p->origin : NULL);
+    pending_free(p);
+    send_response(ing, req, status, &h, body.data, body.len);
+    stet_buf_free(&body);
+}
+
+/* ---- helpers ------------------------------------------------------------------------- */
+
+static struct pending *pending_new(struct stet_ingress *ing, struct stet_http_request *req) {
+    struct pending *p = calloc(1, sizeof(*p));
+    STET_ASSERT(p != NULL);
+    p->ing = ing;
+    p->req = req;
+    p->request_id = ++ing->next_request_id;
+    req_origin(req, p->origin, sizeof(p->origin));
+    stet_hmap_put(&ing->pending, &p->request_id, sizeof(p->request_id), p);
+    ing->stats.pending++;
+    stet_http_request_on_abort(req, on_abort, p);
+    return p;
+}
+
+static struct stet_inv_sink sink_for(struct stet_ingress *ing, struct pending *p) {
+    struct stet_inv_sink s;
+    memset(&s, 0, sizeof(s));
+    s.kind = STET_SINK_INGRESS;
+    s.incarnation = stet_node_incarnation(ing->node);
+    s.request_id = p->request_id;
+    return s;
+}
+
+/* Splits the path into segments (no decoding). Returns the count or -1 when more than max. */
+static int split_path(const char *path, size_t len, struct stet_slice *seg, int max) {
+    int n = 0;
+    size_t i = 0;
+    if (len > 0 && path[0] == '/') i = 1;
+    while (i <= len) {
+        size_t j = i;
+        while (j < len && path[j] != '/') j++;
+        if (n == max) return -1;
+        seg[n++] = (struct stet_slice){(const uint8_t *)path + i, j - i};
+        i = j + 1;
+    }
+    return n;
+}
+
+static bool seg_eq(struct stet_slice s, const char *lit) {
+    size_t n = strlen(lit);
+    return s.len == n && memcmp(s.ptr, lit, n) == 0;
+}
+
+/* Media type match: type/subtype (params ignored, trimmed) against a pattern with wildcards. */
+static bool content_type_matches(const char *ct, size_t ctlen, const char *pattern) {
+    size_t end = 0;
+    while (end < ctlen && ct[end] != ';') end++;
+    while (end > 0 && (ct[end - 1] == ' ' || ct[end - 1] == '\t')) end--;
+    size_t start = 0;
+    while (start < end && (ct[start] == ' ' || ct[start] == '\t')) start++;
+    const char *c = ct + start;
+    size_t cl = end - start;
+    const char *pat = pattern;
+    size_t pl = strlen(pattern);
+    const char *pend = memchr(pat, ';', pl);
+    if (pend) pl = (size_t)(pend - pat);
+    while (pl > 0 && pat[pl - 1] == ' ') pl--;
+    if (pl == 3 && memcmp(pat, "*/*", 3) == 0) return true;
+    const char *ps = memchr(pat, '/', pl);
+    const char *cs = memchr(c, '/', cl);
+    if (!ps || !cs) return false;
+    size_t ptl = (size_t)(ps - pat), ctl = (size_t)(cs - c);
+    if (!(ptl == 1 && pat[0] == '*') && !(ptl == ctl && strncasecmp(pat, c, ctl) == 0)) return false;
+    const char *psub = ps + 1, *csub = cs + 1;
+    size_t psl = pl - ptl - 1, csl = cl - ctl - 1;
+    if (psl == 1 && psub[0] == '*') return true;
+    return psl == csl && strncasecmp(psub, csub, csl) == 0;
+}
+
+/* §2.2 input validation. Returns NULL when valid, else the message. */
+static const char *validate_input(const struct stet_handler_schema *h, struct stet_http_request *req, char *buf,
+                                  size_t n) {
+    size_t ctlen = 0;
+    const char *ct = stet_http_request_header(req, "content-type", &ctlen);
+    if (!h->has_input) return NULL;
+    if (!ct && req->body_len == 0) {
+        if (!h->input_required) return NULL;
+        snprintf(buf, n, "input validation error: Empty content-type");
+        return buf;
+    }
+    const char *expected = h->input_content_type ? h->input_content_type : "*/*";
+    if (!ct) {
+        snprintf(buf, n, "input validation error: Empty content-type");
+        return buf;
+    }
+    if (!content_type_matches(ct, ctlen, expected)) {
+        snprintf(buf, n, "input validation error: Content-type '%.*s' does not match '%s'", (int)ctlen, ct, expected);
+        return buf;
+    }
+    if (h->input_has_json_schema && h->input_required && req->body_len == 0) {
+        snprintf(buf, n, "input validation error: Empty body not allowed");
+        return buf;
+    }
+    return NULL;
+}
+
+static void build_input(struct stet_http_request *req, struct stet_buf *out) {
+    struct stet_header_kv hv[128];
+    size_t n = 0;
+    char ingress_path[4096];
+    int pl = snprintf(ingress_path, sizeof(ingress_path), "%.*s%s%.*s", (int)req->path_len, req->path,
+                      req->query_len ? "?" : "", (int)req->query_len, req->query ? req->query : "");
+    if (pl < 0) pl = 0;
+    if ((size_t)pl >= sizeof(ingress_path)) pl = sizeof(ingress_path) - 1;
+    hv[n++] = (struct stet_header_kv){{(const uint8_t *)"x-restate-ingress-path", 22},
+                                      {(const uint8_t *)ingress_path, (size_t)pl}};
+    for (size_t i = 0; i < req->n_headers && n < STET_ARRAY_LEN(hv); i++) {
+        const struct stet_http_header *h = &req->headers[i];
+#define IS(x) (h->name_len == strlen(x) && memcmp(h->name, x, h->name_len) == 0)
+        if (IS("connection") || IS("host") || IS("idempotency-key") || IS("idempotency-expires") || IS(":authority"))
+            continue;
+#undef IS
+        if (h->name_len > 0 && h->name[0] == ':') continue;
+        hv[n++] = (struct stet_header_kv){{(const uint8_t *)h->name, h->name_len},
+                                          {(const uint8_t *)h->value, h->value_len}};
+    }
+    stet_proto_encode_input(out, hv, n, req->body, req->body_len);
+}
+
+static bool query_param(struct stet_http_request *req, const char *name, struct stet_slice *value) {
+    const char *q = req->query;
+    size_t len = req->query_len, nl = strlen(name);
+    size_t i = 0;
+    while (q && i < len) {
+        size_t j = i;
+        while (j < len && q[j] != '&') j++;
+        const char *eq = memchr(q + i, '=', j - i);
+        size_t kl = eq ? (size_t)(eq - (q + i)) : j - i;
+        if (kl == nl && strncasecmp(q + i, name, nl) == 0) {
+            *value = eq ? (struct stet_slice){(const uint8_t *)eq + 1, (size_t)(q + j - eq - 1)}
+                        : (struct stet_slice){(const uint8_t *)"", 0};
+            return true;
+        }
+        i = j + 1;
+    }
+    return false;
+}
+
+/* ---- send durability ----------------------------------------------------------------- */
+
+struct send_ctx {
+    struct stet_ingress *ing;
+    uint64_t request_id;
+};
+
+static void send_durable_cb(void *arg, int status, uint64_t lsn) {
+    STET_UNUSED(lsn);
+    struct send_ctx *sc = arg;
+    struct stet_ingress *ing = sc->ing;
+    uint64_t request_id = sc->request_id;
+    free(sc);
+    /* the request may have gone away: look it up */
+    struct pending *p = stet_hmap_get(&ing->pending, &request_id, sizeof(request_id));
+    if (!p) return;
+    struct stet_http_request *req = p->req;
+    char id[STET_INVOCATION_ID_STRLEN + 1];
+    stet_invocation_id_format(&p->id, id);
+    if (status != 0) {
+        pending_free(p);
+        send_error(ing, req, 503, NULL,
+                   "internal routing error: cannot append to the log. If the request has an 'idempotency-key', it can "
+                   "be safely retried");
+        return;
+    }
+    struct stet_buf b = STET_BUF_INIT;
+    struct stet_json_writer w;
+    stet_json_writer_init(&w, &b);
+    stet_json_begin_object(&w);
+    stet_json_key(&w, "invocationId");
+    stet_json_write_string(&w, id);
+    if (p->execute_at_ms) {
+        char ts[64];
+        stet_time_format_rfc3339_nanos(p->execute_at_ms, ts, sizeof(ts));
+        stet_json_key(&w, "executionTime");
+        stet_json_write_string(&w, ts);
+    }
+    stet_json_key(&w, "status");
+    stet_json_write_string(&w, p->previously_accepted ? "PreviouslyAccepted" : "Accepted");
+    stet_json_end_object(&w);
+    struct hdrs h = {0};
+    hdr_add(&h, "content-type", "application/json");
+    hdr_add(&h, "x-restate-id", id);
+    cors(&h, p->origin[0] ? p->origin : NULL);
+    pending_free(p);
+    send_response(ing, req, 202, &h, b.data, b.len);
+    stet_buf_free(&b);
+}
+
+/* ---- routes -------------------------------------------------------------------------- */
+
+static void handle_invoke(struct stet_ingress *ing, struct stet_http_request *req, struct stet_slice *seg, int nseg) {
+    const struct stet_schema *schema = stet_node_schema(ing->node);
+    const struct stet_service_schema *svc = stet_schema_find_service(schema, (const char *)seg[0].ptr, seg[0].len);
+    if (!svc) {
+        send_error(ing, req, 404, NULL, "service '%.*s' not found, make sure to register the service before calling it.",
+                   (int)seg[0].len, (const char *)seg[0].ptr);
+        return;
+    }
+    bool keyed = svc->ty != STET_SERVICE;
+    int base = keyed ? 3 : 2;
+    bool is_send = false;
+    if (nseg == base + 1 && seg_eq(seg[base], "send")) is_send = true;
+    else if (nseg != base) {
+        send_error(ing, req, 400, NULL,
+                   "bad path, expected either /:service-name/:handler or /:object-name/:object-key/:handler");
+        return;
+    }
+    struct stet_slice handler_name = seg[base - 1];
+    struct stet_buf key = STET_BUF_INIT;
+    if (keyed && stet_percent_decode((const char *)seg[1].ptr, seg[1].len, &key) != 0) {
+        send_error(ing, req, 400, NULL, "bad path, cannot decode key: FromUtf8Error");
+        stet_buf_free(&key);
+        return;
+    }
+    const struct stet_handler_schema *h = stet_schema_find_handler(svc, (const char *)handler_name.ptr, handler_name.len);
+    if (!h) {
+        send_error(ing, req, 404, NULL,
+                   "the service '%s' exists, but the handler '%.*s' was not found, check that the handler exists in "
+                   "the latest registered service version.",
+                   svc->name, (int)handler_name.len, (const char *)handler_name.ptr);
+        stet_buf_free(&key);
+        return;
+    }
+    bool is_get = req->method_len == 3 && memcmp(req->method, "GET", 3) == 0;
+    bool is_post = req->method_len == 4 && memcmp(req->method, "POST", 4) == 0;
+    if (!is_get && !is_post) {
+        send_error(ing, req, 405, NULL, "method not allowed");
+        stet_buf_free(&key);
+        return;
+    }
+    if (!svc->is_public || !h->is_public) {
+        send_error(ing, req, 400, NULL, "the invoked service is not public");
+        stet_buf_free(&key);
+        return;
+    }
+    char vbuf[512];
+    const char *verr = validate_input(h, req, vbuf, sizeof(vbuf));
+    if (verr) {
+        send_error(ing, req, 400, NULL, "%s", verr);
+        stet_buf_free(&key);
+        return;
+    }
+    struct stet_slice delay;
+    uint64_t delay_ms = 0;
+    if (query_param(req, "delay", &delay)) {
+        if (!is_send) {
+            send_error(ing, req, 400, NULL,
+                       "cannot use the delay query parameter with calls. The delay is supported only with sends");
+            stet_buf_free(&key);
+            return;
+        }
+        struct stet_buf dd = STET_BUF_INIT;
+        char derr[256] = "";
+        int drc = stet_percent_decode((const char *)delay.ptr, delay.len, &dd);
+        if (drc == 0) drc = stet_duration_parse((const char *)dd.data, dd.len, &delay_ms, derr, sizeof(derr));
+        stet_buf_free(&dd);
+        if (drc != 0) {
+            send_error(ing, req, 400, NULL, "bad delay query parameter, must be a ISO8601 duration: %s",
+                       derr[0] ? derr : "invalid duration");
+            stet_buf_free(&key);
+            return;
+        }
+    }
+    size_t idem_len = 0;
+    const char *idem = stet_http_request_header(req, "idempotency-key", &idem_len);
+    bool workflow_run = svc->ty == STET_WORKFLOW && h->ty == STET_HANDLER_WORKFLOW;
+    if (idem && workflow_run) {
+        send_error(ing, req, 400, NULL,
+                   "cannot use the idempotency key with workflow handlers. The handler invocation will already be "
+                   "idempotent by the workflow key itself.");
+        stet_buf_free(&key);
+        return;
+    }
+
+    const struct stet_env *env = stet_node_env(ing->node);
+    const struct stet_config *cfg = stet_node_config(ing->node);
+    struct stet_record r;
+    memset(&r, 0, sizeof(r));
+    r.kind = STET_REC_INVOKE;
+    r.service = (struct stet_slice){(const uint8_t *)svc->name, strlen(svc->name)};
+    r.handler = (struct stet_slice){(const uint8_t *)h->name, strlen(h->name)};
+    r.keyed = keyed;
+    r.key = (struct stet_slice){key.data, key.len};
+    r.service_type = (uint8_t)svc->ty;
+    r.handler_type = (uint8_t)h->ty;
+    if (keyed) r.id.partition_key = stet_partition_key_for_key(key.data, key.len);
+    else if (idem) r.id.partition_key = stet_partition_key_for_key(idem, idem_len);
+    else r.id.partition_key = stet_env_random(env);
+    if (workflow_run) {
+        stet_uuid_for_workflow(svc->name, strlen(svc->name), (const char *)key.data, key.len, r.id.uuid);
+    } else if (idem) {
+        stet_uuid_for_idempotency(svc->name, strlen(svc->name), keyed ? (const char *)key.data : NULL, key.len,
+                                  h->name, strlen(h->name), idem, idem_len, r.id.uuid);
+        r.has_idempotency_key = true;
+        r.idempotency_key = (struct stet_slice){(const uint8_t *)idem, idem_len};
+    } else {
+        stet_ulid_make(stet_env_now_ms(env), stet_env_random(env), stet_env_random(env), r.id.uuid);
+    }
+    r.completion_retention_ms = workflow_run ? stet_schema_workflow_retention(svc, h, cfg->default_workflow_retention_ms)
+                                             : stet_schema_idempotency_retention(svc, h, cfg->default_idempotency_retention_ms);
+    r.journal_retention_ms = stet_schema_journal_retention(svc, h, cfg->default_journal_retention_ms);
+    if (delay_ms) r.execute_at_ms = stet_env_now_ms(env) + delay_ms;
+
+    struct stet_buf input = STET_BUF_INIT;
+    build_input(req, &input);
+    r.input_entry = (struct stet_slice){input.data, input.len};
+
+    struct pending *p = pending_new(ing, req);
+    p->id = r.id;
+    p->is_send = is_send;
+    p->execute_at_ms = r.execute_at_ms;
+    if (h->output_content_type) snprintf(p->content_type, sizeof(p->content_type), "%s", h->output_content_type);
+    p->set_content_type_if_empty = h->output_set_content_type_if_empty;
+    if (is_send && (idem || workflow_run)) {
+        /* a send that names an existing invocation is answered PreviouslyAccepted */
+        struct stet_inv_status st;
+        stet_inv_status_init(&st);
+        if (stet_table_status_get(stet_node_store(ing->node), &r.id, &st) == 0) p->previously_accepted = true;
+        stet_inv_status_free(&st);
+    }
+    if (!is_send) r.sink = sink_for(ing, p);
+    struct send_ctx *sc = NULL;
+    if (is_send) {
+        sc = malloc(sizeof(*sc));
+        STET_ASSERT(sc != NULL);
+        sc->ing = ing;
+        sc->request_id = p->request_id;
+    }
+    int rc = stet_node_propose(ing->node, &r, is_send ? send_durable_cb : NULL, sc, NULL);
+    if (rc != 0) free(sc);
+    stet_buf_free(&input);
+    stet_buf_free(&key);
+    if (rc != 0) {
+        pending_free(p);
+        send_error(ing, req, rc == -ENOBUFS ? 429 : 503, NULL,
+                   rc == -ENOBUFS ? "too many requests, the ingress is overloaded. Retry later."
+                                  : "internal routing error: the log is unavailable. If the request has an "
+                                    "'idempotency-key', it can be safely retried");
+    }
+}
+
+static void handle_invocation_target(struct stet_ingress *ing, struct stet_http_request *req, struct stet_slice *seg,
+                                     int nseg) {
+    /* /restate/invocation/{id}/attach|output */
+    if (nseg != 4 || !(seg_eq(seg[3], "attach") || seg_eq(seg[3], "output"))) {
+        if (nseg >= 4 && nseg <= 7) {
+            send_error(ing, req, 400, NULL, "bad path, expected either /restate/invocation/:invocation_id/output or "
+                                            "/restate/invocation/:invocation_id/attach");
+            return;
+        }
+        send_error(ing, req, 400, NULL, "bad path, expected either /restate/invocation/:invocation_id/output or "
+                                        "/restate/invocation/:invocation_id/attach");
+        return;
+    }
+    if (!(req->method_len == 3 && memcmp(req->method, "GET", 3) == 0)) {
+        send_error(ing, req, 405, NULL, "method not allowed");
+        return;
+    }
+    struct stet_invocation_id id;
+    const char *reason = NULL;
+    if (stet_invocation_id_parse((const char *)seg[2].ptr, seg[2].len, &id, &reason) != 0) {
+        send_error(ing, req, 400, NULL, "bad invocation id '%.*s': %s", (int)seg[2].len, (const char *)seg[2].ptr,
+                   reason ? reason : "bad format");
+        return;
+    }
+    bool output = seg_eq(seg[3], "output");
+    struct pending *p = pending_new(ing, req);
+    p->id = id;
+    p->is_output = output;
+    /* output content type of the target handler, if we can tell */
+    struct stet_inv_status st;
+    stet_inv_status_init(&st);
+    if (stet_table_status_get(stet_node_store(ing->node), &id, &st) == 0) {
+        const struct stet_service_schema *svc =
+            stet_schema_find_service(stet_node_schema(ing->node), (const char *)st.service.ptr, st.service.len);
+        const struct stet_handler_schema *h =
+            svc ? stet_schema_find_handler(svc, (const char *)st.handler.ptr, st.handler.len) : NULL;
+        if (h && h->output_content_type)
+            snprintf(p->content_type, sizeof(p->content_type), "%s", h->output_content_type);
+        if (h) p->set_content_type_if_empty = h->output_set_content_type_if_empty;
+    }
+    stet_inv_status_free(&st);
+    struct stet_record r;
+    memset(&r, 0, sizeof(r));
+    r.kind = STET_REC_ATTACH;
+    r.id = id;
+    r.sink = sink_for(ing, p);
+    r.attach_mode = output ? STET_ATTACH_OUTPUT : STET_ATTACH_WAIT;
+    int rc = stet_node_propose(ing->node, &r, NULL, NULL, NULL);
+    if (rc != 0) {
+        pending_free(p);
+        send_error(ing, req, 503, NULL, "internal routing error: the log is unavailable");
+    }
+}
+
+static void handle_health(struct stet_ingress *ing, struct stet_http_request *req) {
+    if (!(req->method_len == 3 && memcmp(req->method, "GET", 3) == 0)) {
+        send_error(ing, req, 405, NULL, "method not allowed");
+        return;
+    }
+    const struct stet_schema *schema = stet_node_schema(ing->node);
+    struct stet_buf b = STET_BUF_INIT;
+    struct stet_json_writer w;
+    stet_json_writer_init(&w, &b);
+    stet_json_begin_object(&w);
+    stet_json_key(&w, "services");
+    stet_json_begin_array(&w);
+    stet_schema_foreach_service(schema, svc) stet_json_write_string(&w, svc->name);
+    stet_json_end_array(&w);
+    stet_json_end_object(&w);
+    struct hdrs h = {0};
+    char origin[256];
+    hdr_add(&h, "content-type", "application/json");
+    cors(&h, req_origin(req, origin, sizeof(origin)));
+    send_response(ing, req, 200, &h, b.data, b.len);
+    stet_buf_free(&b);
+}
+
+static void handle_options(struct stet_ingress *ing, struct stet_http_request *req) {
+    struct hdrs h = {0};
+    char origin[256], method[128], headers[1024];
+    size_t len;
+    hdr_add(&h, "access-control-allow-credentials", "true");
+    hdr_add(&h, "vary", "origin, access-control-request-method, access-control-request-headers");
+    const char *m = stet_http_request_header(req, "access-control-request-method", &len);
+    if (m) {
+        snprintf(method, sizeof(method), "%.*s", (int)len, m);
+        hdr_add(&h, "access-control-allow-methods", method);
+    }
+    const char *hh = stet_http_request_header(req, "access-control-request-headers", &len);
+    if (hh) {
+        snprintf(headers, sizeof(headers), "%.*s", (int)len, hh);
+        hdr_add(&h, "access-control-allow-headers", headers);
+    }
+    if (req_origin(req, origin, sizeof(origin))) hdr_add(&h, "access-control-allow-origin", origin);
+    send_response(ing, req, 200, &h, NULL, 0);
+}
+
+void stet_ingress_handle(void *ctx, struct stet_http_request *req) {
+    struct stet_ingress *ing = ctx;
+    ing->stats.requests++;
+    if (req->method_len == 7 && memcmp(req->method, "OPTIONS", 7) == 0) {
+        handle_options(ing, req);
+        return;
+    }
+    size_t plen = req->path_len;
+    if (plen > 1 && req->path[plen - 1] == '/') plen--; /* one trailing slash is ignored */
+    size_t slashes = 0;
+    for (size_t i = 0; i < plen; i++) slashes += req->path[i] == '/';
+    if (slashes < 2 || slashes > 7) {
+        send_error(ing, req, 400, NULL, "bad path: %.*s", (int)req->path_len, req->path);
+        return;
+    }
+    struct stet_slice seg[8];
+    int nseg = split_path(req->path, plen, seg, 8);
+    if (nseg < 2) {
+        send_error(ing, req, 400, NULL, "bad path: %.*s", (int)req->path_len, req->path);
+        return;
+    }
+    if (seg_eq(seg[0], "restate")) {
+        if (seg_eq(seg[1], "health") && nseg == 2) {
+            handle_health(ing, req);
+        } else if (seg_eq(seg[1], "invocation")) {
+            handle_invocation_target(ing, req, seg, nseg);
+        } else {
+            send_error(ing, req, 404, NULL, "not found");
+        }
+        return;
+    }
+    handle_invoke(ing, req, seg, nseg);
+}
+
+int stet_ingress_create(struct stet_node *node, struct stet_ingress **out) {
+    struct stet_ingress *ing = calloc(1, sizeof(*ing));
+    if (!ing) return -ENOMEM;
+    ing->node = node;
+    stet_hmap_init(&ing->pending);
+    *out = ing;
+    return 0;
+}
+
+void stet_ingress_destroy(struct stet_ingress *ing) {
+    if (!ing) return;
+    for (size_t i = 0; i < ing->pending.cap; i++)
+        if (ing->pending.slots[i].state == 1) free(ing->pending.slots[i].value);
+    stet_hmap_free(&ing->pending);
+    free(ing);
+}
+
+void stet_ingress_stats(const struct stet_ingress *ing, struct stet_ingress_stats *out) { *out = ing->stats; }

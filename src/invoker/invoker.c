@@ -1,0 +1,783 @@
+/* The invoker. See invoker.h for the attempt state machine.
+ *
+ * Ordering rules from the service protocol that this file implements (section numbers of
+ * shared/reference/service-protocol.md):
+ *  - §9.1 Start carries known_entries = journal length, then every stored entry in order.
+ *  - §1.5 we half-close the request stream as soon as End, Suspension or Error arrives, or
+ *    when the inactivity timer fires; the SDK ends its response only after that.
+ *  - §8 notifications are sent only after they were stored, in journal order; sent_upto
+ *    tracks the next journal index to look at, so nothing is sent twice or out of order.
+ *  - §9.4 a retry starts only after every proposal of the failed attempt was applied.
+ *  - §10.11 retry_count_since_last_stored_entry resets when the SDK sends a new command.
+ */
+#include "invoker/invoker.h"
+
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/assert.h"
+#include "common/hmap.h"
+#include "common/log.h"
+#include "common/timefmt.h"
+#include "h2client/h2client.h"
+#include "node/node.h"
+#include "protocol/protocol.h"
+
+#define MOD "invoker"
+#define MAX_MESSAGE_BYTES (32u * 1024 * 1024)
+#define SERVER_MAX_PROTOCOL 6
+#define SERVER_MIN_PROTOCOL 5
+
+enum task_phase { PHASE_IDLE, PHASE_RUNNING, PHASE_CLOSING, PHASE_BACKOFF };
+
+struct task {
+    struct stet_invoker *inv;
+    struct stet_invocation_id id;
+    uint8_t id_bytes[24];
+    char id_str[STET_INVOCATION_ID_STRLEN + 1];
+    enum task_phase phase;
+    struct stet_h2_stream *stream;
+    struct stet_frame_decoder dec;
+    uv_timer_t timer; /* inactivity / abort / retry */
+    bool timer_closing;
+    bool request_closed;     /* we half-closed */
+    bool terminal_received;  /* End/Suspension/Error seen on this attempt */
+    bool attempt_failed;     /* this attempt failed; retry after close */
+    bool restart_requested;  /* an INVOKE arrived while the previous stream was closing */
+    bool abort_phase;        /* timer is the abort timer */
+    bool request_response;   /* deployment protocol mode */
+    uint32_t sent_upto;      /* next journal index to consider forwarding */
+    uint32_t protocol_version;
+    uint64_t last_proposed_lsn;
+    uint64_t inactivity_ms, abort_ms;
+    /* retry bookkeeping */
+    uint32_t failed_attempts;
+    uint32_t retry_count_since_last_stored_entry;
+    bool override_delay;
+    uint64_t next_delay_ms;
+    uint64_t next_retry_at_ms;
+    uint64_t last_start_at_ms;
+    uint64_t last_entry_at_ms;
+    char last_failure[512];
+    /* context of the attempt */
+    bool keyed;
+    uint8_t service_type, handler_type;
+    bool state_writes_allowed;
+    struct stet_retry_policy retry;
+};
+
+struct stet_invoker {
+    struct stet_node *node;
+    struct stet_h2_pool *pool;
+    struct stet_hmap tasks; /* 24-byte id -> struct task */
+    struct stet_invoker_stats stats;
+    bool destroying;
+};
+
+static void attempt_start(struct task *t);
+static void attempt_fail(struct task *t, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void stream_end_request(struct task *t);
+
+/* ---- task lifecycle ------------------------------------------------------------------ */
+
+static uint64_t now_ms(struct stet_invoker *inv) { return stet_env_now_ms(stet_node_env(inv->node)); }
+
+static void timer_closed_cb(uv_handle_t *h) {
+    struct task *t = h->data;
+    stet_frame_decoder_free(&t->dec);
+    free(t);
+}
+
+static void task_free(struct task *t) {
+    struct stet_invoker *inv = t->inv;
+    stet_hmap_remove(&inv->tasks, t->id_bytes, 24);
+    inv->stats.open_tasks--;
+    if (t->stream) {
+        stet_h2_stream_reset(t->stream);
+        t->stream = NULL;
+    }
+    uv_timer_stop(&t->timer);
+    t->timer_closing = true;
+    uv_close((uv_handle_t *)&t->timer, timer_closed_cb);
+}
+
+static struct task *task_get_or_create(struct stet_invoker *inv, const struct stet_invocation_id *id) {
+    uint8_t b[24];
+    stet_invocation_id_to_bytes(id, b);
+    struct task *t = stet_hmap_get(&inv->tasks, b, 24);
+    if (t) return t;
+    t = calloc(1, sizeof(*t));
+    STET_ASSERT(t != NULL);
+    t->inv = inv;
+    t->id = *id;
+    memcpy(t->id_bytes, b, 24);
+    stet_invocation_id_format(id, t->id_str);
+    t->phase = PHASE_IDLE;
+    stet_frame_decoder_init(&t->dec, MAX_MESSAGE_BYTES);
+    uv_timer_init(stet_node_loop(inv->node), &t->timer);
+    t->timer.data = t;
+    stet_hmap_put(&inv->tasks, b, 24, t);
+    inv->stats.open_tasks++;
+    return t;
+}
+
+/* ---- proposals ----------------------------------------------------------------------- */
+
+static int propose_effect(struct task *t, enum stet_effect_kind kind, uint16_t entry_type, const uint8_t *payload,
+                          size_t len) {
+    struct stet_record r;
+    memset(&r, 0, sizeof(r));
+    r.kind = STET_REC_INVOKER_EFFECT;
+    r.id = t->id;
+    r.effect = kind;
+    r.entry_type = entry_type;
+    r.payload = (struct stet_slice){payload, len};
+    return stet_node_propose(t->inv->node, &r, NULL, NULL, &t->last_proposed_lsn);
+}
+
+/* ---- timers -------------------------------------------------------------------------- */
+
+static void timer_cb(uv_timer_t *h) {
+    struct task *t = h->data;
+    if (t->phase == PHASE_RUNNING) {
+        if (!t->abort_phase) {
+            /* inactivity: ask the SDK to suspend by closing our side */
+            stet_debug(MOD, "inactivity timeout, closing request stream inv=%s", t->id_str);
+            stream_end_request(t);
+            t->abort_phase = true;
+            uv_timer_start(&t->timer, timer_cb, t->abort_ms, 0);
+        } else {
+            attempt_fail(t, "the invocation attempt timed out: no progress within the abort timeout of %llums",
+                         (unsigned long long)t->abort_ms);
+        }
+    } else if (t->phase == PHASE_BACKOFF || t->phase == PHASE_IDLE) {
+        attempt_start(t);
+    }
+}
+
+static void touch(struct task *t) {
+    if (t->phase != PHASE_RUNNING || t->request_response) return;
+    if (t->abort_phase) return; /* after the half-close only the abort timer runs */
+    uv_timer_start(&t->timer, timer_cb, t->inactivity_ms, 0);
+}
+
+/* ---- sending ------------------------------------------------------------------------- */
+
+static void send_frame(struct task *t, uint16_t type, const uint8_t *payload, size_t len) {
+    if (!t->stream || t->request_closed) return;
+    struct stet_buf b = STET_BUF_INIT;
+    stet_frame_encode(&b, type, 0, payload, len);
+    stet_h2_stream_write(t->stream, b.data, b.len);
+    stet_buf_free(&b);
+}
+
+static void stream_end_request(struct task *t) {
+    if (!t->stream || t->request_closed) return;
+    t->request_closed = true;
+    stet_h2_stream_end(t->stream);
+}
+
+struct fwd_ctx {
+    struct task *t;
+};
+
+static int forward_entry_cb(void *arg, uint32_t index, const struct stet_journal_entry *e) {
+    struct fwd_ctx *c = arg;
+    if (stet_msg_kind(e->type) == STET_KIND_NOTIFICATION) send_frame(c->t, e->type, e->payload.ptr, e->payload.len);
+    c->t->sent_upto = index + 1;
+    return 0;
+}
+
+void stet_invoker_notify(struct stet_invoker *inv, const struct stet_invocation_id *id, uint32_t entry_index) {
+    uint8_t b[24];
+    stet_invocation_id_to_bytes(id, b);
+    struct task *t = stet_hmap_get(&inv->tasks, b, 24);
+    if (!t || t->phase != PHASE_RUNNING || !t->stream) return;
+    if (entry_index < t->sent_upto) return;
+    if (t->request_closed) {
+        /* cannot be delivered on this attempt; the next one replays it */
+        return;
+    }
+    struct fwd_ctx c = {t};
+    int rc = stet_table_journal_scan(stet_node_store(inv->node), id, t->sent_upto, entry_index + 1, forward_entry_cb, &c);
+    if (rc < 0) attempt_fail(t, "cannot read the journal to forward a notification (error %d)", rc);
+    touch(t);
+}
+
+/* ---- attempt start ------------------------------------------------------------------- */
+
+struct replay_ctx {
+    struct stet_buf *out;
+    uint64_t last_at;
+};
+
+static int replay_cb(void *arg, uint32_t index, const struct stet_journal_entry *e) {
+    STET_UNUSED(index);
+    struct replay_ctx *c = arg;
+    stet_frame_encode(c->out, e->type, 0, e->payload.ptr, e->payload.len);
+    c->last_at = e->appended_at_ms;
+    return 0;
+}
+
+struct state_ctx {
+    struct stet_state_entry *entries;
+    size_t n, cap;
+    struct stet_buf arena;
+    size_t bytes;
+};
+
+static int state_cb(void *arg, struct stet_slice k, struct stet_slice v) {
+    struct state_ctx *c = arg;
+    if (c->n == c->cap) {
+        c->cap = c->cap ? c->cap * 2 : 8;
+        c->entries = realloc(c->entries, c->cap * sizeof(*c->entries));
+        STET_ASSERT(c->entries != NULL);
+    }
+    /* store offsets now, fix pointers once the arena stops growing */
+    size_t ko = c->arena.len;
+    stet_buf_append(&c->arena, k.ptr, k.len);
+    size_t vo = c->arena.len;
+    stet_buf_append(&c->arena, v.ptr, v.len);
+    c->entries[c->n].key = (struct stet_slice){(const uint8_t *)(uintptr_t)ko, k.len};
+    c->entries[c->n].value = (struct stet_slice){(const uint8_t *)(uintptr_t)vo, v.len};
+    c->n++;
+    c->bytes += k.len + v.len;
+    return 0;
+}
+
+static void split_uri(const char *uri, char *authority, size_t alen, char *prefix, size_t plen) {
+    const char *p = uri;
+    if (strncmp(p, "http://", 7) == 0) p += 7;
+    else if (strncmp(p, "https://", 8) == 0) p += 8;
+    const char *slash = strchr(p, '/');
+    size_t an = slash ? (size_t)(slash - p) : strlen(p);
+    if (an >= alen) an = alen - 1;
+    memcpy(authority, p, an);
+    authority[an] = 0;
+    snprintf(prefix, plen, "%s", slash ? slash : "/");
+    size_t pl = strlen(prefix);
+    if (pl == 0 || prefix[pl - 1] != '/') {
+        if (pl + 1 < plen) { prefix[pl] = '/'; prefix[pl + 1] = 0; }
+    }
+}
+
+static void on_headers(struct stet_h2_stream *s, int status, const struct stet_h2_header *h, size_t n, void *ud);
+static void on_data(struct stet_h2_stream *s, const uint8_t *data, size_t len, void *ud);
+static void on_close(struct stet_h2_stream *s, int error, const char *message, void *ud);
+static const struct stet_h2_stream_callbacks stream_cbs = {
+    .on_headers = on_headers, .on_data = on_data, .on_close = on_close};
+
+static void attempt_start(struct task *t) {
+    struct stet_invoker *inv = t->inv;
+    struct stet_node *node = inv->node;
+    struct stet_store *store = stet_node_store(node);
+    const struct stet_config *cfg = stet_node_config(node);
+
+    /* §9.4: never replay a journal that lacks what the previous attempt produced */
+    if (stet_node_applied_lsn(node, t->id.partition_key) < t->last_proposed_lsn) {
+        t->phase = PHASE_BACKOFF;
+        uv_timer_start(&t->timer, timer_cb, 2, 0);
+        return;
+    }
+
+    struct stet_inv_status st;
+    stet_inv_status_init(&st);
+    int rc = stet_table_status_get(store, &t->id, &st);
+    if (rc != 0 || st.state != STET_INV_INVOKED) {
+        /* completed, suspended, paused, killed meanwhile: nothing to run */
+        stet_inv_status_free(&st);
+        task_free(t);
+        return;
+    }
+    const struct stet_schema *schema = stet_node_schema(node);
+    const struct stet_deployment_schema *dep = NULL;
+    const struct stet_service_schema *svc = NULL;
+    if (st.has_pinned) {
+        dep = stet_schema_find_deployment(schema, st.deployment_id);
+        if (dep) {
+            for (size_t i = 0; i < dep->n_services; i++)
+                if (dep->services[i].name && strlen(dep->services[i].name) == st.service.len &&
+                    memcmp(dep->services[i].name, st.service.ptr, st.service.len) == 0)
+                    svc = &dep->services[i];
+        }
+    } else {
+        svc = stet_schema_find_service(schema, (const char *)st.service.ptr, st.service.len);
+        if (svc) dep = stet_schema_find_deployment(schema, svc->deployment_id);
+    }
+    t->phase = PHASE_RUNNING;
+    t->attempt_failed = false;
+    t->terminal_received = false;
+    t->request_closed = false;
+    t->abort_phase = false;
+    t->last_start_at_ms = now_ms(inv);
+    t->keyed = st.keyed;
+    t->service_type = st.service_type;
+    t->handler_type = st.handler_type;
+    t->state_writes_allowed = st.keyed && st.handler_type != STET_HANDLER_SHARED;
+    inv->stats.attempts_started++;
+    if (!dep || !svc) {
+        char svcname[256];
+        snprintf(svcname, sizeof(svcname), "%.*s", (int)st.service.len, (const char *)st.service.ptr);
+        stet_inv_status_free(&st);
+        if (!dep && st.has_pinned) attempt_fail(t, "the pinned deployment of this invocation was removed");
+        else attempt_fail(t, "cannot find a deployment for service '%s'", svcname);
+        return;
+    }
+    const struct stet_handler_schema *h =
+        stet_schema_find_handler(svc, (const char *)st.handler.ptr, st.handler.len);
+    t->inactivity_ms = stet_schema_inactivity_timeout(svc, h, cfg->inactivity_timeout_ms);
+    t->abort_ms = stet_schema_abort_timeout(svc, h, cfg->abort_timeout_ms);
+    stet_schema_retry_policy(svc, h, &cfg->retry_policy, &t->retry);
+    bool lazy = stet_schema_lazy_state(svc, h);
+    t->request_response = dep->request_response || t->inactivity_ms == 0;
+
+    /* protocol version: min(deployment max, ours) if within the deployment range */
+    uint32_t version = t->protocol_version;
+    if (!st.has_pinned || version == 0) {
+        version = dep->max_protocol < SERVER_MAX_PROTOCOL ? dep->max_protocol : SERVER_MAX_PROTOCOL;
+        if (version < dep->min_protocol || version < SERVER_MIN_PROTOCOL) {
+            stet_inv_status_free(&st);
+            attempt_fail(t, "the deployment supports service protocol versions %u..%u, this server %d..%d",
+                         dep->min_protocol, dep->max_protocol, SERVER_MIN_PROTOCOL, SERVER_MAX_PROTOCOL);
+            return;
+        }
+    }
+    if (st.has_pinned && st.protocol_version) version = st.protocol_version;
+    t->protocol_version = version;
+    if (!st.has_pinned) {
+        struct stet_record r;
+        memset(&r, 0, sizeof(r));
+        r.kind = STET_REC_INVOKER_EFFECT;
+        r.id = t->id;
+        r.effect = STET_EFFECT_PINNED_DEPLOYMENT;
+        memcpy(r.deployment_id, dep->id, 16);
+        r.protocol_version = version;
+        stet_node_propose(node, &r, NULL, NULL, &t->last_proposed_lsn);
+    }
+
+    /* Start message + replayed journal */
+    struct stet_buf body = STET_BUF_INIT, start = STET_BUF_INIT;
+    struct replay_ctx rc_ctx = {&body, st.created_at_ms};
+    struct stet_buf journal = STET_BUF_INIT;
+    rc_ctx.out = &journal;
+    rc = stet_table_journal_scan(store, &t->id, 0, st.journal_len, replay_cb, &rc_ctx);
+    if (rc < 0) {
+        stet_buf_free(&journal);
+        stet_inv_status_free(&st);
+        attempt_fail(t, "cannot read the journal (error %d)", rc);
+        return;
+    }
+    struct state_ctx sc = {0};
+    bool partial = true;
+    if (st.keyed && !lazy) {
+        rc = stet_table_state_scan(store, t->id.partition_key, st.service, st.key, state_cb, &sc);
+        partial = false;
+        if (sc.bytes > 32u * 1024 * 1024) { sc.n = 0; partial = true; }
+    }
+    for (size_t i = 0; i < sc.n; i++) {
+        sc.entries[i].key.ptr = sc.arena.data + (uintptr_t)sc.entries[i].key.ptr;
+        sc.entries[i].value.ptr = sc.arena.data + (uintptr_t)sc.entries[i].value.ptr;
+    }
+    uint64_t now = now_ms(inv);
+    if (t->last_entry_at_ms < rc_ctx.last_at) t->last_entry_at_ms = rc_ctx.last_at;
+    struct stet_start_msg sm;
+    memset(&sm, 0, sizeof(sm));
+    memcpy(sm.id, t->id_bytes, 24);
+    sm.debug_id = t->id_str;
+    sm.known_entries = st.journal_len;
+    sm.state = sc.entries;
+    sm.state_len = sc.n;
+    sm.partial_state = partial;
+    sm.key = st.keyed ? st.key : (struct stet_slice){NULL, 0};
+    sm.retry_count_since_last_stored_entry = t->retry_count_since_last_stored_entry;
+    sm.duration_since_last_stored_entry_ms = now > t->last_entry_at_ms ? now - t->last_entry_at_ms : 0;
+    sm.random_seed = stet_xxhash64(t->id_bytes, 24, 0x7265737461746521ull);
+    stet_proto_encode_start(&start, &sm);
+    stet_frame_encode(&body, STET_MSG_START, 0, start.data, start.len);
+    stet_buf_append(&body, journal.data, journal.len);
+    t->sent_upto = st.journal_len;
+
+    /* request */
+    char authority[256], prefix[1024], path[2048], ctype[64];
+    split_uri(dep->uri, authority, sizeof(authority), prefix, sizeof(prefix));
+    snprintf(path, sizeof(path), "%sinvoke/%.*s/%.*s", prefix, (int)st.service.len, (const char *)st.service.ptr,
+             (int)st.handler.len, (const char *)st.handler.ptr);
+    snprintf(ctype, sizeof(ctype), "application/vnd.restate.invocation.v%u", version);
+    struct stet_h2_header hdrs[48];
+    size_t nh = 0;
+    hdrs[nh++] = (struct stet_h2_header){"content-type", 12, ctype, strlen(ctype)};
+    hdrs[nh++] = (struct stet_h2_header){"accept", 6, ctype, strlen(ctype)};
+    hdrs[nh++] = (struct stet_h2_header){"x-restate-invocation-id", 23, t->id_str, strlen(t->id_str)};
+    struct stet_buf enc_key = STET_BUF_INIT;
+    if (st.keyed) {
+        stet_percent_encode((const char *)st.key.ptr, st.key.len, &enc_key);
+        hdrs[nh++] = (struct stet_h2_header){"x-restate-service-key", 21, (const char *)enc_key.data, enc_key.len};
+    }
+    const char *cluster = cfg->cluster_name;
+    hdrs[nh++] = (struct stet_h2_header){"x-restate-cluster-name", 22, cluster, strlen(cluster)};
+    for (size_t i = 0; i < dep->n_additional_headers && nh < STET_ARRAY_LEN(hdrs); i++)
+        hdrs[nh++] = (struct stet_h2_header){dep->additional_headers[i].name, strlen(dep->additional_headers[i].name),
+                                             dep->additional_headers[i].value,
+                                             strlen(dep->additional_headers[i].value)};
+    stet_frame_decoder_free(&t->dec);
+    stet_frame_decoder_init(&t->dec, MAX_MESSAGE_BYTES);
+    rc = stet_h2_request(inv->pool, authority, "POST", path, hdrs, nh, false, &stream_cbs, t, &t->stream);
+    if (rc == 0) {
+        stet_h2_stream_write(t->stream, body.data, body.len);
+        if (t->request_response) stream_end_request(t);
+        else uv_timer_start(&t->timer, timer_cb, t->inactivity_ms, 0);
+        stet_debug(MOD, "attempt started inv=%s deployment=%s known_entries=%u", t->id_str, dep->uri, st.journal_len);
+    }
+    stet_buf_free(&enc_key);
+    stet_buf_free(&body);
+    stet_buf_free(&start);
+    stet_buf_free(&journal);
+    free(sc.entries);
+    stet_buf_free(&sc.arena);
+    stet_inv_status_free(&st);
+    if (rc != 0) attempt_fail(t, "cannot start a request to %s: error %d", authority, rc);
+}
+
+void stet_invoker_invoke(struct stet_invoker *inv, const struct stet_invocation_id *id) {
+    if (inv->destroying) return;
+    struct task *t = task_get_or_create(inv, id);
+    switch (t->phase) {
+    case PHASE_IDLE:
+        attempt_start(t);
+        break;
+    case PHASE_CLOSING:
+        t->restart_requested = true;
+        break;
+    case PHASE_RUNNING:
+        if (t->terminal_received) t->restart_requested = true;
+        break;
+    case PHASE_BACKOFF:
+        break;
+    }
+}
+
+void stet_invoker_abort(struct stet_invoker *inv, const struct stet_invocation_id *id) {
+    uint8_t b[24];
+    stet_invocation_id_to_bytes(id, b);
+    struct task *t = stet_hmap_get(&inv->tasks, b, 24);
+    if (t) task_free(t);
+}
+
+/* ---- failure and retry --------------------------------------------------------------- */
+
+static uint64_t backoff_delay(struct task *t) {
+    const struct stet_retry_policy *p = &t->retry;
+    double d = (double)p->initial_interval_ms;
+    for (uint32_t i = 1; i < t->failed_attempts && d < (double)p->max_interval_ms; i++) d *= p->factor;
+    if (p->max_interval_ms && d > (double)p->max_interval_ms) d = (double)p->max_interval_ms;
+    return (uint64_t)d;
+}
+
+/* Called once the attempt's stream is gone (or never existed): decide what comes next. */
+static void attempt_finished(struct task *t) {
+    struct stet_invoker *inv = t->inv;
+    if (t->attempt_failed) {
+        t->failed_attempts++;
+        t->retry_count_since_last_stored_entry++;
+        inv->stats.attempts_failed++;
+        if (t->retry.max_attempts && t->failed_attempts >= t->retry.max_attempts) {
+            if (t->retry.on_max_attempts == 1) {
+                stet_warn(MOD, "giving up after %u attempts, killing inv=%s last_failure=\"%s\"", t->failed_attempts,
+                          t->id_str, t->last_failure);
+                struct stet_record r;
+                memset(&r, 0, sizeof(r));
+                r.kind = STET_REC_INVOKER_EFFECT;
+                r.id = t->id;
+                r.effect = STET_EFFECT_FAILED;
+                r.failure_code = 500;
+                r.failure_message = (struct stet_slice){(const uint8_t *)t->last_failure, strlen(t->last_failure)};
+                stet_node_propose(inv->node, &r, NULL, NULL, NULL);
+            } else {
+                stet_warn(MOD, "pausing after %u attempts inv=%s last_failure=\"%s\"; resume it with the admin API",
+                          t->failed_attempts, t->id_str, t->last_failure);
+                propose_effect(t, STET_EFFECT_PAUSED, 0, NULL, 0);
+            }
+            task_free(t);
+            return;
+        }
+        uint64_t delay = t->override_delay ? t->next_delay_ms : backoff_delay(t);
+        t->override_delay = false;
+        t->phase = PHASE_BACKOFF;
+        t->next_retry_at_ms = now_ms(inv) + delay;
+        inv->stats.retries++;
+        stet_warn(MOD, "invocation attempt failed inv=%s attempt=%u error=\"%s\"; retrying in %llums", t->id_str,
+                  t->failed_attempts, t->last_failure, (unsigned long long)delay);
+        uv_timer_start(&t->timer, timer_cb, delay, 0);
+        return;
+    }
+    if (t->restart_requested) {
+        t->restart_requested = false;
+        t->phase = PHASE_IDLE;
+        attempt_start(t);
+        return;
+    }
+    task_free(t);
+}
+
+static void attempt_fail(struct task *t, const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(t->last_failure, sizeof(t->last_failure), fmt, ap);
+    va_end(ap);
+    t->attempt_failed = true;
+    uv_timer_stop(&t->timer);
+    if (t->stream) {
+        stet_h2_stream_reset(t->stream);
+        t->stream = NULL;
+    }
+    attempt_finished(t);
+}
+
+/* ---- stream callbacks ---------------------------------------------------------------- */
+
+static void on_headers(struct stet_h2_stream *s, int status, const struct stet_h2_header *h, size_t n, void *ud) {
+    STET_UNUSED(s);
+    struct task *t = ud;
+    touch(t);
+    if (status != 200) {
+        const char *what = status == 502 || status == 504   ? "service unavailable"
+                           : status == 503 || status == 429 ? "rate limited"
+                           : status == 415                  ? "unsupported protocol version"
+                           : status == 413                  ? "content too large"
+                                                            : "unexpected response";
+        attempt_fail(t, "%s: the deployment answered HTTP status %d", what, status);
+        return;
+    }
+    char expect[64];
+    snprintf(expect, sizeof(expect), "application/vnd.restate.invocation.v%u", t->protocol_version);
+    for (size_t i = 0; i < n; i++) {
+        if (h[i].name_len == 12 && strncasecmp(h[i].name, "content-type", 12) == 0) {
+            if (h[i].value_len != strlen(expect) || strncmp(h[i].value, expect, h[i].value_len) != 0) {
+                attempt_fail(t, "unexpected content-type '%.*s' in the deployment's response, expected '%s'",
+                             (int)h[i].value_len, h[i].value, expect);
+            }
+            return;
+        }
+    }
+    attempt_fail(t, "the deployment's response has no content-type, expected '%s'", expect);
+}
+
+static bool validate_command(struct task *t, uint16_t type, const uint8_t *p, size_t len) {
+    struct stet_command c;
+    int rc = stet_proto_decode_command(type, p, len, &c);
+    if (rc != 0) {
+        attempt_fail(t, "protocol violation: cannot decode %s command (type 0x%04x)", stet_msg_name(type), type);
+        return false;
+    }
+    bool ok = true;
+    switch (type) {
+    case STET_CMD_SET_STATE:
+    case STET_CMD_CLEAR_STATE:
+    case STET_CMD_CLEAR_ALL_STATE:
+        if (!t->state_writes_allowed) {
+            attempt_fail(t, "journal mismatch: state can be modified only by exclusive object handlers and workflow "
+                            "run handlers");
+            ok = false;
+        }
+        break;
+    case STET_CMD_GET_LAZY_STATE:
+    case STET_CMD_GET_LAZY_STATE_KEYS:
+    case STET_CMD_GET_EAGER_STATE:
+    case STET_CMD_GET_EAGER_STATE_KEYS:
+        if (!t->keyed) {
+            attempt_fail(t, "state can be read only by virtual object and workflow handlers");
+            ok = false;
+        }
+        break;
+    case STET_CMD_GET_PROMISE:
+    case STET_CMD_PEEK_PROMISE:
+    case STET_CMD_COMPLETE_PROMISE:
+        if (t->service_type != STET_WORKFLOW) {
+            attempt_fail(t, "durable promises can be used only by workflow handlers");
+            ok = false;
+        }
+        break;
+    default:
+        break;
+    }
+    stet_command_free(&c);
+    return ok;
+}
+
+static void handle_message(struct task *t, const struct stet_frame *f) {
+    enum stet_msg_kind kind = stet_msg_kind(f->type);
+    if (kind == STET_KIND_COMMAND) {
+        if (t->terminal_received) return;
+        if (f->type == STET_CMD_INPUT) {
+            attempt_fail(t, "protocol violation: the SDK sent an Input command");
+            return;
+        }
+        if (!stet_msg_type_known(f->type)) {
+            attempt_fail(t, "protocol violation: unknown command type 0x%04x", f->type);
+            return;
+        }
+        if (!validate_command(t, f->type, f->payload, f->len)) return;
+        t->retry_count_since_last_stored_entry = 0;
+        t->last_entry_at_ms = now_ms(t->inv);
+        if (propose_effect(t, STET_EFFECT_ENTRY, f->type, f->payload, f->len) != 0)
+            attempt_fail(t, "cannot store the journal entry: the log is unavailable");
+        /* the SDK never sees its own commands again on this attempt */
+        return;
+    }
+    if (kind == STET_KIND_CUSTOM) {
+        if (propose_effect(t, STET_EFFECT_ENTRY, f->type, f->payload, f->len) != 0)
+            attempt_fail(t, "cannot store the journal entry: the log is unavailable");
+        return;
+    }
+    if (kind == STET_KIND_NOTIFICATION) {
+        attempt_fail(t, "protocol violation: unexpected message %s from the SDK", stet_msg_name(f->type));
+        return;
+    }
+    switch (f->type) {
+    case STET_MSG_PROPOSE_RUN_COMPLETION: {
+        struct stet_run_proposal prop;
+        if (stet_proto_decode_run_proposal(f->payload, f->len, &prop) != 0) {
+            attempt_fail(t, "protocol violation: malformed ProposeRunCompletion");
+            return;
+        }
+        t->last_entry_at_ms = now_ms(t->inv);
+        if (propose_effect(t, STET_EFFECT_RUN_PROPOSAL, 0, f->payload, f->len) != 0)
+            attempt_fail(t, "cannot store the run result: the log is unavailable");
+        return;
+    }
+    case STET_MSG_AWAITING_ON:
+        return;
+    case STET_MSG_END:
+        t->terminal_received = true;
+        propose_effect(t, STET_EFFECT_END, 0, NULL, 0);
+        t->inv->stats.invocations_completed++;
+        stream_end_request(t);
+        return;
+    case STET_MSG_SUSPENSION: {
+        struct stet_suspension s;
+        if (stet_proto_decode_suspension(f->payload, f->len, &s) != 0) {
+            attempt_fail(t, "protocol violation: suspension without anything to wait for");
+            return;
+        }
+        stet_proto_suspension_free(&s);
+        t->terminal_received = true;
+        t->inv->stats.suspensions++;
+        propose_effect(t, STET_EFFECT_SUSPENDED, 0, f->payload, f->len);
+        stream_end_request(t);
+        return;
+    }
+    case STET_MSG_ERROR: {
+        struct stet_error_msg e;
+        if (stet_proto_decode_error(f->payload, f->len, &e) != 0) {
+            attempt_fail(t, "protocol violation: malformed ErrorMessage");
+            return;
+        }
+        char rel[200] = "";
+        if (e.has_related_command_index || e.related_command_name.len)
+            snprintf(rel, sizeof(rel), " (related command %u%s%.*s)", e.related_command_index,
+                     e.related_command_name.len ? " " : "", (int)e.related_command_name.len,
+                     (const char *)e.related_command_name.ptr);
+        snprintf(t->last_failure, sizeof(t->last_failure), "[%u] %.*s%s", e.code, (int)e.message.len,
+                 (const char *)e.message.ptr, rel);
+        if (e.has_next_retry_delay) {
+            t->override_delay = true;
+            t->next_delay_ms = e.next_retry_delay_ms;
+        }
+        t->terminal_received = true;
+        t->attempt_failed = true;
+        stream_end_request(t);
+        return;
+    }
+    default:
+        attempt_fail(t, "protocol violation: unexpected message %s (0x%04x) from the SDK", stet_msg_name(f->type),
+                     f->type);
+        return;
+    }
+}
+
+static void on_data(struct stet_h2_stream *s, const uint8_t *data, size_t len, void *ud) {
+    STET_UNUSED(s);
+    struct task *t = ud;
+    touch(t);
+    stet_frame_decoder_feed(&t->dec, data, len);
+    for (;;) {
+        struct stet_frame f;
+        int rc = stet_frame_decoder_next(&t->dec, &f);
+        if (rc == 0) break;
+        if (rc < 0) {
+            attempt_fail(t, rc == -EMSGSIZE ? "protocol violation: message larger than the 32 MiB limit"
+                                            : "protocol violation: malformed message header");
+            return;
+        }
+        handle_message(t, &f);
+        /* handle_message may have failed the attempt (the task memory stays valid until the
+         * loop runs its close callback) */
+        if (t->phase != PHASE_RUNNING || !t->stream || t->attempt_failed) return;
+    }
+}
+
+static void on_close(struct stet_h2_stream *s, int error, const char *message, void *ud) {
+    STET_UNUSED(s);
+    struct task *t = ud;
+    t->stream = NULL;
+    uv_timer_stop(&t->timer);
+    if (t->inv->destroying) return;
+    if (!t->terminal_received) {
+        snprintf(t->last_failure, sizeof(t->last_failure), "%s",
+                 error ? (message ? message : "stream error")
+                       : "the deployment closed the stream without End, Suspension or Error message");
+        t->attempt_failed = true;
+    } else if (error && !t->attempt_failed) {
+        /* terminal message already received and proposed: a late reset does not matter */
+    }
+    t->phase = PHASE_CLOSING;
+    attempt_finished(t);
+}
+
+/* ---- API ----------------------------------------------------------------------------- */
+
+int stet_invoker_create(struct stet_node *node, struct stet_h2_pool *pool, struct stet_invoker **out) {
+    struct stet_invoker *inv = calloc(1, sizeof(*inv));
+    if (!inv) return -ENOMEM;
+    inv->node = node;
+    inv->pool = pool;
+    stet_hmap_init(&inv->tasks);
+    *out = inv;
+    return 0;
+}
+
+void stet_invoker_destroy(struct stet_invoker *inv) {
+    if (!inv) return;
+    inv->destroying = true;
+    for (size_t i = 0; i < inv->tasks.cap; i++) {
+        if (inv->tasks.slots[i].state != 1) continue;
+        struct task *t = inv->tasks.slots[i].value;
+        if (t->stream) {
+            stet_h2_stream_reset(t->stream);
+            t->stream = NULL;
+        }
+        uv_timer_stop(&t->timer);
+        uv_close((uv_handle_t *)&t->timer, timer_closed_cb);
+    }
+    stet_hmap_free(&inv->tasks);
+    free(inv);
+}
+
+void stet_invoker_stats(const struct stet_invoker *inv, struct stet_invoker_stats *out) { *out = inv->stats; }
+
+bool stet_invoker_task_info(const struct stet_invoker *inv, const struct stet_invocation_id *id,
+                            struct stet_invoker_task_info *out) {
+    uint8_t b[24];
+    stet_invocation_id_to_bytes(id, b);
+    struct task *t = stet_hmap_get(&inv->tasks, b, 24);
+    if (!t) return false;
+    out->running = t->phase == PHASE_RUNNING;
+    out->retry_count = t->failed_attempts;
+    out->next_retry_at_ms = t->phase == PHASE_BACKOFF ? t->next_retry_at_ms : 0;
+    out->last_start_at_ms = t->last_start_at_ms;
+    snprintf(out->last_failure, sizeof(out->last_failure), "%s", t->last_failure);
+    return true;
+}

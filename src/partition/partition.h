@@ -1,0 +1,171 @@
+/* The partition processor: a deterministic state machine that applies log records to the
+ * partition store and emits actions (restate: crates/worker/src/partition/state_machine).
+ *
+ * Every change to an invocation is first a record in the partition's log. Applying record N
+ * reads the partition store, writes one atomic batch (including "applied LSN = N") and then
+ * hands the resulting actions to the owner, which carries them out (start an invocation
+ * attempt, answer an HTTP caller, forward a notification to a running attempt). The
+ * processor never does I/O itself and takes time only from the record (its timestamp was
+ * chosen by the appender), so the same records in give the same store out.
+ *
+ * Invariants
+ *  1. applied_lsn only grows; a record is applied at most once (records at or below
+ *     applied_lsn are skipped, so replay after a crash is safe).
+ *  2. The store batch of a record and the applied_lsn that covers it are written together.
+ *  3. Actions are emitted after the batch is written: whoever reacts reads the new state.
+ *  4. Journal entries are stored as raw protocol payloads and replayed byte for byte.
+ *  5. An invocation's journal index space is dense: entries 0..journal_len-1 exist.
+ *
+ * Invocation lifecycle (status field of the invocation status table):
+ *
+ *     INVOKE(delay)──► SCHEDULED ──(timer, issue 4)──┐
+ *     INVOKE ──lock busy──► INBOXED ──lock free──────┤
+ *     INVOKE ────────────────────────────────────────┴─► INVOKED ──End──► COMPLETED (retained)
+ *                                                        │  ▲  │                  └─(no retention)─► gone
+ *                                                        │  │  └─Suspension─► SUSPENDED
+ *                                                        │  └──notification matches waiting set──┘
+ *                                                        └─Paused (retries exhausted)─► PAUSED
+ *
+ * The owner drives leadership: after replaying the log up to its tail it calls
+ * stet_partition_become_leader, which emits an INVOKE action for every invocation in state
+ * INVOKED (their attempts died with the previous process).
+ */
+#ifndef STET_PARTITION_H
+#define STET_PARTITION_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "common/buf.h"
+#include "common/env.h"
+#include "common/ids.h"
+#include "partition/tables.h"
+#include "store/store.h"
+
+/* ---- log records --------------------------------------------------------------------- */
+
+enum stet_record_kind {
+    STET_REC_INVOKE = 1,         /* a new invocation (ingress or another invocation) */
+    STET_REC_INVOKER_EFFECT = 2, /* something an attempt produced */
+    STET_REC_ATTACH = 3,         /* a caller waits for (or asks for) an invocation's result */
+    STET_REC_TIMER_FIRED = 4,    /* reserved: durable timers */
+    STET_REC_RESPONSE = 5,       /* reserved: a call result for a waiting invocation */
+};
+
+enum stet_effect_kind {
+    STET_EFFECT_PINNED_DEPLOYMENT = 1, /* deployment_id + protocol_version */
+    STET_EFFECT_ENTRY = 2,             /* a command message from the SDK: entry_type + payload */
+    STET_EFFECT_RUN_PROPOSAL = 3,      /* ProposeRunCompletion payload */
+    STET_EFFECT_END = 4,
+    STET_EFFECT_SUSPENDED = 5, /* payload = SuspensionMessage */
+    STET_EFFECT_FAILED = 6,    /* invocation ends with failure (retries exhausted with kill): failure_code/message */
+    STET_EFFECT_PAUSED = 7,    /* retries exhausted: wait for a manual resume */
+};
+
+enum stet_attach_mode { STET_ATTACH_WAIT = 1, STET_ATTACH_OUTPUT = 2 };
+
+struct stet_record {
+    enum stet_record_kind kind;
+    uint64_t timestamp_ms; /* chosen by the appender; the processor's only clock */
+    uint64_t epoch;        /* leader epoch of the appender (1 on a single node) */
+    struct stet_invocation_id id;
+
+    /* INVOKE */
+    struct stet_slice service, handler, key;
+    bool keyed;
+    uint8_t service_type; /* enum stet_service_type (schema/schema.h) */
+    uint8_t handler_type; /* enum stet_handler_type */
+    struct stet_slice input_entry; /* encoded InputCommand payload: journal entry 0 */
+    uint64_t execute_at_ms;        /* 0: now */
+    bool has_idempotency_key;
+    struct stet_slice idempotency_key;
+    uint64_t completion_retention_ms;
+    uint64_t journal_retention_ms;
+    struct stet_inv_sink sink; /* who waits for the result (kind NONE for a send) */
+
+    /* INVOKER_EFFECT */
+    enum stet_effect_kind effect;
+    uint16_t entry_type;
+    struct stet_slice payload;
+    uint8_t deployment_id[16];
+    uint32_t protocol_version;
+    uint32_t failure_code;
+    struct stet_slice failure_message;
+
+    /* ATTACH: id + sink + mode */
+    enum stet_attach_mode attach_mode;
+};
+
+/* Encodes a record (appends to out). */
+void stet_record_encode(struct stet_buf *out, const struct stet_record *r);
+/* Decodes; slices borrow from data. 0 or -EPROTO. */
+int stet_record_decode(const uint8_t *data, size_t len, struct stet_record *r);
+
+/* ---- actions ------------------------------------------------------------------------- */
+
+enum stet_action_kind {
+    STET_ACTION_INVOKE = 1,           /* start (or restart) an attempt of `id` */
+    STET_ACTION_NOTIFY = 2,           /* journal entry `entry_index` (a notification) was stored for `id` */
+    STET_ACTION_INGRESS_RESPONSE = 3, /* answer the waiting ingress request `sink` */
+    STET_ACTION_ABORT = 4,            /* stop any running attempt of `id` */
+};
+
+enum stet_response_kind {
+    STET_RESPONSE_VALUE = 1,
+    STET_RESPONSE_FAILURE = 2,
+    STET_RESPONSE_NOT_FOUND = 3,   /* attach/output of an unknown invocation */
+    STET_RESPONSE_NOT_READY = 4,   /* output of a running invocation */
+};
+
+struct stet_action {
+    enum stet_action_kind kind;
+    struct stet_invocation_id id;
+    uint32_t entry_index;
+    struct stet_inv_sink sink;
+    enum stet_response_kind response;
+    struct stet_slice value;          /* VALUE */
+    uint32_t failure_code;            /* FAILURE */
+    struct stet_slice failure_raw;    /* FAILURE: encoded protocol Failure (code, message, metadata) */
+    bool from_retained;               /* answered from a stored completion */
+    uint64_t expires_at_ms;           /* when from_retained: retention end (0 unknown) */
+};
+
+/* Borrowed for the duration of the call. */
+typedef void (*stet_partition_action_cb)(void *ctx, const struct stet_action *a);
+
+struct stet_partition_config {
+    uint32_t partition_id;
+    uint64_t key_start; /* inclusive */
+    uint64_t key_end;   /* inclusive */
+};
+
+struct stet_partition;
+
+/* Caller frees with stet_partition_destroy. Reads the applied LSN from the store. */
+int stet_partition_create(const struct stet_env *env, struct stet_store *store, const struct stet_partition_config *cfg,
+                          stet_partition_action_cb cb, void *ctx, struct stet_partition **out);
+void stet_partition_destroy(struct stet_partition *p);
+
+uint64_t stet_partition_applied_lsn(const struct stet_partition *p);
+uint32_t stet_partition_id(const struct stet_partition *p);
+bool stet_partition_is_leader(const struct stet_partition *p);
+
+/* Applies one record. Records with lsn <= applied_lsn are ignored (returns 0). A malformed
+ * record is skipped with a warning (it advances applied_lsn). Returns 0 or a negative errno
+ * when the store write failed (the partition must then stop). */
+int stet_partition_apply(struct stet_partition *p, uint64_t lsn, const uint8_t *rec, size_t len);
+
+/* Emits INVOKE for every INVOKED invocation and starts emitting actions; before this call
+ * (while replaying) actions are suppressed except none. */
+int stet_partition_become_leader(struct stet_partition *p);
+
+/* Checks internal invariants (for tests and the simulator). */
+void stet_partition_check(const struct stet_partition *p);
+
+/* Partition key ranges: partition i of n covers [i * step, (i+1) * step - 1], the last one
+ * up to UINT64_MAX. */
+void stet_partition_key_range(uint32_t i, uint32_t n, uint64_t *start, uint64_t *end);
+uint32_t stet_partition_for_key(uint64_t partition_key, uint32_t n);
+
+#endif

@@ -1,0 +1,308 @@
+/* Partition store tables: key layout and value codecs. See tables.h for the layout. */
+#include "partition/tables.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/assert.h"
+
+const char *stet_inv_state_name(enum stet_inv_state s) {
+    switch (s) {
+    case STET_INV_SCHEDULED: return "scheduled";
+    case STET_INV_INBOXED: return "inboxed";
+    case STET_INV_INVOKED: return "invoked";
+    case STET_INV_SUSPENDED: return "suspended";
+    case STET_INV_PAUSED: return "paused";
+    case STET_INV_COMPLETED: return "completed";
+    }
+    return "unknown";
+}
+
+/* ---- keys ---------------------------------------------------------------------------- */
+
+void stet_key_fsm(struct stet_buf *k, uint32_t partition_id) {
+    stet_buf_reset(k);
+    stet_buf_append_byte(k, 'F');
+    stet_buf_append_u32be(k, partition_id);
+}
+
+static void key_inv(struct stet_buf *k, uint8_t tag, const struct stet_invocation_id *id) {
+    stet_buf_reset(k);
+    stet_buf_append_byte(k, tag);
+    stet_buf_append_u64be(k, id->partition_key);
+    stet_buf_append(k, id->uuid, 16);
+}
+
+void stet_key_status(struct stet_buf *k, const struct stet_invocation_id *id) { key_inv(k, 'S', id); }
+void stet_key_journal_prefix(struct stet_buf *k, const struct stet_invocation_id *id) { key_inv(k, 'J', id); }
+void stet_key_journal(struct stet_buf *k, const struct stet_invocation_id *id, uint32_t index) {
+    key_inv(k, 'J', id);
+    stet_buf_append_u32be(k, index);
+}
+void stet_key_notification_prefix(struct stet_buf *k, const struct stet_invocation_id *id) { key_inv(k, 'N', id); }
+void stet_key_notification(struct stet_buf *k, const struct stet_invocation_id *id, uint8_t kind, uint32_t idx,
+                           const uint8_t *name, size_t name_len) {
+    key_inv(k, 'N', id);
+    stet_buf_append_byte(k, kind);
+    if (kind == STET_NTF_KEY_SIGNAL_NAME) stet_buf_append(k, name, name_len);
+    else stet_buf_append_u32be(k, idx);
+}
+
+static void key_service_key(struct stet_buf *k, uint8_t tag, uint64_t pk, struct stet_slice service,
+                            struct stet_slice key) {
+    STET_ASSERT(service.len <= UINT16_MAX);
+    STET_ASSERT(key.len <= UINT32_MAX);
+    stet_buf_reset(k);
+    stet_buf_append_byte(k, tag);
+    stet_buf_append_u64be(k, pk);
+    stet_buf_append_u16be(k, (uint16_t)service.len);
+    stet_buf_append(k, service.ptr, service.len);
+    stet_buf_append_u32be(k, (uint32_t)key.len);
+    stet_buf_append(k, key.ptr, key.len);
+}
+
+void stet_key_state_prefix(struct stet_buf *k, uint64_t pk, struct stet_slice service, struct stet_slice key) {
+    key_service_key(k, 'T', pk, service, key);
+}
+void stet_key_state(struct stet_buf *k, uint64_t pk, struct stet_slice service, struct stet_slice key,
+                    struct stet_slice state_key) {
+    key_service_key(k, 'T', pk, service, key);
+    stet_buf_append(k, state_key.ptr, state_key.len);
+}
+void stet_key_lock(struct stet_buf *k, uint64_t pk, struct stet_slice service, struct stet_slice key) {
+    key_service_key(k, 'V', pk, service, key);
+}
+void stet_key_inbox_prefix(struct stet_buf *k, uint64_t pk, struct stet_slice service, struct stet_slice key) {
+    key_service_key(k, 'I', pk, service, key);
+}
+void stet_key_inbox(struct stet_buf *k, uint64_t pk, struct stet_slice service, struct stet_slice key, uint64_t seq) {
+    key_service_key(k, 'I', pk, service, key);
+    stet_buf_append_u64be(k, seq);
+}
+
+void stet_key_prefix_end(const struct stet_buf *prefix, struct stet_buf *end) {
+    stet_buf_reset(end);
+    stet_buf_append(end, prefix->data, prefix->len);
+    while (end->len > 0) {
+        if (end->data[end->len - 1] != 0xff) {
+            end->data[end->len - 1]++;
+            return;
+        }
+        end->len--;
+    }
+    /* all 0xff: no upper bound; callers treat an empty end as unbounded */
+}
+
+/* ---- invocation status ---------------------------------------------------------------- */
+
+void stet_inv_status_init(struct stet_inv_status *s) {
+    memset(s, 0, sizeof(*s));
+    stet_buf_init(&s->storage);
+}
+
+void stet_inv_status_free(struct stet_inv_status *s) { stet_buf_free(&s->storage); }
+
+static void put_u(struct stet_buf *b, uint32_t f, uint64_t v) {
+    if (v) stet_pb_put_uint_field(b, f, v);
+}
+static void put_s(struct stet_buf *b, uint32_t f, struct stet_slice s) { stet_pb_put_bytes_field(b, f, s.ptr, s.len); }
+
+void stet_inv_status_encode(const struct stet_inv_status *s, struct stet_buf *out) {
+    put_u(out, 1, s->state);
+    put_u(out, 2, s->service_type);
+    put_u(out, 3, s->handler_type);
+    put_u(out, 4, s->keyed);
+    put_s(out, 5, s->service);
+    put_s(out, 6, s->handler);
+    if (s->keyed) put_s(out, 7, s->key);
+    put_u(out, 8, s->created_at_ms);
+    put_u(out, 9, s->modified_at_ms);
+    put_u(out, 10, s->execute_at_ms);
+    put_u(out, 11, s->completed_at_ms);
+    put_u(out, 12, s->journal_len);
+    put_u(out, 13, s->commands);
+    if (s->has_pinned) {
+        stet_pb_put_bytes_field(out, 14, s->deployment_id, 16);
+        put_u(out, 15, s->protocol_version);
+    }
+    for (uint32_t i = 0; i < s->n_sinks; i++) {
+        size_t mark = stet_pb_begin_submsg(out, 16);
+        stet_inv_sink_encode(&s->sinks[i], out);
+        stet_pb_end_submsg(out, mark);
+    }
+    if (s->has_idempotency_key) put_s(out, 17, s->idempotency_key);
+    put_u(out, 18, s->completion_retention_ms);
+    put_u(out, 19, s->journal_retention_ms);
+    put_u(out, 20, s->result_kind);
+    if (s->result_kind == 1) put_s(out, 21, s->result_value);
+    put_u(out, 22, s->failure_code);
+    if (s->result_kind == 2) put_s(out, 23, s->failure_raw);
+    if (s->waiting.len) put_s(out, 24, s->waiting);
+    put_u(out, 25, s->inbox_seq);
+}
+
+void stet_inv_sink_encode(const struct stet_inv_sink *k, struct stet_buf *out) {
+    put_u(out, 1, k->kind);
+    put_u(out, 2, k->incarnation);
+    put_u(out, 3, k->request_id);
+    if (k->kind == STET_SINK_INVOCATION) {
+        uint8_t idb[24];
+        stet_invocation_id_to_bytes(&k->caller, idb);
+        stet_pb_put_bytes_field(out, 4, idb, 24);
+        put_u(out, 5, k->completion_id);
+    }
+}
+
+int stet_inv_sink_decode(const uint8_t *p, size_t len, struct stet_inv_sink *k) {
+    memset(k, 0, sizeof(*k));
+    struct stet_pb_reader r = {p, p + len};
+    struct stet_pb_field f;
+    int rc;
+    while ((rc = stet_pb_next(&r, &f)) == 1) {
+        switch (f.number) {
+        case 1: k->kind = (uint8_t)f.varint; break;
+        case 2: k->incarnation = f.varint; break;
+        case 3: k->request_id = f.varint; break;
+        case 4:
+            if (f.len != 24) return -EPROTO;
+            stet_invocation_id_from_bytes(f.data, &k->caller);
+            break;
+        case 5: k->completion_id = (uint32_t)f.varint; break;
+        default: break;
+        }
+    }
+    return rc < 0 ? -EPROTO : 0;
+}
+
+int stet_inv_status_decode(struct stet_inv_status *s, const uint8_t *data, size_t len) {
+    stet_inv_status_free(s);
+    stet_inv_status_init(s);
+    stet_buf_append(&s->storage, data, len);
+    const uint8_t *base = s->storage.data;
+    struct stet_pb_reader r = {base, base + len};
+    struct stet_pb_field f;
+    int rc;
+#define SL(field) ((struct stet_slice){f.data, f.len})
+    while ((rc = stet_pb_next(&r, &f)) == 1) {
+        switch (f.number) {
+        case 1: s->state = (enum stet_inv_state)f.varint; break;
+        case 2: s->service_type = (uint8_t)f.varint; break;
+        case 3: s->handler_type = (uint8_t)f.varint; break;
+        case 4: s->keyed = f.varint != 0; break;
+        case 5: s->service = SL(f); break;
+        case 6: s->handler = SL(f); break;
+        case 7: s->key = SL(f); break;
+        case 8: s->created_at_ms = f.varint; break;
+        case 9: s->modified_at_ms = f.varint; break;
+        case 10: s->execute_at_ms = f.varint; break;
+        case 11: s->completed_at_ms = f.varint; break;
+        case 12: s->journal_len = (uint32_t)f.varint; break;
+        case 13: s->commands = (uint32_t)f.varint; break;
+        case 14:
+            if (f.len != 16) return -EPROTO;
+            memcpy(s->deployment_id, f.data, 16);
+            s->has_pinned = true;
+            break;
+        case 15: s->protocol_version = (uint32_t)f.varint; break;
+        case 16:
+            if (s->n_sinks >= STET_MAX_SINKS) return -EPROTO;
+            if (stet_inv_sink_decode(f.data, f.len, &s->sinks[s->n_sinks]) != 0) return -EPROTO;
+            s->n_sinks++;
+            break;
+        case 17: s->has_idempotency_key = true; s->idempotency_key = SL(f); break;
+        case 18: s->completion_retention_ms = f.varint; break;
+        case 19: s->journal_retention_ms = f.varint; break;
+        case 20: s->result_kind = (uint8_t)f.varint; break;
+        case 21: s->result_value = SL(f); break;
+        case 22: s->failure_code = (uint32_t)f.varint; break;
+        case 23: s->failure_raw = SL(f); break;
+        case 24: s->waiting = SL(f); break;
+        case 25: s->inbox_seq = f.varint; break;
+        default: break;
+        }
+    }
+#undef SL
+    if (rc < 0 || s->state < STET_INV_SCHEDULED || s->state > STET_INV_COMPLETED) return -EPROTO;
+    return 0;
+}
+
+int stet_table_status_get(struct stet_store *store, const struct stet_invocation_id *id, struct stet_inv_status *out) {
+    struct stet_buf k = STET_BUF_INIT, v = STET_BUF_INIT;
+    stet_key_status(&k, id);
+    int rc = stet_store_get(store, k.data, k.len, &v);
+    if (rc == 0) rc = stet_inv_status_decode(out, v.data, v.len);
+    stet_buf_free(&k);
+    stet_buf_free(&v);
+    return rc;
+}
+
+/* ---- journal ------------------------------------------------------------------------- */
+
+void stet_journal_entry_encode(struct stet_buf *out, uint16_t type, uint64_t appended_at_ms, const uint8_t *payload,
+                               size_t len) {
+    stet_buf_append_u16be(out, type);
+    stet_buf_append_u16be(out, 0);
+    stet_buf_append_u64be(out, appended_at_ms);
+    stet_buf_append(out, payload, len);
+}
+
+int stet_journal_entry_decode(const uint8_t *data, size_t len, struct stet_journal_entry *e) {
+    if (len < 12) return -EPROTO;
+    e->type = stet_load_u16be(data);
+    e->flags = stet_load_u16be(data + 2);
+    e->appended_at_ms = stet_load_u64be(data + 4);
+    e->payload.ptr = data + 12;
+    e->payload.len = len - 12;
+    return 0;
+}
+
+int stet_table_journal_scan(struct stet_store *store, const struct stet_invocation_id *id, uint32_t from, uint32_t to,
+                            int (*cb)(void *arg, uint32_t index, const struct stet_journal_entry *e), void *arg) {
+    if (from >= to) return 0;
+    struct stet_buf lo = STET_BUF_INIT, hi = STET_BUF_INIT;
+    stet_key_journal(&lo, id, from);
+    stet_key_journal(&hi, id, to);
+    struct stet_store_iter *it = stet_store_iter_create(store, lo.data, lo.len, hi.data, hi.len);
+    int rc = 0;
+    uint32_t expect = from;
+    for (; it && stet_store_iter_valid(store, it); stet_store_iter_next(store, it)) {
+        size_t kl, vl;
+        const uint8_t *key = stet_store_iter_key(store, it, &kl);
+        const uint8_t *val = stet_store_iter_value(store, it, &vl);
+        if (kl != 29) { rc = -EPROTO; break; }
+        uint32_t index = stet_load_u32be(key + 25);
+        if (index != expect) { rc = -EPROTO; break; } /* invariant 5: dense journal */
+        struct stet_journal_entry e;
+        if (stet_journal_entry_decode(val, vl, &e) != 0) { rc = -EPROTO; break; }
+        expect++;
+        rc = cb(arg, index, &e);
+        if (rc) break;
+    }
+    if (rc == 0 && expect != to) rc = -EPROTO;
+    if (it) stet_store_iter_destroy(store, it);
+    stet_buf_free(&lo);
+    stet_buf_free(&hi);
+    return rc;
+}
+
+int stet_table_state_scan(struct stet_store *store, uint64_t pk, struct stet_slice service, struct stet_slice key,
+                          int (*cb)(void *arg, struct stet_slice state_key, struct stet_slice value), void *arg) {
+    struct stet_buf lo = STET_BUF_INIT, hi = STET_BUF_INIT;
+    stet_key_state_prefix(&lo, pk, service, key);
+    stet_key_prefix_end(&lo, &hi);
+    struct stet_store_iter *it = stet_store_iter_create(store, lo.data, lo.len, hi.len ? hi.data : NULL, hi.len);
+    int rc = 0;
+    for (; it && stet_store_iter_valid(store, it); stet_store_iter_next(store, it)) {
+        size_t kl, vl;
+        const uint8_t *k = stet_store_iter_key(store, it, &kl);
+        const uint8_t *v = stet_store_iter_value(store, it, &vl);
+        STET_ASSERT(kl >= lo.len);
+        rc = cb(arg, (struct stet_slice){k + lo.len, kl - lo.len}, (struct stet_slice){v, vl});
+        if (rc) break;
+    }
+    if (it) stet_store_iter_destroy(store, it);
+    stet_buf_free(&lo);
+    stet_buf_free(&hi);
+    return rc;
+}

@@ -1,0 +1,53 @@
+#!/usr/bin/env bash
+# The whole test suite: installs dependencies, then
+#   1. unit tests and fuzz-corpus replays under ASan + UBSan (build-asan/, ctest),
+#   2. the optimised build (build/stet),
+#   3. end-to-end tests: build/stet driven by real Restate TypeScript SDK 1.17.2 services.
+# Ends with one line "N passed, N failed". Exit status 0 only when nothing failed.
+set -uo pipefail
+cd "$(dirname "$0")/.."
+root=$(pwd)
+scripts/install-deps.sh || { echo "dependency installation failed"; echo "0 passed, 1 failed"; exit 1; }
+passed=0
+failed=0
+log_dir=$(mktemp -d)
+
+echo "== unit tests (ASan + UBSan)"
+if cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=Debug -DSTET_SANITIZE=ON >"$log_dir/cmake-asan.log" 2>&1 &&
+   cmake --build build-asan -j"$(nproc)" >"$log_dir/build-asan.log" 2>&1; then
+  (cd build-asan && ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 \
+     ctest --output-on-failure -j2 2>&1) | tee "$log_dir/ctest.log"
+  p=$(grep -Eo '[0-9]+ tests passed' "$log_dir/ctest.log" | tail -1 | grep -Eo '^[0-9]+' || true)
+  f=$(grep -Eo 'tests passed, [0-9]+ tests failed' "$log_dir/ctest.log" | tail -1 | grep -Eo '[0-9]+' || true)
+  if [ -z "$p" ]; then
+    t=$(grep -Eo 'out of [0-9]+' "$log_dir/ctest.log" | tail -1 | grep -Eo '[0-9]+' || echo 0)
+    p=$((t - ${f:-0}))
+  fi
+  passed=$((passed + ${p:-0})); failed=$((failed + ${f:-0}))
+else
+  cat "$log_dir"/cmake-asan.log "$log_dir"/build-asan.log | tail -50
+  echo "sanitized build failed"; failed=$((failed + 1))
+fi
+
+echo "== optimised build"
+if ! scripts/build.sh >"$log_dir/build.log" 2>&1; then
+  tail -50 "$log_dir/build.log"; echo "build failed"; failed=$((failed + 1))
+else
+  echo "== end-to-end tests"
+  if (cd tests/e2e && npm ci --no-audit --no-fund --loglevel=error >"$log_dir/npm.log" 2>&1); then
+    (cd tests/e2e && STET_BIN="$root/build/stet" node --test --test-reporter=tap --test-concurrency=2 2>&1) \
+      | tee "$log_dir/e2e.log" | grep -E '^# (Subtest|pass|fail)|^not ok|^ok' || true
+    p=$(grep -E '^# pass [0-9]+' "$log_dir/e2e.log" | tail -1 | awk '{print $3}')
+    f=$(grep -E '^# fail [0-9]+' "$log_dir/e2e.log" | tail -1 | awk '{print $3}')
+    if [ -z "$p" ]; then echo "e2e runner produced no summary"; tail -40 "$log_dir/e2e.log"; failed=$((failed + 1)); fi
+    if [ "${f:-0}" != 0 ]; then
+      echo "--- e2e failures:"; grep -B2 -A30 '^not ok' "$log_dir/e2e.log" | head -300
+    fi
+    passed=$((passed + ${p:-0})); failed=$((failed + ${f:-0}))
+  else
+    tail -30 "$log_dir/npm.log"; echo "npm ci failed"; failed=$((failed + 1))
+  fi
+fi
+rm -rf "$log_dir"
+echo "$passed passed, $failed failed"
+[ "$failed" -eq 0 ]
