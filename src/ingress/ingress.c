@@ -9,6 +9,7 @@
 #include "ingress/ingress.h"
 
 #include <errno.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -34,8 +35,8 @@ struct pending {
     bool is_output;     /* /output: 404 comes from the ingress */
     bool previously_accepted;
     uint64_t execute_at_ms;
-    char content_type[128]; /* output content type; empty: none */
-    bool set_content_type_if_empty;
+    char content_type[128];       /* output content type for a non-empty body; empty: none */
+    char content_type_empty[128]; /* ... for an empty body */
     char origin[256];
 };
 
@@ -190,8 +191,8 @@ void stet_ingress_respond(struct stet_ingress *ing, const struct stet_action *a)
             stet_time_format_rfc3339_offset(a->expires_at_ms, expires, sizeof(expires));
             hdr_add(&h, "idempotency-expires", expires);
         }
-        if (p->content_type[0] && (a->value.len > 0 || p->set_content_type_if_empty))
-            hdr_add(&h, "content-type", p->content_type);
+        if (a->value.len > 0 && p->content_type[0]) hdr_add(&h, "content-type", p->content_type);
+        if (a->value.len == 0 && p->content_type_empty[0]) hdr_add(&h, "content-type", p->content_type_empty);
         stet_buf_append(&body, a->value.ptr, a->value.len);
         break;
     case STET_RESPONSE_FAILURE:
@@ -249,6 +250,13 @@ static struct pending *pending_new(struct stet_ingress *ing, struct stet_http_re
     return p;
 }
 
+static void set_output_types(struct pending *p, const struct stet_handler_schema *h) {
+    const char *ct = stet_schema_output_content_type(h, false);
+    const char *cte = stet_schema_output_content_type(h, true);
+    snprintf(p->content_type, sizeof(p->content_type), "%s", ct ? ct : "");
+    snprintf(p->content_type_empty, sizeof(p->content_type_empty), "%s", cte ? cte : "");
+}
+
 static struct stet_inv_sink sink_for(struct stet_ingress *ing, struct pending *p) {
     struct stet_inv_sink s;
     memset(&s, 0, sizeof(s));
@@ -276,59 +284,6 @@ static int split_path(const char *path, size_t len, struct stet_slice *seg, int 
 static bool seg_eq(struct stet_slice s, const char *lit) {
     size_t n = strlen(lit);
     return s.len == n && memcmp(s.ptr, lit, n) == 0;
-}
-
-/* Media type match: type/subtype (params ignored, trimmed) against a pattern with wildcards. */
-static bool content_type_matches(const char *ct, size_t ctlen, const char *pattern) {
-    size_t end = 0;
-    while (end < ctlen && ct[end] != ';') end++;
-    while (end > 0 && (ct[end - 1] == ' ' || ct[end - 1] == '\t')) end--;
-    size_t start = 0;
-    while (start < end && (ct[start] == ' ' || ct[start] == '\t')) start++;
-    const char *c = ct + start;
-    size_t cl = end - start;
-    const char *pat = pattern;
-    size_t pl = strlen(pattern);
-    const char *pend = memchr(pat, ';', pl);
-    if (pend) pl = (size_t)(pend - pat);
-    while (pl > 0 && pat[pl - 1] == ' ') pl--;
-    if (pl == 3 && memcmp(pat, "*/*", 3) == 0) return true;
-    const char *ps = memchr(pat, '/', pl);
-    const char *cs = memchr(c, '/', cl);
-    if (!ps || !cs) return false;
-    size_t ptl = (size_t)(ps - pat), ctl = (size_t)(cs - c);
-    if (!(ptl == 1 && pat[0] == '*') && !(ptl == ctl && strncasecmp(pat, c, ctl) == 0)) return false;
-    const char *psub = ps + 1, *csub = cs + 1;
-    size_t psl = pl - ptl - 1, csl = cl - ctl - 1;
-    if (psl == 1 && psub[0] == '*') return true;
-    return psl == csl && strncasecmp(psub, csub, csl) == 0;
-}
-
-/* §2.2 input validation. Returns NULL when valid, else the message. */
-static const char *validate_input(const struct stet_handler_schema *h, struct stet_http_request *req, char *buf,
-                                  size_t n) {
-    size_t ctlen = 0;
-    const char *ct = stet_http_request_header(req, "content-type", &ctlen);
-    if (!h->has_input) return NULL;
-    if (!ct && req->body_len == 0) {
-        if (!h->input_required) return NULL;
-        snprintf(buf, n, "input validation error: Empty content-type");
-        return buf;
-    }
-    const char *expected = h->input_content_type ? h->input_content_type : "*/*";
-    if (!ct) {
-        snprintf(buf, n, "input validation error: Empty content-type");
-        return buf;
-    }
-    if (!content_type_matches(ct, ctlen, expected)) {
-        snprintf(buf, n, "input validation error: Content-type '%.*s' does not match '%s'", (int)ctlen, ct, expected);
-        return buf;
-    }
-    if (h->input_has_json_schema && h->input_required && req->body_len == 0) {
-        snprintf(buf, n, "input validation error: Empty body not allowed");
-        return buf;
-    }
-    return NULL;
 }
 
 static void build_input(struct stet_http_request *req, struct stet_buf *out) {
@@ -470,10 +425,11 @@ static void handle_invoke(struct stet_ingress *ing, struct stet_http_request *re
         stet_buf_free(&key);
         return;
     }
-    char vbuf[512];
-    const char *verr = validate_input(h, req, vbuf, sizeof(vbuf));
-    if (verr) {
-        send_error(ing, req, 400, NULL, "%s", verr);
+    char verr[512];
+    size_t ctlen = 0;
+    const char *ct = stet_http_request_header(req, "content-type", &ctlen);
+    if (stet_schema_check_input(h, ct, ctlen, req->body_len, verr, sizeof(verr)) != 0) {
+        send_error(ing, req, 400, NULL, "input validation error: %s", verr);
         stet_buf_free(&key);
         return;
     }
@@ -510,7 +466,6 @@ static void handle_invoke(struct stet_ingress *ing, struct stet_http_request *re
     }
 
     const struct stet_env *env = stet_node_env(ing->node);
-    const struct stet_config *cfg = stet_node_config(ing->node);
     struct stet_record r;
     memset(&r, 0, sizeof(r));
     r.kind = STET_REC_INVOKE;
@@ -533,9 +488,9 @@ static void handle_invoke(struct stet_ingress *ing, struct stet_http_request *re
     } else {
         stet_ulid_make(stet_env_now_ms(env), stet_env_random(env), stet_env_random(env), r.id.uuid);
     }
-    r.completion_retention_ms = workflow_run ? stet_schema_workflow_retention(svc, h, cfg->default_workflow_retention_ms)
-                                             : stet_schema_idempotency_retention(svc, h, cfg->default_idempotency_retention_ms);
-    r.journal_retention_ms = stet_schema_journal_retention(svc, h, cfg->default_journal_retention_ms);
+    const struct stet_schema_defaults *defaults = stet_node_schema_defaults(ing->node);
+    r.completion_retention_ms = stet_schema_completion_retention(svc, h, defaults);
+    r.journal_retention_ms = stet_schema_journal_retention(svc, h, defaults);
     if (delay_ms) r.execute_at_ms = stet_env_now_ms(env) + delay_ms;
 
     struct stet_buf input = STET_BUF_INIT;
@@ -546,8 +501,7 @@ static void handle_invoke(struct stet_ingress *ing, struct stet_http_request *re
     p->id = r.id;
     p->is_send = is_send;
     p->execute_at_ms = r.execute_at_ms;
-    if (h->output_content_type) snprintf(p->content_type, sizeof(p->content_type), "%s", h->output_content_type);
-    p->set_content_type_if_empty = h->output_set_content_type_if_empty;
+    set_output_types(p, h);
     if (is_send && (idem || workflow_run)) {
         /* a send that names an existing invocation is answered PreviouslyAccepted */
         struct stet_inv_status st;
@@ -612,9 +566,7 @@ static void handle_invocation_target(struct stet_ingress *ing, struct stet_http_
             stet_schema_find_service(stet_node_schema(ing->node), (const char *)st.service.ptr, st.service.len);
         const struct stet_handler_schema *h =
             svc ? stet_schema_find_handler(svc, (const char *)st.handler.ptr, st.handler.len) : NULL;
-        if (h && h->output_content_type)
-            snprintf(p->content_type, sizeof(p->content_type), "%s", h->output_content_type);
-        if (h) p->set_content_type_if_empty = h->output_set_content_type_if_empty;
+        if (h) set_output_types(p, h);
     }
     stet_inv_status_free(&st);
     struct stet_record r;
@@ -642,7 +594,8 @@ static void handle_health(struct stet_ingress *ing, struct stet_http_request *re
     stet_json_begin_object(&w);
     stet_json_key(&w, "services");
     stet_json_begin_array(&w);
-    stet_schema_foreach_service(schema, svc) stet_json_write_string(&w, svc->name);
+    for (size_t i = 0; i < stet_schema_service_count(schema); i++)
+        stet_json_write_string(&w, stet_schema_service_at(schema, i, NULL)->name);
     stet_json_end_array(&w);
     stet_json_end_object(&w);
     struct hdrs h = {0};

@@ -14,6 +14,7 @@
 
 #include <errno.h>
 #include <math.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -297,15 +298,9 @@ static void attempt_start(struct task *t) {
     const struct stet_service_schema *svc = NULL;
     if (st.has_pinned) {
         dep = stet_schema_find_deployment(schema, st.deployment_id);
-        if (dep) {
-            for (size_t i = 0; i < dep->n_services; i++)
-                if (dep->services[i].name && strlen(dep->services[i].name) == st.service.len &&
-                    memcmp(dep->services[i].name, st.service.ptr, st.service.len) == 0)
-                    svc = &dep->services[i];
-        }
+        if (dep) svc = stet_schema_deployment_service(dep, (const char *)st.service.ptr, st.service.len);
     } else {
-        svc = stet_schema_find_service(schema, (const char *)st.service.ptr, st.service.len);
-        if (svc) dep = stet_schema_find_deployment(schema, svc->deployment_id);
+        svc = stet_schema_find_service_dep(schema, (const char *)st.service.ptr, st.service.len, &dep);
     }
     t->phase = PHASE_RUNNING;
     t->attempt_failed = false;
@@ -330,7 +325,7 @@ static void attempt_start(struct task *t) {
         stet_schema_find_handler(svc, (const char *)st.handler.ptr, st.handler.len);
     t->inactivity_ms = stet_schema_inactivity_timeout(svc, h, cfg->inactivity_timeout_ms);
     t->abort_ms = stet_schema_abort_timeout(svc, h, cfg->abort_timeout_ms);
-    stet_schema_retry_policy(svc, h, &cfg->retry_policy, &t->retry);
+    stet_schema_retry_policy(svc, h, stet_node_schema_defaults(node), &t->retry);
     bool lazy = stet_schema_lazy_state(svc, h);
     t->request_response = dep->request_response || t->inactivity_ms == 0;
 
@@ -418,10 +413,9 @@ static void attempt_start(struct task *t) {
     }
     const char *cluster = cfg->cluster_name;
     hdrs[nh++] = (struct stet_h2_header){"x-restate-cluster-name", 22, cluster, strlen(cluster)};
-    for (size_t i = 0; i < dep->n_additional_headers && nh < STET_ARRAY_LEN(hdrs); i++)
-        hdrs[nh++] = (struct stet_h2_header){dep->additional_headers[i].name, strlen(dep->additional_headers[i].name),
-                                             dep->additional_headers[i].value,
-                                             strlen(dep->additional_headers[i].value)};
+    for (size_t i = 0; i < dep->n_headers && nh < STET_ARRAY_LEN(hdrs); i++)
+        hdrs[nh++] = (struct stet_h2_header){dep->headers[i].key, strlen(dep->headers[i].key), dep->headers[i].value,
+                                             strlen(dep->headers[i].value)};
     stet_frame_decoder_free(&t->dec);
     stet_frame_decoder_init(&t->dec, MAX_MESSAGE_BYTES);
     rc = stet_h2_request(inv->pool, authority, "POST", path, hdrs, nh, false, &stream_cbs, t, &t->stream);
@@ -471,8 +465,8 @@ void stet_invoker_abort(struct stet_invoker *inv, const struct stet_invocation_i
 static uint64_t backoff_delay(struct task *t) {
     const struct stet_retry_policy *p = &t->retry;
     double d = (double)p->initial_interval_ms;
-    for (uint32_t i = 1; i < t->failed_attempts && d < (double)p->max_interval_ms; i++) d *= p->factor;
-    if (p->max_interval_ms && d > (double)p->max_interval_ms) d = (double)p->max_interval_ms;
+    for (uint32_t i = 1; i < t->failed_attempts && d < 3.6e9; i++) d *= p->factor;
+    if (p->has_max_interval && d > (double)p->max_interval_ms) d = (double)p->max_interval_ms;
     return (uint64_t)d;
 }
 
@@ -484,7 +478,7 @@ static void attempt_finished(struct task *t) {
         t->retry_count_since_last_stored_entry++;
         inv->stats.attempts_failed++;
         if (t->retry.max_attempts && t->failed_attempts >= t->retry.max_attempts) {
-            if (t->retry.on_max_attempts == 1) {
+            if (t->retry.on_max_attempts == STET_ON_MAX_ATTEMPTS_KILL) {
                 stet_warn(MOD, "giving up after %u attempts, killing inv=%s last_failure=\"%s\"", t->failed_attempts,
                           t->id_str, t->last_failure);
                 struct stet_record r;

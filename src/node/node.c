@@ -57,6 +57,7 @@ struct stet_node {
     bool stopping;
     struct stet_buf rec;
     uint64_t start_ms;
+    struct stet_schema_defaults defaults;
 };
 
 /* ---- environment --------------------------------------------------------------------- */
@@ -170,6 +171,7 @@ uint64_t stet_node_applied_lsn(struct stet_node *n, uint64_t partition_key) {
     return stet_partition_applied_lsn(n->parts[stet_partition_for_key(partition_key, n->n_parts)]);
 }
 const struct stet_schema *stet_node_schema(struct stet_node *n) { return stet_admin_schema(n->admin); }
+const struct stet_schema_defaults *stet_node_schema_defaults(struct stet_node *n) { return &n->defaults; }
 struct stet_store *stet_node_store(struct stet_node *n) { return n->store; }
 const struct stet_env *stet_node_env(struct stet_node *n) { return &n->env; }
 const struct stet_config *stet_node_config(struct stet_node *n) { return n->cfg; }
@@ -265,6 +267,7 @@ int stet_node_create(const struct stet_config *cfg, struct stet_node **out, char
                                .random_u64 = env_random, .submit = env_submit};
     n->incarnation = env_random(n);
     n->n_parts = cfg->default_num_partitions;
+    stet_schema_defaults_from_config(cfg, &n->defaults);
 
     char dbdir[4096];
     snprintf(dbdir, sizeof(dbdir), "%s/db", cfg->data_dir);

@@ -36,6 +36,7 @@ int stet_node_propose(struct stet_node *n, struct stet_record *r, stet_log_appen
 /* Highest applied LSN of the partition owning partition_key. */
 uint64_t stet_node_applied_lsn(struct stet_node *n, uint64_t partition_key);
 const struct stet_schema *stet_node_schema(struct stet_node *n);
+const struct stet_schema_defaults *stet_node_schema_defaults(struct stet_node *n);
 struct stet_store *stet_node_store(struct stet_node *n);
 const struct stet_env *stet_node_env(struct stet_node *n);
 const struct stet_config *stet_node_config(struct stet_node *n);
