@@ -293,7 +293,7 @@ static int parse_friendly(struct dparse *p, bool *negative) {
             uint64_t value;
             bool has_fraction;
             uint32_t fraction_ns;
-            enum unit unit;
+            enum unit unit = UNIT_NANO;
             size_t unit_start = p->pos;
             if ((rc = parse_integer(p, &value)) != 0) return rc;
             if ((rc = parse_fraction(p, &has_fraction, &fraction_ns)) != 0) return rc;

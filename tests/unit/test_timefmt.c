@@ -341,7 +341,7 @@ static void test_utf8(void **state) {
     assert_true(stet_utf8_valid((const uint8_t *)"\xed\x9f\xbf\xee\x80\x80", 6)); /* around surrogates */
     const char *bad[] = {"\x80", "\xc3", "\xc0\x80", "\xc1\xbf", "\xe0\x80\x80", "\xe0\x9f\xbf", "\xed\xa0\x80",
                          "\xed\xbf\xbf", "\xf0\x80\x80\x80", "\xf0\x8f\xbf\xbf", "\xf4\x90\x80\x80", "\xf5\x80\x80\x80",
-                         "\xff", "\xe2\x82", "a\xe2\x82" "b"};
+                         "\xff", "\xe2\x82", ("a\xe2\x82" "b")};
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
         assert_false(stet_utf8_valid((const uint8_t *)bad[i], strlen(bad[i])));
 
