@@ -80,7 +80,7 @@ struct stet_h2_stream_callbacks {
      * response also counts as normal); otherwise a negative errno / STET_H2_E* code with a
      * human message ("connection refused", "stream reset by peer: INTERNAL_ERROR",
      * "connection closed", "connect timeout", "GOAWAY received"); message borrowed for the
-     * call; the stream is freed after this returns. */
+     * call, "" when error is 0; the stream is freed after this returns. */
     void (*on_close)(struct stet_h2_stream *s, int error, const char *message, void *ud);
 };
 
