@@ -8,7 +8,7 @@ one line per service-protocol message, in stream order:
 
 dir is s2d (server->sdk) or d2s (sdk->server); type and flags are 4 hex digits; an empty
 payload is written as '-'. Discovery streams carry no messages and produce no lines.
-With --corpus DIR it also writes, for a few streams, the concatenated binary body of each
+With --corpus DIR it also writes, for the first stream of a few scenarios, the concatenated binary body of each
 direction (fuzz seeds).
 
 usage: extract_protocol_vectors.py [--traces ROOT] [--out FILE] [--corpus DIR]
@@ -35,6 +35,7 @@ def main():
 
     lines = []
     seeds = {}
+    first_stream = {}  # corpus: only the first invocation stream of each chosen scenario
     for version in ("v5", "v6", "v7"):
         for path in sorted(glob.glob(os.path.join(args.traces, version, "*.json"))):
             trace = json.load(open(path))
@@ -53,7 +54,7 @@ def main():
                     assert int(header[16 - 8:], 16) * 2 == len(payload), path
                     lines.append("%s %s %d %s %04x %04x %s %s" % (
                         version, scenario, sid, d, typ, flags, header, payload or "-"))
-                    if (version, scenario) in CORPUS_STREAMS:
+                    if (version, scenario) in CORPUS_STREAMS and first_stream.setdefault((version, scenario), sid) == sid:
                         key = "%s_%s_%d_%s" % (version, scenario, sid, d)
                         seeds.setdefault(key, bytearray()).extend(bytes.fromhex(header + payload))
 
