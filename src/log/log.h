@@ -125,6 +125,10 @@ struct stet_log_stats {
 };
 void stet_log_stats(const struct stet_log *log, struct stet_log_stats *out);
 
+/* Asserts the log's invariants (documented at the top of src/log/local.c); for tests, fuzzers
+ * and the simulator, after every step. Aborts on a violation. */
+void stet_log_check(const struct stet_log *log);
+
 /* Key helpers (exposed for tests and tools): 'L' | u32 BE log_id | u64 BE lsn, and
  * 'l' | u32 BE log_id. */
 enum { STET_LOG_RECORD_KEY_LEN = 13, STET_LOG_META_KEY_LEN = 5 };

@@ -10,7 +10,16 @@
  *
  * Ownership: the caller owns batches and iterators (create/destroy). Values returned by get
  * are copied into the caller's buffer. Iterator key/value pointers are borrowed until the
- * next iterator call.
+ * next iterator call (on the same iterator) or the next write to the store.
+ *
+ * Iterators and concurrent writes: a RocksDB iterator reads the implicit snapshot taken at
+ * creation. A mem iterator has no snapshot: it remembers the key it stands on and, after any
+ * write, finds its place again by key, so it sees later writes; the entry it stands on keeps
+ * its key/value until it moves. Code must work with either (do not rely on seeing, or on not
+ * seeing, writes made after an iterator was created).
+ *
+ * Errors: implementations log the underlying message (RocksDB's errmsg) at error level and
+ * return -EIO; no message strings cross this interface except from stet_store_open_rocks.
  */
 #ifndef STET_STORE_H
 #define STET_STORE_H
@@ -57,6 +66,15 @@ struct stet_store_ops {
     const uint8_t *(*iter_key)(struct stet_store_iter *it, size_t *klen);
     const uint8_t *(*iter_value)(struct stet_store_iter *it, size_t *vlen);
     void (*destroy)(struct stet_store *s);
+    /* Added after the first version; stores that wrap another store must forward them. */
+    void (*iter_prev)(struct stet_store_iter *it);
+    /* Positions at the last key <= key (within bounds). */
+    void (*iter_seek_for_prev)(struct stet_store_iter *it, const void *key, size_t klen);
+    /* Positions at the last key within bounds. */
+    void (*iter_seek_last)(struct stet_store_iter *it);
+    /* 0, or -EIO when the iterator stopped because of a read error (valid() is then false).
+     * May be NULL for stores whose iterators cannot fail. */
+    int (*iter_error)(struct stet_store_iter *it);
 };
 
 struct stet_store {
@@ -86,6 +104,17 @@ void stet_store_iter_next(struct stet_store *s, struct stet_store_iter *it);
 void stet_store_iter_seek(struct stet_store *s, struct stet_store_iter *it, const void *key, size_t klen);
 const uint8_t *stet_store_iter_key(struct stet_store *s, struct stet_store_iter *it, size_t *klen);
 const uint8_t *stet_store_iter_value(struct stet_store *s, struct stet_store_iter *it, size_t *vlen);
+void stet_store_iter_prev(struct stet_store *s, struct stet_store_iter *it);
+void stet_store_iter_seek_for_prev(struct stet_store *s, struct stet_store_iter *it, const void *key, size_t klen);
+void stet_store_iter_seek_last(struct stet_store *s, struct stet_store_iter *it);
+int stet_store_iter_error(struct stet_store *s, struct stet_store_iter *it);
+
+/* Bytewise key order: memcmp over the common length, then the shorter key first. */
+int stet_store_key_compare(const void *a, size_t alen, const void *b, size_t blen);
+/* Smallest key greater than every key starting with prefix: the prefix with its last
+ * byte below 0xff incremented and what follows dropped. Returns its length, or 0 when the
+ * prefix is all 0xff bytes (no such key: use an unbounded iterator). out holds plen bytes. */
+size_t stet_store_prefix_successor(const void *prefix, size_t plen, uint8_t *out);
 static inline void stet_store_destroy(struct stet_store *s) { s->ops->destroy(s); }
 
 #endif
