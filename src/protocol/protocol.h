@@ -354,10 +354,10 @@ struct stet_command {
 };
 enum { STET_ATTACH_TARGET_INVOCATION_ID = 1, STET_ATTACH_TARGET_IDEMPOTENT_REQUEST = 3, STET_ATTACH_TARGET_WORKFLOW = 4 };
 
-/* type must be a command code (0x0400-0x7FFF); unknown command codes only get name filled.
- * Required oneofs: Output result, SendSignal signal id and result, CompleteAwakeable
- * result, Attach/GetOutput target -> -EPROTO when missing. On error, *out is freed and
- * zeroed. */
+/* type must be a command code (0x0400-0x7FFF, else -EPROTO); unknown command codes only get
+ * name filled. Required (-EPROTO when missing): the result of Output, SetState,
+ * GetEagerState, GetEagerStateKeys, CompletePromise, CompleteAwakeable; SendSignal's signal
+ * id and result; the Attach/GetInvocationOutput target. On error, *out is freed and zeroed. */
 int stet_proto_decode_command(uint16_t type, const uint8_t *p, size_t len, struct stet_command *out);
 void stet_command_free(struct stet_command *c);
 /* Decodes an Input command (for re-reading stored journal entry 0 / tests). *headers is
