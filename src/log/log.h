@@ -50,8 +50,9 @@ typedef void (*stet_log_durable_cb)(void *arg, uint32_t log_id, uint64_t first_l
 struct stet_log_config {
     size_t max_batch_bytes;   /* start a commit early when the pending group exceeds this; 0 = 4 MiB */
     uint32_t max_log_ids;     /* most distinct log ids (any u32 value); 0 = 1024 */
-    size_t max_pending_bytes; /* appends fail with -ENOBUFS beyond this many unflushed bytes
-                                 (pending + in flight); 0 = 64 MiB */
+    size_t max_pending_bytes; /* appends fail with -ENOBUFS beyond this many unflushed record
+                                 bytes (pending + in flight); 0 = 64 MiB. A record larger
+                                 than this is accepted when nothing else is unflushed. */
 };
 
 /* Creates the log over `store` (borrowed; must outlive the log) and `env` (borrowed) and
