@@ -22,9 +22,12 @@
  *
  * Stream states: pending (authority->pending) -> assigned (conn->streams, id 0) ->
  *   submitted (id > 0, nghttp2 owns the HEADERS) -> headers_sent -> finished (on_close, freed).
- *   A request whose HEADERS were never sent because the connection went away gracefully
- *   (nghttp2 closes it with REFUSED_STREAM) goes back to pending and is retried on another
- *   connection: nothing of it reached the peer.
+ *   A request that the peer provably did not process goes back to pending and is retried on
+ *   another connection (at most H2_REFUSED_RETRIES_MAX times): nghttp2 closes it with
+ *   REFUSED_STREAM when its HEADERS could not be sent (GOAWAY), when the peer refused it
+ *   (RST_STREAM REFUSED_STREAM, e.g. above a MAX_CONCURRENT_STREAMS announced late) or when
+ *   it is above a GOAWAY's last_stream_id (RFC 9113 §8.7, §6.8), provided no body byte was
+ *   handed out and no response arrived yet. Otherwise it fails with on_close.
  *
  * Invariants
  *   1. User callbacks run only from libuv callbacks (read, write, connect, getaddrinfo,
@@ -32,7 +35,7 @@
  *      Those functions only change queues and schedule the pump (uv_idle, next iteration).
  *   2. nghttp2_session_send/mem_recv are never re-entered: every nghttp2 callback first
  *      checks conn->state, and a conn that became CLOSED inside a callback keeps its
- *      session alive until its handles are closed (session freed in conn_free).
+ *      session alive until its handles are closed (session freed in conn_unref).
  *   3. nghttp2 never holds a pointer to a freed stream: requests are submitted with NULL
  *      stream_user_data; conn_stream_lookup finds the stream in conn->streams and caches it
  *      in nghttp2 once the nghttp2 stream exists; reset/finish clear it.
@@ -43,7 +46,8 @@
  *
  * Flow control: we advertise SETTINGS_INITIAL_WINDOW_SIZE = initial_stream_window and widen
  * the connection window with nghttp2_session_set_local_window_size; nghttp2 sends
- * WINDOW_UPDATE automatically as response DATA is delivered (on_data returns = consumed).
+ * WINDOW_UPDATE automatically for received DATA (it is delivered to on_data synchronously,
+ * so "consumed" means on_data returned); nghttp2_option_set_no_auto_window_update is unset.
  * Request bodies go through a data provider that copies from the stream's queue and returns
  * NGHTTP2_ERR_DEFERRED when it is empty; stream_write/end resume it from the pump.
  */
@@ -127,6 +131,7 @@ struct h2_conn {
     enum h2_conn_state state;
     bool started;          /* conn_start ran */
     bool closing;          /* local: no new streams, GOAWAY when empty */
+    bool goaway_submitted; /* our GOAWAY(NO_ERROR) is queued or sent */
     bool goaway_received;
     bool writing;
     bool in_send;
@@ -481,6 +486,7 @@ static void conn_timer_cb(uv_timer_t *t) {
     if (c->n_streams > 0 || c->closing) return;
     stet_debug(H2_MODULE, "closing idle connection authority=%s", c->authority->name);
     c->closing = true;
+    c->goaway_submitted = true;
     nghttp2_session_terminate_session(c->session, NGHTTP2_NO_ERROR);
     conn_flush(c);
 }
@@ -495,9 +501,12 @@ static void conn_update_idle(struct h2_conn *c) {
     }
     if (c->closing || c->goaway_received) {
         /* No more streams can start here: finish the session (conn_check_done closes). */
-        if (!c->closing) c->closing = true;
-        nghttp2_session_terminate_session(c->session, NGHTTP2_NO_ERROR);
-        conn_mark_dirty(c);
+        c->closing = true;
+        if (!c->goaway_submitted) {
+            c->goaway_submitted = true;
+            nghttp2_session_terminate_session(c->session, NGHTTP2_NO_ERROR);
+            conn_mark_dirty(c);
+        }
         return;
     }
     if (!uv_is_active((uv_handle_t *)&c->timer))
@@ -748,8 +757,21 @@ static int stream_submit(struct h2_conn *c, struct stet_h2_stream *s) {
     return 0;
 }
 
+/* Invariant 5 (costly: walks the list). */
+static __attribute__((unused)) void conn_check(const struct h2_conn *c) {
+    uint32_t n = 0;
+    for (const struct h2_link *l = c->streams.next; l != &c->streams; l = l->next) {
+        const struct stet_h2_stream *s = h2_container_of(l, const struct stet_h2_stream, link);
+        STET_ASSERT(s->conn == c);
+        STET_ASSERT(!s->closing);
+        n++;
+    }
+    STET_ASSERT(n == c->n_streams);
+}
+
 static void conn_service(struct h2_conn *c) {
     if (c->state != H2_CONN_OPEN) return;
+    STET_DASSERT((conn_check(c), true));
     struct h2_link failed;
     link_init(&failed);
     int failed_error = 0;

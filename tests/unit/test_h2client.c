@@ -12,6 +12,7 @@
  *   POST /reset     RST_STREAM(INTERNAL_ERROR)
  *   POST /drop      200 headers, then the server closes the TCP connection
  *   POST /goaway    200 "bye", then GOAWAY(last_stream_id = this stream)
+ *   POST /goaway-low  first time: GOAWAY(last_stream_id = 0); afterwards 200 "second try"
  */
 #include <errno.h>
 #include <setjmp.h>
@@ -22,6 +23,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 #include <nghttp2/nghttp2.h>
@@ -85,6 +91,7 @@ struct ts_server {
     uv_tcp_t listener;
     int port;
     uint32_t max_concurrent_streams; /* 0 = nghttp2 default (unlimited) */
+    uint32_t window;                 /* stream and connection window; 0 = 65535 */
     nghttp2_session_callbacks *cbs;
     int conns_accepted;
     int conns_closed;
@@ -95,6 +102,7 @@ struct ts_server {
     int max_parallel_per_conn;
     int current_streams;
     bool listener_closed;
+    bool goaway_low_sent;
 };
 
 static void ts_conn_flush(struct ts_conn *c);
@@ -208,6 +216,16 @@ static void ts_on_request_head(struct ts_conn *c, struct ts_stream *st, bool end
     } else if (strcmp(st->path, "/drop") == 0) {
         ts_respond(c, st, "application/octet-stream", true);
         c->drop_after_write = true;
+    } else if (strcmp(st->path, "/goaway-low") == 0) {
+        if (!srv->goaway_low_sent) {
+            /* Refuse everything on this connection: streams above last_stream_id 0 were not processed. */
+            srv->goaway_low_sent = true;
+            nghttp2_submit_goaway(c->session, NGHTTP2_FLAG_NONE, 0, NGHTTP2_NO_ERROR, NULL, 0);
+        } else {
+            stet_buf_append_str(&st->out, "second try");
+            st->req_ended = true;
+            ts_respond(c, st, "text/plain", true);
+        }
     } else if (strcmp(st->path, "/goaway") == 0) {
         stet_buf_append_str(&st->out, "bye");
         st->req_ended = true;
@@ -346,8 +364,13 @@ static void ts_on_connection(uv_stream_t *listener, int status) {
     c->tcp.data = c;
     assert_int_equal(uv_accept(listener, (uv_stream_t *)&c->tcp), 0);
     assert_int_equal(nghttp2_session_server_new(&c->session, srv->cbs, c), 0);
-    nghttp2_settings_entry iv[1] = {{NGHTTP2_SETTINGS_MAX_CONCURRENT_STREAMS, srv->max_concurrent_streams}};
-    nghttp2_submit_settings(c->session, NGHTTP2_FLAG_NONE, iv, srv->max_concurrent_streams ? 1 : 0);
+    nghttp2_settings_entry iv[2];
+    size_t niv = 0;
+    if (srv->max_concurrent_streams)
+        iv[niv++] = (nghttp2_settings_entry){NGHTTP2_SETTINGS_MAX_CONCURRENT_STREAMS, srv->max_concurrent_streams};
+    if (srv->window) iv[niv++] = (nghttp2_settings_entry){NGHTTP2_SETTINGS_INITIAL_WINDOW_SIZE, srv->window};
+    nghttp2_submit_settings(c->session, NGHTTP2_FLAG_NONE, iv, niv);
+    if (srv->window) nghttp2_session_set_local_window_size(c->session, NGHTTP2_FLAG_NONE, 0, (int32_t)srv->window);
     srv->conns_accepted++;
     srv->conns_open++;
     uv_read_start((uv_stream_t *)&c->tcp, ts_alloc_cb, ts_conn_read_cb);
@@ -683,6 +706,29 @@ static void test_request_body_1mib_flow_control(void **state) {
     rec_free(&r);
 }
 
+/* With 16 MiB peer windows a 6 MiB body is limited only by our write batching. */
+static void test_request_body_large_windows(void **state) {
+    (void)state;
+    F->srv.window = 16u * MIB;
+    fixture_pool(NULL);
+    struct rec r;
+    rec_init(&r);
+    assert_int_equal(start(&r, "POST", "/count", false), 0);
+    size_t n = 6u * MIB;
+    uint8_t *body = malloc(n);
+    assert_non_null(body);
+    for (size_t i = 0; i < n; i++) body[i] = pattern_byte(i * 3);
+    for (size_t off = 0; off < n; off += 100000) assert_int_equal(stet_h2_stream_write(r.s, body + off, n - off < 100000 ? n - off : 100000), 0);
+    assert_int_equal(stet_h2_stream_end(r.s), 0);
+    run_until(&r.closed, 20000);
+    assert_int_equal(r.error, 0);
+    char expect[64];
+    snprintf(expect, sizeof(expect), "%zu %08x", n, fnv1a(FNV_INIT, body, n));
+    assert_true(body_is(&r, expect));
+    free(body);
+    rec_free(&r);
+}
+
 static void test_response_body_1mib_small_windows(void **state) {
     (void)state;
     struct stet_h2_pool_config cfg;
@@ -915,6 +961,104 @@ static void test_goaway_moves_new_requests_to_new_connection(void **state) {
     rec_free(&next);
 }
 
+static void test_goaway_refuses_streams_above_last_id(void **state) {
+    (void)state;
+    fixture_pool(NULL);
+    struct rec busy, retry;
+    rec_init(&busy);
+    rec_init(&retry);
+    /* busy has sent body bytes, so it cannot be replayed; retry has no body and is re-sent. */
+    assert_int_equal(start(&busy, "POST", "/echo", false), 0);
+    assert_int_equal(stet_h2_stream_write(busy.s, "data", 4), 0);
+    run_until(&busy.got_headers, 5000);
+    assert_int_equal(start(&retry, "POST", "/goaway-low", true), 0);
+    run_until(&busy.closed, 5000);
+    run_until(&retry.closed, 5000);
+    assert_int_equal(busy.error, STET_H2_EGOAWAY);
+    assert_string_equal(busy.message, "GOAWAY received");
+    assert_int_equal(retry.error, 0);
+    assert_true(body_is(&retry, "second try"));
+    struct stet_h2_stats st;
+    stet_h2_pool_stats(F->pool, &st);
+    assert_int_equal(st.connections_total, 2);
+    assert_int_equal(st.streams_total, 2);
+    assert_int_equal(st.streams_open, 0);
+    rec_free(&busy);
+    rec_free(&retry);
+}
+
+static void destroy_on_data(struct stet_h2_stream *s, const uint8_t *data, size_t len, void *ud) {
+    rec_on_data(s, data, len, ud);
+    stet_h2_pool_destroy(F->pool, pool_closed_cb, &F->pool_closed);
+    F->pool = NULL;
+}
+
+/* Destroying the pool from inside a callback that nghttp2 is running. */
+static void test_pool_destroy_inside_callback(void **state) {
+    (void)state;
+    fixture_pool(NULL);
+    struct rec r, other;
+    rec_init(&r);
+    rec_init(&other);
+    struct stet_h2_stream_callbacks cbs = rec_cbs;
+    cbs.on_data = destroy_on_data;
+    assert_int_equal(stet_h2_request(F->pool, F->authority, "POST", "/big", NULL, 0, true, &cbs, &r, &r.s), 0);
+    assert_int_equal(start(&other, "POST", "/echo", false), 0);
+    run_until(&F->pool_closed, 5000);
+    assert_true(r.closed);
+    assert_true(other.closed);
+    assert_int_equal(r.error, -ECANCELED);
+    assert_int_equal(other.error, -ECANCELED);
+    assert_int_equal(r.close_calls, 1);
+    assert_true(r.body.len > 0 && r.body.len < MIB);
+    rec_free(&r);
+    rec_free(&other);
+}
+
+/* A listener whose accept queue is full drops our SYNs, so the connect never completes. */
+static void test_connect_timeout(void **state) {
+    (void)state;
+    int lfd = socket(AF_INET, SOCK_STREAM, 0);
+    assert_true(lfd >= 0);
+    struct sockaddr_in addr;
+    memset(&addr, 0, sizeof(addr));
+    addr.sin_family = AF_INET;
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    assert_int_equal(bind(lfd, (struct sockaddr *)&addr, sizeof(addr)), 0);
+    assert_int_equal(listen(lfd, 0), 0);
+    socklen_t alen = sizeof(addr);
+    assert_int_equal(getsockname(lfd, (struct sockaddr *)&addr, &alen), 0);
+    int fillers[3];
+    for (int i = 0; i < 3; i++) {
+        fillers[i] = socket(AF_INET, SOCK_STREAM, 0);
+        fcntl(fillers[i], F_SETFL, O_NONBLOCK);
+        (void)connect(fillers[i], (struct sockaddr *)&addr, sizeof(addr));
+    }
+    usleep(50 * 1000);
+
+    struct stet_h2_pool_config cfg;
+    stet_h2_pool_config_default(&cfg);
+    cfg.connect_timeout_ms = 200;
+    fixture_pool(&cfg);
+    snprintf(F->authority, sizeof(F->authority), "127.0.0.1:%d", ntohs(addr.sin_port));
+    struct rec r;
+    rec_init(&r);
+    uint64_t t0 = uv_now(&F->loop);
+    assert_int_equal(start(&r, "POST", "/echo", false), 0);
+    run_until(&r.closed, 5000);
+    uint64_t elapsed = uv_now(&F->loop) - t0;
+    assert_int_equal(r.error, -ETIMEDOUT);
+    assert_string_equal(r.message, "connect timeout");
+    assert_true(elapsed >= 190 && elapsed < 2000);
+    struct stet_h2_stats st;
+    stet_h2_pool_stats(F->pool, &st);
+    assert_int_equal(st.connect_errors, 1);
+    assert_int_equal(st.connections_open, 0);
+    for (int i = 0; i < 3; i++) close(fillers[i]);
+    close(lfd);
+    rec_free(&r);
+}
+
 static void test_reset_from_callback(void **state) {
     (void)state;
     fixture_pool(NULL);
@@ -1071,6 +1215,7 @@ int main(void) {
         cmocka_unit_test_setup_teardown(test_discover_get, setup, teardown),
         cmocka_unit_test_setup_teardown(test_echo_bidi_interleaved, setup, teardown),
         cmocka_unit_test_setup_teardown(test_request_body_1mib_flow_control, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_request_body_large_windows, setup, teardown),
         cmocka_unit_test_setup_teardown(test_response_body_1mib_small_windows, setup, teardown),
         cmocka_unit_test_setup_teardown(test_concurrent_streams_share_connection, setup, teardown),
         cmocka_unit_test_setup_teardown(test_peer_max_concurrent_streams, setup, teardown),
@@ -1079,6 +1224,9 @@ int main(void) {
         cmocka_unit_test_setup_teardown(test_server_closes_connection_mid_stream, setup, teardown),
         cmocka_unit_test_setup_teardown(test_idle_connection_closed, setup, teardown),
         cmocka_unit_test_setup_teardown(test_goaway_moves_new_requests_to_new_connection, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_goaway_refuses_streams_above_last_id, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_pool_destroy_inside_callback, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_connect_timeout, setup, teardown),
         cmocka_unit_test_setup_teardown(test_reset_from_callback, setup, teardown),
         cmocka_unit_test_setup_teardown(test_pool_destroy_fails_open_streams, setup, teardown),
         cmocka_unit_test_setup_teardown(test_invalid_arguments, setup, teardown),
