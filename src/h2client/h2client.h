@@ -43,7 +43,9 @@ struct stet_h2_stream;
  * getaddrinfo failures use the UV_EAI_* code. */
 #define STET_H2_ERESET (-20001)    /* "stream reset by peer: <HTTP/2 error name>" */
 #define STET_H2_ECLOSED (-20002)   /* "connection closed" (EOF or I/O error mid-stream) */
-#define STET_H2_EGOAWAY (-20003)   /* "GOAWAY received" (stream above last_stream_id, or not yet started) */
+#define STET_H2_EGOAWAY (-20003)   /* "GOAWAY received": stream above last_stream_id that had already
+                                    * sent body bytes (streams that had not are re-sent on another
+                                    * connection, as are streams refused with REFUSED_STREAM) */
 #define STET_H2_EPROTO (-20004)    /* HTTP/2 protocol error detected by us (message says which) */
 
 struct stet_h2_header {
@@ -98,8 +100,11 @@ void stet_h2_pool_destroy(struct stet_h2_pool *p, void (*closed_cb)(void *arg), 
  * :method/:path/:scheme(http)/:authority are set from the arguments; extra headers must not
  * include pseudo-headers. If end_request is true the request has no body (END_STREAM with
  * HEADERS). Connection errors are reported through on_close, never synchronously, except
- * argument errors (-EINVAL) returned directly. cb is copied; ud is borrowed until on_close.
- * *out is set before any callback can run. */
+ * argument errors (-EINVAL) returned directly: empty method/path, NULL cb or cb->on_close,
+ * unparsable authority, pseudo-header or connection-specific header names (connection,
+ * keep-alive, proxy-connection, transfer-encoding, upgrade, host). Header names are sent
+ * lowercased. -ECANCELED if called (from a callback) during stet_h2_pool_destroy. cb is
+ * copied; ud is borrowed until on_close. *out is set before any callback can run. */
 int stet_h2_request(struct stet_h2_pool *p, const char *authority, const char *method, const char *path,
                     const struct stet_h2_header *headers, size_t n_headers, bool end_request,
                     const struct stet_h2_stream_callbacks *cb, void *ud, struct stet_h2_stream **out);
