@@ -228,6 +228,10 @@ void stet_ingress_respond(struct stet_ingress *ing, const struct stet_action *a)
         pending_free(p);
         send_error(ing, req, 470, NULL, "the invocation exists but has not completed yet");
         return;
+    case STET_RESPONSE_OK:
+    case STET_RESPONSE_ACCEPTED:
+    case STET_RESPONSE_CONFLICT:
+        STET_UNREACHABLE(); /* admin responses never target ingress requests */
     }
     cors(&h, p->origin[0] ? p->origin : NULL);
     pending_free(p);
@@ -530,49 +534,30 @@ static void handle_invoke(struct stet_ingress *ing, struct stet_http_request *re
     }
 }
 
-static void handle_invocation_target(struct stet_ingress *ing, struct stet_http_request *req, struct stet_slice *seg,
-                                     int nseg) {
-    /* /restate/invocation/{id}/attach|output */
-    if (nseg != 4 || !(seg_eq(seg[3], "attach") || seg_eq(seg[3], "output"))) {
-        if (nseg >= 4 && nseg <= 7) {
-            send_error(ing, req, 400, NULL, "bad path, expected either /restate/invocation/:invocation_id/output or "
-                                            "/restate/invocation/:invocation_id/attach");
-            return;
-        }
-        send_error(ing, req, 400, NULL, "bad path, expected either /restate/invocation/:invocation_id/output or "
-                                        "/restate/invocation/:invocation_id/attach");
-        return;
-    }
-    if (!(req->method_len == 3 && memcmp(req->method, "GET", 3) == 0)) {
-        send_error(ing, req, 405, NULL, "method not allowed");
-        return;
-    }
-    struct stet_invocation_id id;
-    const char *reason = NULL;
-    if (stet_invocation_id_parse((const char *)seg[2].ptr, seg[2].len, &id, &reason) != 0) {
-        send_error(ing, req, 400, NULL, "bad invocation id '%.*s': %s", (int)seg[2].len, (const char *)seg[2].ptr,
-                   reason ? reason : "bad format");
-        return;
-    }
-    bool output = seg_eq(seg[3], "output");
+/* Sends an ATTACH for `id`; shared by the invocation-id, idempotency and workflow forms. */
+static void attach_to(struct stet_ingress *ing, struct stet_http_request *req, const struct stet_invocation_id *id,
+                      bool output, const struct stet_handler_schema *h) {
     struct pending *p = pending_new(ing, req);
-    p->id = id;
+    p->id = *id;
     p->is_output = output;
-    /* output content type of the target handler, if we can tell */
-    struct stet_inv_status st;
-    stet_inv_status_init(&st);
-    if (stet_table_status_get(stet_node_store(ing->node), &id, &st) == 0) {
-        const struct stet_service_schema *svc =
-            stet_schema_find_service(stet_node_schema(ing->node), (const char *)st.service.ptr, st.service.len);
-        const struct stet_handler_schema *h =
-            svc ? stet_schema_find_handler(svc, (const char *)st.handler.ptr, st.handler.len) : NULL;
-        if (h) set_output_types(p, h);
+    if (h) {
+        set_output_types(p, h);
+    } else {
+        struct stet_inv_status st;
+        stet_inv_status_init(&st);
+        if (stet_table_status_get(stet_node_store(ing->node), id, &st) == 0) {
+            const struct stet_service_schema *svc =
+                stet_schema_find_service(stet_node_schema(ing->node), (const char *)st.service.ptr, st.service.len);
+            const struct stet_handler_schema *th =
+                svc ? stet_schema_find_handler(svc, (const char *)st.handler.ptr, st.handler.len) : NULL;
+            if (th) set_output_types(p, th);
+        }
+        stet_inv_status_free(&st);
     }
-    stet_inv_status_free(&st);
     struct stet_record r;
     memset(&r, 0, sizeof(r));
     r.kind = STET_REC_ATTACH;
-    r.id = id;
+    r.id = *id;
     r.sink = sink_for(ing, p);
     r.attach_mode = output ? STET_ATTACH_OUTPUT : STET_ATTACH_WAIT;
     int rc = stet_node_propose(ing->node, &r, NULL, NULL, NULL);
@@ -580,6 +565,191 @@ static void handle_invocation_target(struct stet_ingress *ing, struct stet_http_
         pending_free(p);
         send_error(ing, req, 503, NULL, "internal routing error: the log is unavailable");
     }
+}
+
+static bool is_get(struct stet_http_request *req) { return req->method_len == 3 && memcmp(req->method, "GET", 3) == 0; }
+static bool is_post(struct stet_http_request *req) { return req->method_len == 4 && memcmp(req->method, "POST", 4) == 0; }
+
+/* /restate/workflow/{name}/{key}/attach|output */
+static void handle_workflow_target(struct stet_ingress *ing, struct stet_http_request *req, struct stet_slice *seg,
+                                   int nseg) {
+    if (nseg != 5 || !(seg_eq(seg[4], "attach") || seg_eq(seg[4], "output"))) {
+        send_error(ing, req, 400, NULL, "bad path, expected either /restate/workflow/:workflow_name/:workflow_key/output "
+                                        "or /restate/workflow/:workflow_name/:workflow_key/attach");
+        return;
+    }
+    if (!is_get(req)) {
+        send_error(ing, req, 405, NULL, "method not allowed");
+        return;
+    }
+    const struct stet_service_schema *svc =
+        stet_schema_find_service(stet_node_schema(ing->node), (const char *)seg[2].ptr, seg[2].len);
+    if (!svc) {
+        send_error(ing, req, 404, NULL, "service '%.*s' not found, make sure to register the service before calling it.",
+                   (int)seg[2].len, (const char *)seg[2].ptr);
+        return;
+    }
+    struct stet_buf key = STET_BUF_INIT;
+    if (stet_percent_decode((const char *)seg[3].ptr, seg[3].len, &key) != 0) {
+        send_error(ing, req, 400, NULL, "bad path, cannot decode key: FromUtf8Error");
+        stet_buf_free(&key);
+        return;
+    }
+    struct stet_invocation_id id;
+    id.partition_key = stet_partition_key_for_key(key.data, key.len);
+    stet_uuid_for_workflow(svc->name, strlen(svc->name), (const char *)key.data, key.len, id.uuid);
+    const struct stet_handler_schema *h = NULL;
+    for (size_t i = 0; i < svc->n_handlers; i++)
+        if (svc->handlers[i].ty == STET_HANDLER_WORKFLOW) h = &svc->handlers[i];
+    attach_to(ing, req, &id, seg_eq(seg[4], "output"), h);
+    stet_buf_free(&key);
+}
+
+/* /restate/awakeables/{id}/resolve|reject and /restate/a/... */
+struct awk_ctx {
+    struct stet_ingress *ing;
+    uint64_t request_id;
+};
+
+static void awakeable_durable_cb(void *arg, int status, uint64_t lsn) {
+    STET_UNUSED(lsn);
+    struct awk_ctx *c = arg;
+    struct pending *p = stet_hmap_get(&c->ing->pending, &c->request_id, sizeof(c->request_id));
+    struct stet_ingress *ing = c->ing;
+    free(c);
+    if (!p) return;
+    struct stet_http_request *req = p->req;
+    char origin[256];
+    snprintf(origin, sizeof(origin), "%s", p->origin);
+    pending_free(p);
+    if (status != 0) {
+        send_error(ing, req, 503, NULL, "internal routing error: the log is unavailable");
+        return;
+    }
+    struct hdrs h = {0};
+    cors(&h, origin[0] ? origin : NULL);
+    send_response(ing, req, 202, &h, NULL, 0);
+}
+
+static void handle_awakeable(struct stet_ingress *ing, struct stet_http_request *req, struct stet_slice *seg, int nseg) {
+    if (nseg != 4) {
+        send_error(ing, req, 400, NULL, "bad path, expected either /restate/awakeables/:id/resolve or "
+                                        "/restate/awakeables/:id/reject");
+        return;
+    }
+    bool resolve = seg_eq(seg[3], "resolve"), reject = seg_eq(seg[3], "reject");
+    if (!resolve && !reject) {
+        send_error(ing, req, 404, NULL, "not found");
+        return;
+    }
+    if (!is_post(req)) {
+        send_error(ing, req, 405, NULL, "method not allowed");
+        return;
+    }
+    struct stet_record r;
+    memset(&r, 0, sizeof(r));
+    r.kind = STET_REC_SIGNAL;
+    bool legacy = false;
+    const char *reason = NULL;
+    if (stet_awakeable_id_parse((const char *)seg[2].ptr, seg[2].len, &r.id, &r.signal_idx, &legacy, &reason) != 0) {
+        send_error(ing, req, 400, NULL, "bad awakeable id '%.*s': %s", (int)seg[2].len, (const char *)seg[2].ptr,
+                   reason ? reason : "bad format");
+        return;
+    }
+    struct stet_buf failure = STET_BUF_INIT;
+    if (resolve) {
+        r.result_kind = STET_REC_RESULT_VALUE;
+        r.payload = (struct stet_slice){req->body, req->body_len};
+    } else {
+        /* the body, read as UTF-8, becomes the failure message with code 500 */
+        struct stet_buf msg = STET_BUF_INIT;
+        for (size_t i = 0; i < req->body_len;) {
+            uint32_t cp;
+            int n = stet_utf8_decode(req->body + i, req->body_len - i, &cp);
+            if (n <= 0) {
+                stet_utf8_append(&msg, 0xFFFD);
+                i += n < 0 ? (size_t)-n : 1;
+            } else {
+                stet_utf8_append(&msg, cp);
+                i += (size_t)n;
+            }
+        }
+        stet_proto_encode_failure(&failure, 500, (const char *)msg.data, msg.len);
+        stet_buf_free(&msg);
+        r.result_kind = STET_REC_RESULT_FAILURE;
+        r.payload = (struct stet_slice){failure.data, failure.len};
+    }
+    struct pending *p = pending_new(ing, req);
+    struct awk_ctx *c = malloc(sizeof(*c));
+    STET_ASSERT(c != NULL);
+    c->ing = ing;
+    c->request_id = p->request_id;
+    int rc = stet_node_propose(ing->node, &r, awakeable_durable_cb, c, NULL);
+    stet_buf_free(&failure);
+    if (rc != 0) {
+        free(c);
+        pending_free(p);
+        send_error(ing, req, 503, NULL, "internal routing error: the log is unavailable");
+    }
+}
+
+static void handle_invocation_target(struct stet_ingress *ing, struct stet_http_request *req, struct stet_slice *seg,
+                                     int nseg) {
+    /* /restate/invocation/{id}/attach|output,
+     * /restate/invocation/{svc}/{handler}/{idem}/attach|output,
+     * /restate/invocation/{obj}/{key}/{handler}/{idem}/attach|output */
+    struct stet_slice verb = seg[nseg - 1];
+    if (nseg < 4 || nseg > 7 || !(seg_eq(verb, "attach") || seg_eq(verb, "output"))) {
+        send_error(ing, req, 400, NULL, "bad path, expected either /restate/invocation/:invocation_id/output or "
+                                        "/restate/invocation/:invocation_id/attach");
+        return;
+    }
+    if (!is_get(req)) {
+        send_error(ing, req, 405, NULL, "method not allowed");
+        return;
+    }
+    bool output = seg_eq(verb, "output");
+    if (nseg == 4) {
+        struct stet_invocation_id id;
+        const char *reason = NULL;
+        if (stet_invocation_id_parse((const char *)seg[2].ptr, seg[2].len, &id, &reason) != 0) {
+            send_error(ing, req, 400, NULL, "bad invocation id '%.*s': %s", (int)seg[2].len, (const char *)seg[2].ptr,
+                       reason ? reason : "bad format");
+            return;
+        }
+        attach_to(ing, req, &id, output, NULL);
+        return;
+    }
+    const struct stet_service_schema *svc =
+        stet_schema_find_service(stet_node_schema(ing->node), (const char *)seg[2].ptr, seg[2].len);
+    if (!svc) {
+        send_error(ing, req, 404, NULL, "service '%.*s' not found, make sure to register the service before calling it.",
+                   (int)seg[2].len, (const char *)seg[2].ptr);
+        return;
+    }
+    bool keyed = svc->ty != STET_SERVICE;
+    if (nseg != (keyed ? 7 : 6)) {
+        send_error(ing, req, 400, NULL, "bad path, expected either /restate/invocation/:invocation_id/output or "
+                                        "/restate/invocation/:invocation_id/attach");
+        return;
+    }
+    struct stet_buf key = STET_BUF_INIT, idem = STET_BUF_INIT;
+    struct stet_slice handler = seg[keyed ? 4 : 3];
+    struct stet_slice idem_seg = seg[keyed ? 5 : 4];
+    if ((keyed && stet_percent_decode((const char *)seg[3].ptr, seg[3].len, &key) != 0) ||
+        stet_percent_decode((const char *)idem_seg.ptr, idem_seg.len, &idem) != 0) {
+        send_error(ing, req, 400, NULL, "bad path, cannot decode key: FromUtf8Error");
+        stet_buf_free(&key);
+        stet_buf_free(&idem);
+        return;
+    }
+    struct stet_invocation_id id;
+    id.partition_key = keyed ? stet_partition_key_for_key(key.data, key.len) : stet_partition_key_for_key(idem.data, idem.len);
+    stet_uuid_for_idempotency(svc->name, strlen(svc->name), keyed ? (const char *)key.data : NULL, key.len,
+                              (const char *)handler.ptr, handler.len, (const char *)idem.data, idem.len, id.uuid);
+    attach_to(ing, req, &id, output, stet_schema_find_handler(svc, (const char *)handler.ptr, handler.len));
+    stet_buf_free(&key);
+    stet_buf_free(&idem);
 }
 
 static void handle_health(struct stet_ingress *ing, struct stet_http_request *req) {
@@ -652,6 +822,10 @@ void stet_ingress_handle(void *ctx, struct stet_http_request *req) {
             handle_health(ing, req);
         } else if (seg_eq(seg[1], "invocation")) {
             handle_invocation_target(ing, req, seg, nseg);
+        } else if (seg_eq(seg[1], "workflow")) {
+            handle_workflow_target(ing, req, seg, nseg);
+        } else if (seg_eq(seg[1], "awakeables") || seg_eq(seg[1], "a")) {
+            handle_awakeable(ing, req, seg, nseg);
         } else {
             send_error(ing, req, 404, NULL, "not found");
         }

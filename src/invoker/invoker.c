@@ -559,7 +559,38 @@ static void on_headers(struct stet_h2_stream *s, int status, const struct stet_h
     attempt_fail(t, "the deployment's response has no content-type, expected '%s'", expect);
 }
 
-static bool validate_command(struct task *t, uint16_t type, const uint8_t *p, size_t len) {
+/* Call/OneWayCall: resolve the target against the schema (the processor must not read the
+ * schema: replays have to give the same result whatever the schema is by then). */
+static bool resolve_call_target(struct task *t, const struct stet_command *c, struct stet_record *r) {
+    struct stet_node *node = t->inv->node;
+    const struct stet_service_schema *svc =
+        stet_schema_find_service(stet_node_schema(node), (const char *)c->service_name.ptr, c->service_name.len);
+    if (!svc) {
+        attempt_fail(t, "the invocation target service '%.*s' was not found", (int)c->service_name.len,
+                     (const char *)c->service_name.ptr);
+        return false;
+    }
+    const struct stet_handler_schema *h =
+        stet_schema_find_handler(svc, (const char *)c->handler_name.ptr, c->handler_name.len);
+    if (!h) {
+        attempt_fail(t, "the invocation target handler '%s/%.*s' was not found", svc->name, (int)c->handler_name.len,
+                     (const char *)c->handler_name.ptr);
+        return false;
+    }
+    if (svc->ty == STET_SERVICE && c->has_key && c->key.len > 0) {
+        attempt_fail(t, "the invocation target service '%s' is not keyed, but the call names key '%.*s'", svc->name,
+                     (int)c->key.len, (const char *)c->key.ptr);
+        return false;
+    }
+    const struct stet_schema_defaults *d = stet_node_schema_defaults(node);
+    r->target_service_type = (uint8_t)svc->ty;
+    r->target_handler_type = (uint8_t)h->ty;
+    r->target_completion_retention_ms = stet_schema_completion_retention(svc, h, d);
+    r->target_journal_retention_ms = stet_schema_journal_retention(svc, h, d);
+    return true;
+}
+
+static bool validate_command(struct task *t, uint16_t type, const uint8_t *p, size_t len, struct stet_record *r) {
     struct stet_command c;
     int rc = stet_proto_decode_command(type, p, len, &c);
     if (rc != 0) {
@@ -568,6 +599,36 @@ static bool validate_command(struct task *t, uint16_t type, const uint8_t *p, si
     }
     bool ok = true;
     switch (type) {
+    case STET_CMD_CALL:
+    case STET_CMD_ONE_WAY_CALL:
+        ok = resolve_call_target(t, &c, r);
+        if (ok && c.has_idempotency_key && c.idempotency_key.len == 0) {
+            attempt_fail(t, "the idempotency key of a call must not be empty");
+            ok = false;
+        }
+        break;
+    case STET_CMD_SEND_SIGNAL: {
+        struct stet_invocation_id target;
+        if (stet_invocation_id_parse((const char *)c.target_invocation_id.ptr, c.target_invocation_id.len, &target,
+                                     NULL) != 0) {
+            attempt_fail(t, "cannot parse the target invocation id '%.*s' of a signal", (int)c.target_invocation_id.len,
+                         (const char *)c.target_invocation_id.ptr);
+            ok = false;
+        }
+        break;
+    }
+    case STET_CMD_COMPLETE_AWAKEABLE: {
+        struct stet_invocation_id target;
+        uint32_t idx;
+        bool legacy;
+        if (stet_awakeable_id_parse((const char *)c.awakeable_id.ptr, c.awakeable_id.len, &target, &idx, &legacy,
+                                    NULL) != 0) {
+            attempt_fail(t, "cannot parse the awakeable id '%.*s'", (int)c.awakeable_id.len,
+                         (const char *)c.awakeable_id.ptr);
+            ok = false;
+        }
+        break;
+    }
     case STET_CMD_SET_STATE:
     case STET_CMD_CLEAR_STATE:
     case STET_CMD_CLEAR_ALL_STATE:
@@ -613,10 +674,17 @@ static void handle_message(struct task *t, const struct stet_frame *f) {
             attempt_fail(t, "protocol violation: unknown command type 0x%04x", f->type);
             return;
         }
-        if (!validate_command(t, f->type, f->payload, f->len)) return;
+        struct stet_record r;
+        memset(&r, 0, sizeof(r));
+        if (!validate_command(t, f->type, f->payload, f->len, &r)) return;
         t->retry_count_since_last_stored_entry = 0;
         t->last_entry_at_ms = now_ms(t->inv);
-        if (propose_effect(t, STET_EFFECT_ENTRY, f->type, f->payload, f->len) != 0)
+        r.kind = STET_REC_INVOKER_EFFECT;
+        r.id = t->id;
+        r.effect = STET_EFFECT_ENTRY;
+        r.entry_type = f->type;
+        r.payload = (struct stet_slice){f->payload, f->len};
+        if (stet_node_propose(t->inv->node, &r, NULL, NULL, &t->last_proposed_lsn) != 0)
             attempt_fail(t, "cannot store the journal entry: the log is unavailable");
         /* the SDK never sees its own commands again on this attempt */
         return;

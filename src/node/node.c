@@ -29,13 +29,26 @@
 #include "h2client/h2client.h"
 #include "http/http.h"
 #include "ingress/ingress.h"
+#include "invocations/invocations.h"
 #include "invoker/invoker.h"
 #include "metadata/metadata.h"
 
 #define MOD "node"
 
+/* Per-partition timer service: one libuv timer armed for the earliest durable timer. When
+ * it fires, due timers become TIMER_FIRED records; the next scan waits until those were
+ * applied, so a timer is proposed once (the processor ignores a second firing anyway). */
+struct part_timer {
+    struct stet_node *node;
+    uint32_t partition_id;
+    uv_timer_t timer;
+    uint64_t armed_at; /* wall-clock ms the timer is armed for, 0 = not armed */
+    uint64_t pending_lsn;
+};
+
 struct stet_node {
     const struct stet_config *cfg;
+    struct part_timer *timers;
     uv_loop_t loop;
     struct stet_env env;
     uint64_t rng;
@@ -48,6 +61,7 @@ struct stet_node {
     struct stet_h2_pool *pool;
     struct stet_invoker *invoker;
     struct stet_ingress *ingress;
+    struct stet_invocations *invocations;
     struct stet_http_server *ingress_http, *admin_http, *node_http;
     uv_prepare_t flush;
     uv_signal_t sigint, sigterm;
@@ -118,6 +132,94 @@ static int env_submit(void *ctx, stet_env_work_fn work, stet_env_done_fn done, v
 
 /* ---- partitions ---------------------------------------------------------------------- */
 
+/* ---- shuffle: delivers outbox messages to their partitions' logs ----------------------- */
+
+struct shuffle_ack {
+    struct stet_node *node;
+    uint32_t partition_id;
+    uint64_t seq;
+};
+
+static void shuffle_delivered_cb(void *arg, int status, uint64_t lsn) {
+    STET_UNUSED(lsn);
+    struct shuffle_ack *ack = arg;
+    struct stet_node *n = ack->node;
+    if (status == 0 && !n->stopping) {
+        /* the message is durable in the target log: the source may forget it */
+        struct stet_record t;
+        memset(&t, 0, sizeof(t));
+        t.kind = STET_REC_OUTBOX_TRUNCATE;
+        uint64_t end;
+        stet_partition_key_range(ack->partition_id, n->n_parts, &t.id.partition_key, &end);
+        t.outbox_seq = ack->seq;
+        stet_node_propose(n, &t, NULL, NULL, NULL);
+    }
+    free(ack);
+}
+
+static void shuffle_deliver(struct stet_node *n, uint32_t partition_id, uint64_t seq) {
+    struct stet_buf v = STET_BUF_INIT;
+    if (stet_partition_outbox_get(n->store, partition_id, seq, &v) == 0) {
+        struct stet_record r;
+        if (stet_record_decode(v.data, v.len, &r) == 0) {
+            r.dedup_source = partition_id + 1;
+            r.dedup_seq = seq;
+            struct shuffle_ack *ack = malloc(sizeof(*ack));
+            STET_ASSERT(ack != NULL);
+            *ack = (struct shuffle_ack){n, partition_id, seq};
+            if (stet_node_propose(n, &r, shuffle_delivered_cb, ack, NULL) != 0) {
+                free(ack);
+                stet_warn(MOD, "cannot deliver outbox message partition=%u seq=%llu; it is retried at the next start",
+                          partition_id, (unsigned long long)seq);
+            }
+        }
+    }
+    stet_buf_free(&v);
+}
+
+/* ---- timers ---------------------------------------------------------------------------- */
+
+static void timer_arm(struct part_timer *t, uint64_t wake_at);
+
+struct timer_fire_ctx {
+    struct stet_node *node;
+    uint64_t last_lsn;
+};
+
+static int timer_fire_cb(void *arg, const struct stet_record *fired) {
+    struct timer_fire_ctx *c = arg;
+    struct stet_record r = *fired;
+    stet_node_propose(c->node, &r, NULL, NULL, &c->last_lsn);
+    return 0;
+}
+
+static void timer_cb(uv_timer_t *h) {
+    struct part_timer *t = h->data;
+    struct stet_node *n = t->node;
+    t->armed_at = 0;
+    if (n->stopping) return;
+    if (stet_partition_applied_lsn(n->parts[t->partition_id]) < t->pending_lsn) {
+        timer_arm(t, env_now_ms(n) + 1); /* the last batch is not applied yet */
+        return;
+    }
+    struct timer_fire_ctx c = {n, 0};
+    uint64_t next = 0;
+    stet_partition_timers_due(n->store, t->partition_id, env_now_ms(n), 1000, timer_fire_cb, &c, &next);
+    if (c.last_lsn) {
+        t->pending_lsn = c.last_lsn;
+        timer_arm(t, env_now_ms(n) + 1); /* look again once applied: more may be due */
+    } else if (next) {
+        timer_arm(t, next);
+    }
+}
+
+static void timer_arm(struct part_timer *t, uint64_t wake_at) {
+    if (t->armed_at && t->armed_at <= wake_at) return;
+    uint64_t now = env_now_ms(t->node);
+    t->armed_at = wake_at;
+    uv_timer_start(&t->timer, timer_cb, wake_at > now ? wake_at - now : 0, 0);
+}
+
 static void action_cb(void *ctx, const struct stet_action *a) {
     struct stet_node *n = ctx;
     switch (a->kind) {
@@ -125,6 +227,9 @@ static void action_cb(void *ctx, const struct stet_action *a) {
     case STET_ACTION_NOTIFY: stet_invoker_notify(n->invoker, &a->id, a->entry_index); break;
     case STET_ACTION_INGRESS_RESPONSE: stet_ingress_respond(n->ingress, a); break;
     case STET_ACTION_ABORT: stet_invoker_abort(n->invoker, &a->id); break;
+    case STET_ACTION_OUTBOX: shuffle_deliver(n, a->partition_id, a->outbox_seq); break;
+    case STET_ACTION_TIMER: timer_arm(&n->timers[a->partition_id], a->wake_at_ms); break;
+    case STET_ACTION_ADMIN_RESPONSE: stet_invocations_response(n->invocations, a); break;
     }
 }
 
@@ -210,6 +315,11 @@ static void node_port_handle(void *ctx, struct stet_http_request *req) {
 }
 
 /* ---- lifecycle ----------------------------------------------------------------------- */
+
+static bool admin_extra_handler(void *ctx, struct stet_http_request *req) {
+    struct stet_node *n = ctx;
+    return stet_invocations_handle(n->invocations, req);
+}
 
 static void flush_cb(uv_prepare_t *h) {
     struct stet_node *n = h->data;
@@ -306,9 +416,20 @@ int stet_node_create(const struct stet_config *cfg, struct stet_node **out, char
     if (rc != 0) goto fail;
     rc = stet_ingress_create(n, &n->ingress);
     if (rc != 0) goto fail;
+    rc = stet_invocations_create(n, &n->invocations);
+    if (rc != 0) goto fail;
+    stet_admin_set_extra_handler(n->admin, admin_extra_handler, n);
 
     n->parts = calloc(n->n_parts, sizeof(*n->parts));
     STET_ASSERT(n->parts != NULL);
+    n->timers = calloc(n->n_parts, sizeof(*n->timers));
+    STET_ASSERT(n->timers != NULL);
+    for (uint32_t i = 0; i < n->n_parts; i++) {
+        n->timers[i].node = n;
+        n->timers[i].partition_id = i;
+        uv_timer_init(&n->loop, &n->timers[i].timer);
+        n->timers[i].timer.data = &n->timers[i];
+    }
     for (uint32_t i = 0; i < n->n_parts; i++) {
         struct stet_partition_config pc = {.partition_id = i};
         stet_partition_key_range(i, n->n_parts, &pc.key_start, &pc.key_end);
@@ -384,12 +505,14 @@ void stet_node_destroy(struct stet_node *n) {
     if (n->pool) stet_h2_pool_destroy(n->pool, NULL, NULL);
     uv_run(&n->loop, UV_RUN_NOWAIT);
     if (n->ingress) stet_ingress_destroy(n->ingress);
+    if (n->invocations) stet_invocations_destroy(n->invocations);
     if (n->admin) stet_admin_destroy(n->admin);
     uv_walk(&n->loop, close_walk_cb, NULL);
     uv_run(&n->loop, UV_RUN_DEFAULT);
     uv_loop_close(&n->loop);
     for (uint32_t i = 0; n->parts && i < n->n_parts; i++) stet_partition_destroy(n->parts[i]);
     free(n->parts);
+    free(n->timers);
     if (n->log) stet_log_destroy(n->log);
     if (n->md) stet_metadata_destroy(n->md);
     if (n->store) stet_store_destroy(n->store);

@@ -49,9 +49,21 @@ enum stet_record_kind {
     STET_REC_INVOKE = 1,         /* a new invocation (ingress or another invocation) */
     STET_REC_INVOKER_EFFECT = 2, /* something an attempt produced */
     STET_REC_ATTACH = 3,         /* a caller waits for (or asks for) an invocation's result */
-    STET_REC_TIMER_FIRED = 4,    /* reserved: durable timers */
-    STET_REC_RESPONSE = 5,       /* reserved: a call result for a waiting invocation */
+    STET_REC_TIMER_FIRED = 4,    /* a durable timer is due: sleep completion, scheduled start, cleanup */
+    STET_REC_RESPONSE = 5,       /* a result for a waiting invocation (call, attach, get-output) */
+    STET_REC_SIGNAL = 6,         /* a signal (awakeable, named signal, cancel = idx 1) for an invocation */
+    STET_REC_OUTBOX_TRUNCATE = 7,/* outbox messages up to outbox_seq were delivered */
+    STET_REC_KILL = 8,           /* kill an invocation (and its call tree) */
+    STET_REC_PURGE = 9,          /* forget a completed invocation */
+    STET_REC_RESUME = 10,        /* resume a paused invocation */
+    STET_REC_PAUSE = 11,         /* pause a running invocation */
 };
+#define STET_REC_KIND_MAX STET_REC_PAUSE
+
+enum stet_timer_kind { STET_TIMER_SLEEP = 1, STET_TIMER_START = 2, STET_TIMER_CLEANUP = 3 };
+
+/* result carried by RESPONSE and SIGNAL records */
+enum stet_rec_result { STET_REC_RESULT_VALUE = 1, STET_REC_RESULT_FAILURE = 2, STET_REC_RESULT_VOID = 3 };
 
 enum stet_effect_kind {
     STET_EFFECT_PINNED_DEPLOYMENT = 1, /* deployment_id + protocol_version */
@@ -95,6 +107,26 @@ struct stet_record {
 
     /* ATTACH: id + sink + mode */
     enum stet_attach_mode attach_mode;
+
+    /* INVOKER_EFFECT of a Call/OneWayCall: the target as the invoker resolved it */
+    uint8_t target_service_type, target_handler_type;
+    uint64_t target_completion_retention_ms, target_journal_retention_ms;
+
+    /* TIMER_FIRED: id + completion_id + timer_kind + wake_at_ms; RESPONSE: completion_id +
+     * entry_type (notification type) + result; SIGNAL: signal + result */
+    uint32_t completion_id;
+    uint8_t timer_kind;
+    uint64_t wake_at_ms;
+    uint8_t result_kind;     /* enum stet_rec_result; value/failure bytes in payload */
+    uint32_t signal_idx;     /* SIGNAL by index (when signal_name is empty and !by_name) */
+    bool signal_by_name;
+    struct stet_slice signal_name;
+
+    /* OUTBOX_TRUNCATE */
+    uint64_t outbox_seq;
+    /* exactly-once delivery between partitions: source partition + 1 (0 = none), sequence */
+    uint32_t dedup_source;
+    uint64_t dedup_seq;
 };
 
 /* Encodes a record (appends to out). */
@@ -109,6 +141,9 @@ enum stet_action_kind {
     STET_ACTION_NOTIFY = 2,           /* journal entry `entry_index` (a notification) was stored for `id` */
     STET_ACTION_INGRESS_RESPONSE = 3, /* answer the waiting ingress request `sink` */
     STET_ACTION_ABORT = 4,            /* stop any running attempt of `id` */
+    STET_ACTION_OUTBOX = 5,           /* outbox message `outbox_seq` of this partition awaits delivery */
+    STET_ACTION_TIMER = 6,            /* a timer at `wake_at_ms` was registered in this partition */
+    STET_ACTION_ADMIN_RESPONSE = 7,   /* answer the waiting admin request `sink` */
 };
 
 enum stet_response_kind {
@@ -116,6 +151,9 @@ enum stet_response_kind {
     STET_RESPONSE_FAILURE = 2,
     STET_RESPONSE_NOT_FOUND = 3,   /* attach/output of an unknown invocation */
     STET_RESPONSE_NOT_READY = 4,   /* output of a running invocation */
+    STET_RESPONSE_OK = 5,          /* admin: done (200) */
+    STET_RESPONSE_ACCEPTED = 6,    /* admin: accepted, happens asynchronously (202) */
+    STET_RESPONSE_CONFLICT = 7,    /* admin: 409 with a message in value */
 };
 
 struct stet_action {
@@ -129,6 +167,9 @@ struct stet_action {
     struct stet_slice failure_raw;    /* FAILURE: encoded protocol Failure (code, message, metadata) */
     bool from_retained;               /* answered from a stored completion */
     uint64_t expires_at_ms;           /* when from_retained: retention end (0 unknown) */
+    uint32_t partition_id;            /* OUTBOX / TIMER */
+    uint64_t outbox_seq;              /* OUTBOX */
+    uint64_t wake_at_ms;              /* TIMER */
 };
 
 /* Borrowed for the duration of the call. */
@@ -159,6 +200,17 @@ int stet_partition_apply(struct stet_partition *p, uint64_t lsn, const uint8_t *
 /* Emits INVOKE for every INVOKED invocation and starts emitting actions; before this call
  * (while replaying) actions are suppressed except none. */
 int stet_partition_become_leader(struct stet_partition *p);
+
+/* Outbox access for the shuffle (the node delivers outbox messages to their partitions). */
+int stet_partition_outbox_get(struct stet_store *store, uint32_t partition_id, uint64_t seq, struct stet_buf *out);
+/* Calls cb for every outbox message from_seq.. in order; cb returns non-zero to stop. */
+int stet_partition_outbox_scan(struct stet_store *store, uint32_t partition_id, uint64_t from_seq,
+                               int (*cb)(void *arg, uint64_t seq, const uint8_t *rec, size_t len), void *arg);
+/* Calls cb for the due timers (wake_at <= now_ms) in time order, at most limit of them;
+ * *next_wake_ms gets the wake time of the first timer not returned (0 when none). */
+int stet_partition_timers_due(struct stet_store *store, uint32_t partition_id, uint64_t now_ms, size_t limit,
+                              int (*cb)(void *arg, const struct stet_record *fired), void *arg,
+                              uint64_t *next_wake_ms);
 
 /* Checks internal invariants (for tests and the simulator). */
 void stet_partition_check(const struct stet_partition *p);

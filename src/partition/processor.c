@@ -31,6 +31,7 @@ struct stet_partition {
     void *ctx;
     uint64_t applied_lsn;
     uint64_t inbox_seq;
+    uint64_t outbox_seq;
     bool leader;
     /* per-record scratch */
     uint64_t now_ms;
@@ -83,35 +84,141 @@ static void stage_notify(struct stet_partition *p, const struct stet_invocation_
     pa->a.entry_index = index;
 }
 
-/* Stages the answer to an ingress sink from a status's result. */
+/* A result as carried to a waiter: from a status, a RESPONSE record or a fixed error. */
+struct result_view {
+    uint8_t kind; /* enum stet_rec_result */
+    struct stet_slice value;
+    uint32_t failure_code;
+    struct stet_slice failure_raw;
+};
+
+static struct result_view result_of(const struct stet_inv_status *st) {
+    struct result_view r = {0};
+    if (st->result_kind == 2) {
+        r.kind = STET_REC_RESULT_FAILURE;
+        r.failure_code = st->failure_code;
+        r.failure_raw = st->failure_raw;
+    } else {
+        r.kind = STET_REC_RESULT_VALUE;
+        r.value = st->result_value;
+    }
+    return r;
+}
+
+static void outbox_put(struct stet_partition *p, struct stet_record *r);
+
+/* Answers one waiter of invocation `id`: an ingress request (action), or another invocation
+ * (an outbox RESPONSE record to its partition). */
+static void respond_sink(struct stet_partition *p, const struct stet_invocation_id *id, const struct stet_inv_sink *sink,
+                         const struct result_view *res, bool from_retained, uint64_t expires_at_ms) {
+    if (sink->kind == STET_SINK_INGRESS) {
+        struct pending_action *pa = stage_action(p, STET_ACTION_INGRESS_RESPONSE, id);
+        pa->a.sink = *sink;
+        pa->a.from_retained = from_retained;
+        pa->a.expires_at_ms = from_retained ? expires_at_ms : 0;
+        if (res->kind == STET_REC_RESULT_FAILURE) {
+            pa->a.response = STET_RESPONSE_FAILURE;
+            pa->a.failure_code = res->failure_code;
+            pa->failure_off = p->action_data.len;
+            pa->a.failure_raw.len = res->failure_raw.len;
+            stet_buf_append(&p->action_data, res->failure_raw.ptr, res->failure_raw.len);
+        } else {
+            pa->a.response = STET_RESPONSE_VALUE;
+            pa->value_off = p->action_data.len;
+            pa->a.value.len = res->value.len;
+            stet_buf_append(&p->action_data, res->value.ptr, res->value.len);
+        }
+    } else if (sink->kind == STET_SINK_INVOCATION) {
+        struct stet_record r;
+        memset(&r, 0, sizeof(r));
+        r.kind = STET_REC_RESPONSE;
+        r.id = sink->caller;
+        r.completion_id = sink->completion_id;
+        r.entry_type = sink->notification_type;
+        r.result_kind = res->kind;
+        r.payload = res->kind == STET_REC_RESULT_FAILURE ? res->failure_raw : res->value;
+        outbox_put(p, &r);
+    }
+}
+
 static void stage_response(struct stet_partition *p, const struct stet_invocation_id *id,
                            const struct stet_inv_sink *sink, const struct stet_inv_status *st, bool from_retained) {
-    if (sink->kind != STET_SINK_INGRESS) return; /* invocation sinks: calls, a later issue */
-    struct pending_action *pa = stage_action(p, STET_ACTION_INGRESS_RESPONSE, id);
-    pa->a.sink = *sink;
-    pa->a.from_retained = from_retained;
-    if (from_retained && st->completion_retention_ms)
-        pa->a.expires_at_ms = st->completed_at_ms + st->completion_retention_ms;
-    if (st->result_kind == 2) {
-        pa->a.response = STET_RESPONSE_FAILURE;
-        pa->a.failure_code = st->failure_code;
-        pa->failure_off = p->action_data.len;
-        pa->a.failure_raw.len = st->failure_raw.len;
-        stet_buf_append(&p->action_data, st->failure_raw.ptr, st->failure_raw.len);
-    } else {
-        pa->a.response = STET_RESPONSE_VALUE;
-        pa->value_off = p->action_data.len;
-        pa->a.value.len = st->result_value.len;
-        stet_buf_append(&p->action_data, st->result_value.ptr, st->result_value.len);
-    }
+    struct result_view res = result_of(st);
+    uint64_t expires = st->completion_retention_ms ? st->completed_at_ms + st->completion_retention_ms : 0;
+    respond_sink(p, id, sink, &res, from_retained, expires);
+}
+
+static void stage_failure(struct stet_partition *p, const struct stet_invocation_id *id,
+                          const struct stet_inv_sink *sink, uint32_t code, const char *message) {
+    struct stet_buf f = STET_BUF_INIT;
+    stet_proto_encode_failure(&f, code, message, strlen(message));
+    struct result_view res = {.kind = STET_REC_RESULT_FAILURE, .failure_code = code, .failure_raw = {f.data, f.len}};
+    respond_sink(p, id, sink, &res, false, 0);
+    stet_buf_free(&f);
 }
 
 static void stage_simple_response(struct stet_partition *p, const struct stet_invocation_id *id,
                                   const struct stet_inv_sink *sink, enum stet_response_kind kind) {
+    if (sink->kind == STET_SINK_INVOCATION) {
+        if (kind == STET_RESPONSE_NOT_READY) {
+            struct result_view res = {.kind = STET_REC_RESULT_VOID};
+            respond_sink(p, id, sink, &res, false, 0);
+        } else {
+            stage_failure(p, id, sink, 404, "invocation not found");
+        }
+        return;
+    }
     if (sink->kind != STET_SINK_INGRESS) return;
     struct pending_action *pa = stage_action(p, STET_ACTION_INGRESS_RESPONSE, id);
     pa->a.sink = *sink;
     pa->a.response = kind;
+}
+
+/* Answers an admin request (cancel, kill, purge, pause, resume). */
+static void admin_response(struct stet_partition *p, const struct stet_invocation_id *id,
+                           const struct stet_inv_sink *sink, enum stet_response_kind kind, const char *message) {
+    if (sink->kind != STET_SINK_ADMIN) return;
+    struct pending_action *pa = stage_action(p, STET_ACTION_ADMIN_RESPONSE, id);
+    pa->a.sink = *sink;
+    pa->a.response = kind;
+    if (message) {
+        pa->value_off = p->action_data.len;
+        pa->a.value.len = strlen(message);
+        stet_buf_append(&p->action_data, message, strlen(message));
+    }
+}
+
+static void outbox_put(struct stet_partition *p, struct stet_record *r) {
+    r->timestamp_ms = p->now_ms;
+    struct stet_buf k = STET_BUF_INIT, v = STET_BUF_INIT;
+    uint64_t seq = ++p->outbox_seq;
+    stet_key_outbox(&k, p->cfg.partition_id, seq);
+    stet_record_encode(&v, r);
+    stet_store_batch_put(&p->batch, k.data, k.len, v.data, v.len);
+    struct pending_action *pa = stage_action(p, STET_ACTION_OUTBOX, &r->id);
+    pa->a.partition_id = p->cfg.partition_id;
+    pa->a.outbox_seq = seq;
+    stet_buf_free(&k);
+    stet_buf_free(&v);
+}
+
+static void put_timer(struct stet_partition *p, uint64_t wake_at, const struct stet_invocation_id *id,
+                      uint32_t completion_id, uint8_t kind) {
+    struct stet_buf k = STET_BUF_INIT;
+    stet_key_timer(&k, p->cfg.partition_id, wake_at, id, completion_id, kind);
+    stet_store_batch_put(&p->batch, k.data, k.len, "", 0);
+    struct pending_action *pa = stage_action(p, STET_ACTION_TIMER, id);
+    pa->a.partition_id = p->cfg.partition_id;
+    pa->a.wake_at_ms = wake_at;
+    stet_buf_free(&k);
+}
+
+static void delete_timer(struct stet_partition *p, uint64_t wake_at, const struct stet_invocation_id *id,
+                         uint32_t completion_id, uint8_t kind) {
+    struct stet_buf k = STET_BUF_INIT;
+    stet_key_timer(&k, p->cfg.partition_id, wake_at, id, completion_id, kind);
+    stet_store_batch_delete(&p->batch, k.data, k.len);
+    stet_buf_free(&k);
 }
 
 static int put_status(struct stet_partition *p, const struct stet_invocation_id *id, struct stet_inv_status *st) {
@@ -266,7 +373,25 @@ static int complete_invocation(struct stet_partition *p, const struct stet_invoc
         if (st->journal_retention_ms) delete_journal(p, id);
         return 0;
     }
+    put_timer(p, st->completed_at_ms + st->completion_retention_ms, id, 0, STET_TIMER_CLEANUP);
     return put_status(p, id, st);
+}
+
+/* Completes a not-yet-finished invocation with a failure (kill, cancel before start). */
+static int fail_invocation(struct stet_partition *p, const struct stet_invocation_id *id, struct stet_inv_status *st,
+                           uint32_t code, const char *message, struct stet_buf *scratch) {
+    stet_buf_reset(scratch);
+    stet_proto_encode_failure(scratch, code, message, strlen(message));
+    st->result_kind = 2;
+    st->failure_code = code;
+    st->failure_raw = (struct stet_slice){scratch->data, scratch->len};
+    if (st->state == STET_INV_INBOXED) {
+        stet_key_inbox(&p->k1, id->partition_key, st->service, st->key, st->inbox_seq);
+        stet_store_batch_delete(&p->batch, p->k1.data, p->k1.len);
+        st->state = STET_INV_SCHEDULED; /* not the lock holder: release_lock leaves the lock alone */
+    }
+    if (st->state == STET_INV_SCHEDULED && st->execute_at_ms) delete_timer(p, st->execute_at_ms, id, 0, STET_TIMER_START);
+    return complete_invocation(p, id, st);
 }
 
 static bool add_sink(struct stet_inv_status *st, const struct stet_inv_sink *sink) {
@@ -285,7 +410,10 @@ static int apply_invoke(struct stet_partition *p, const struct stet_record *r) {
     if (rc < 0) goto out;
     if (rc == 0) {
         /* The invocation exists already (deterministic id: workflow run, idempotency key). */
-        if (st.state == STET_INV_COMPLETED) {
+        if (r->service_type == STET_WORKFLOW && r->handler_type == STET_HANDLER_WORKFLOW &&
+            r->sink.kind != STET_SINK_NONE) {
+            stage_failure(p, &r->id, &r->sink, 409, "the workflow method was already invoked");
+        } else if (st.state == STET_INV_COMPLETED) {
             stage_response(p, &r->id, &r->sink, &st, true);
         } else if (!add_sink(&st, &r->sink)) {
             stet_warn(MOD, "too many waiters on one invocation, dropping one partition=%u", p->cfg.partition_id);
@@ -312,7 +440,8 @@ static int apply_invoke(struct stet_partition *p, const struct stet_record *r) {
     append_entry(p, &r->id, &st, STET_CMD_INPUT, r->input_entry.ptr, r->input_entry.len);
 
     if (r->execute_at_ms > p->now_ms) {
-        st.state = STET_INV_SCHEDULED; /* fired by the timer service (durable timers issue) */
+        st.state = STET_INV_SCHEDULED;
+        put_timer(p, r->execute_at_ms, &r->id, 0, STET_TIMER_START);
     } else if (st.keyed && uses_lock(st.service_type, st.handler_type)) {
         stet_key_lock(&p->k1, r->id.partition_key, st.service, st.key);
         rc = stet_store_get(p->store, p->k1.data, p->k1.len, &p->v1);
@@ -335,6 +464,270 @@ static int apply_invoke(struct stet_partition *p, const struct stet_record *r) {
 out:
     stet_inv_status_free(&st);
     return rc;
+}
+
+/* ---- commands with effects beyond the journal ----------------------------------------- */
+
+/* The id of an invocation created by a Call/OneWayCall: deterministic in the caller's id and
+ * the command, so a replay creates the same callee. */
+static void callee_id(const struct stet_record *r, const struct stet_command *c, struct stet_invocation_id *out) {
+    bool keyed = r->target_service_type != STET_SERVICE;
+    uint8_t caller[24];
+    stet_invocation_id_to_bytes(&r->id, caller);
+    if (keyed) out->partition_key = stet_partition_key_for_key(c->key.ptr, c->key.len);
+    if (r->target_service_type == STET_WORKFLOW && r->target_handler_type == STET_HANDLER_WORKFLOW) {
+        stet_uuid_for_workflow((const char *)c->service_name.ptr, c->service_name.len, (const char *)c->key.ptr,
+                               c->key.len, out->uuid);
+        return;
+    }
+    if (c->has_idempotency_key) {
+        if (!keyed) out->partition_key = stet_partition_key_for_key(c->idempotency_key.ptr, c->idempotency_key.len);
+        stet_uuid_for_idempotency((const char *)c->service_name.ptr, c->service_name.len,
+                                  keyed ? (const char *)c->key.ptr : NULL, c->key.len,
+                                  (const char *)c->handler_name.ptr, c->handler_name.len,
+                                  (const char *)c->idempotency_key.ptr, c->idempotency_key.len, out->uuid);
+        return;
+    }
+    uint8_t buf[28], digest[32];
+    memcpy(buf, caller, 24);
+    stet_store_u32be(buf + 24, c->invocation_id_notification_idx);
+    stet_sha256(buf, sizeof(buf), digest);
+    memcpy(out->uuid, digest, 16);
+    if (!keyed) out->partition_key = stet_load_u64be(digest + 16);
+}
+
+static int apply_call(struct stet_partition *p, const struct stet_record *r, struct stet_inv_status *st,
+                      const struct stet_command *c) {
+    struct stet_invocation_id callee;
+    memset(&callee, 0, sizeof(callee));
+    callee_id(r, c, &callee);
+    char idstr[STET_INVOCATION_ID_STRLEN + 1];
+    stet_invocation_id_format(&callee, idstr);
+    struct stet_ntf_id nid = {.kind = STET_NTF_ID_COMPLETION, .idx = c->invocation_id_notification_idx};
+    struct stet_result res = {.kind = STET_RESULT_INVOCATION_ID,
+                              .value = {(const uint8_t *)idstr, STET_INVOCATION_ID_STRLEN}};
+    append_notification(p, &r->id, st, STET_NTF_CALL_INVOCATION_ID, &nid, &res);
+
+    struct stet_buf input = STET_BUF_INIT;
+    stet_proto_encode_input(&input, c->headers, c->n_headers, c->parameter.ptr, c->parameter.len);
+    struct stet_record inv;
+    memset(&inv, 0, sizeof(inv));
+    inv.kind = STET_REC_INVOKE;
+    inv.id = callee;
+    inv.service = c->service_name;
+    inv.handler = c->handler_name;
+    inv.keyed = r->target_service_type != STET_SERVICE;
+    inv.key = inv.keyed ? c->key : (struct stet_slice){NULL, 0};
+    inv.service_type = r->target_service_type;
+    inv.handler_type = r->target_handler_type;
+    inv.input_entry = (struct stet_slice){input.data, input.len};
+    inv.has_idempotency_key = c->has_idempotency_key;
+    inv.idempotency_key = c->idempotency_key;
+    inv.completion_retention_ms = r->target_completion_retention_ms;
+    inv.journal_retention_ms = r->target_journal_retention_ms;
+    if (r->entry_type == STET_CMD_CALL) {
+        inv.sink.kind = STET_SINK_INVOCATION;
+        inv.sink.caller = r->id;
+        inv.sink.completion_id = c->result_completion_id;
+        inv.sink.notification_type = STET_NTF_CALL;
+    } else if (c->invoke_time_ms > p->now_ms) {
+        inv.execute_at_ms = c->invoke_time_ms;
+    }
+    outbox_put(p, &inv);
+    stet_buf_free(&input);
+    return 0;
+}
+
+/* SendSignal and CompleteAwakeable: a SIGNAL record for the target invocation. */
+static void apply_send_signal(struct stet_partition *p, const struct stet_command *c) {
+    struct stet_record sig;
+    memset(&sig, 0, sizeof(sig));
+    sig.kind = STET_REC_SIGNAL;
+    if (c->type == STET_CMD_COMPLETE_AWAKEABLE) {
+        bool legacy = false;
+        if (stet_awakeable_id_parse((const char *)c->awakeable_id.ptr, c->awakeable_id.len, &sig.id, &sig.signal_idx,
+                                    &legacy, NULL) != 0)
+            return;
+    } else {
+        if (stet_invocation_id_parse((const char *)c->target_invocation_id.ptr, c->target_invocation_id.len, &sig.id,
+                                     NULL) != 0)
+            return;
+        sig.signal_by_name = c->signal_by_name;
+        sig.signal_name = c->signal_name;
+        sig.signal_idx = c->signal_idx;
+    }
+    switch (c->result.kind) {
+    case STET_RESULT_VALUE: sig.result_kind = STET_REC_RESULT_VALUE; sig.payload = c->result.value; break;
+    case STET_RESULT_FAILURE: sig.result_kind = STET_REC_RESULT_FAILURE; sig.payload = c->result.failure.raw; break;
+    default: sig.result_kind = STET_REC_RESULT_VOID; break;
+    }
+    outbox_put(p, &sig);
+}
+
+/* Durable promises: value = {1 state (1 value, 2 failure), 2 value, 3 failure raw,
+ * 4 repeated listener {1 id (24 bytes), 2 completion id}}. */
+struct promise {
+    int state;
+    struct stet_slice value, failure;
+    uint32_t failure_code;
+    struct stet_invocation_id listeners[STET_MAX_SINKS];
+    uint32_t listener_ids[STET_MAX_SINKS];
+    size_t n_listeners;
+};
+
+static void promise_decode(const struct stet_buf *v, struct promise *pr) {
+    memset(pr, 0, sizeof(*pr));
+    struct stet_pb_reader rd = {v->data, v->data + v->len};
+    struct stet_pb_field f;
+    while (stet_pb_next(&rd, &f) == 1) {
+        if (f.number == 1) pr->state = (int)f.varint;
+        if (f.number == 2) pr->value = (struct stet_slice){f.data, f.len};
+        if (f.number == 3) pr->failure = (struct stet_slice){f.data, f.len};
+        if (f.number == 4 && pr->n_listeners < STET_MAX_SINKS) {
+            struct stet_pb_reader lr = {f.data, f.data + f.len};
+            struct stet_pb_field lf;
+            while (stet_pb_next(&lr, &lf) == 1) {
+                if (lf.number == 1 && lf.len == 24) stet_invocation_id_from_bytes(lf.data, &pr->listeners[pr->n_listeners]);
+                if (lf.number == 2) pr->listener_ids[pr->n_listeners] = (uint32_t)lf.varint;
+            }
+            pr->n_listeners++;
+        }
+    }
+}
+
+static void promise_encode(const struct promise *pr, struct stet_buf *out) {
+    if (pr->state) stet_pb_put_uint_field(out, 1, (uint64_t)pr->state);
+    if (pr->state == 1) stet_pb_put_bytes_field(out, 2, pr->value.ptr, pr->value.len);
+    if (pr->state == 2) stet_pb_put_bytes_field(out, 3, pr->failure.ptr, pr->failure.len);
+    for (size_t i = 0; i < pr->n_listeners; i++) {
+        size_t m = stet_pb_begin_submsg(out, 4);
+        uint8_t idb[24];
+        stet_invocation_id_to_bytes(&pr->listeners[i], idb);
+        stet_pb_put_bytes_field(out, 1, idb, 24);
+        stet_pb_put_uint_field(out, 2, pr->listener_ids[i]);
+        stet_pb_end_submsg(out, m);
+    }
+}
+
+static struct stet_result promise_result(const struct promise *pr) {
+    struct stet_result res = {.kind = STET_RESULT_VOID};
+    if (pr->state == 1) res = (struct stet_result){.kind = STET_RESULT_VALUE, .value = pr->value};
+    if (pr->state == 2) {
+        res.kind = STET_RESULT_FAILURE;
+        res.failure.raw = pr->failure;
+    }
+    return res;
+}
+
+static int apply_promise(struct stet_partition *p, const struct stet_record *r, struct stet_inv_status *st,
+                         const struct stet_command *c) {
+    struct stet_buf pk = STET_BUF_INIT, pv = STET_BUF_INIT;
+    stet_key_promise(&pk, r->id.partition_key, st->service, st->key, c->key);
+    int rc = stet_store_get(p->store, pk.data, pk.len, &pv);
+    if (rc < 0) goto out;
+    struct promise pr;
+    if (rc == 0) promise_decode(&pv, &pr);
+    else memset(&pr, 0, sizeof(pr));
+    rc = 0;
+    struct stet_ntf_id nid = {.kind = STET_NTF_ID_COMPLETION, .idx = c->result_completion_id};
+    if (c->type == STET_CMD_PEEK_PROMISE) {
+        struct stet_result res = promise_result(&pr);
+        append_notification(p, &r->id, st, STET_NTF_PEEK_PROMISE, &nid, &res);
+    } else if (c->type == STET_CMD_GET_PROMISE) {
+        if (pr.state) {
+            struct stet_result res = promise_result(&pr);
+            append_notification(p, &r->id, st, STET_NTF_GET_PROMISE, &nid, &res);
+        } else if (pr.n_listeners < STET_MAX_SINKS) {
+            pr.listeners[pr.n_listeners] = r->id;
+            pr.listener_ids[pr.n_listeners++] = c->result_completion_id;
+            struct stet_buf nv = STET_BUF_INIT;
+            promise_encode(&pr, &nv);
+            stet_store_batch_put(&p->batch, pk.data, pk.len, nv.data, nv.len);
+            stet_buf_free(&nv);
+        }
+    } else { /* CompletePromise */
+        if (pr.state) {
+            struct stet_buf f = STET_BUF_INIT;
+            const char *msg = "promise was already completed";
+            stet_proto_encode_failure(&f, 409, msg, strlen(msg));
+            struct stet_result res = {.kind = STET_RESULT_FAILURE};
+            res.failure.raw = (struct stet_slice){f.data, f.len};
+            append_notification(p, &r->id, st, STET_NTF_COMPLETE_PROMISE, &nid, &res);
+            stet_buf_free(&f);
+        } else {
+            struct promise done;
+            memset(&done, 0, sizeof(done));
+            if (c->result.kind == STET_RESULT_FAILURE) {
+                done.state = 2;
+                done.failure = c->result.failure.raw;
+            } else {
+                done.state = 1;
+                done.value = c->result.value;
+            }
+            struct stet_buf nv = STET_BUF_INIT;
+            promise_encode(&done, &nv);
+            stet_store_batch_put(&p->batch, pk.data, pk.len, nv.data, nv.len);
+            stet_buf_free(&nv);
+            struct stet_result res = promise_result(&done);
+            for (size_t i = 0; i < pr.n_listeners; i++) {
+                struct stet_ntf_id lid = {.kind = STET_NTF_ID_COMPLETION, .idx = pr.listener_ids[i]};
+                if (stet_invocation_id_cmp(&pr.listeners[i], &r->id) == 0) {
+                    append_notification(p, &r->id, st, STET_NTF_GET_PROMISE, &lid, &res);
+                    continue;
+                }
+                struct stet_inv_status ls;
+                stet_inv_status_init(&ls);
+                if (stet_table_status_get(p->store, &pr.listeners[i], &ls) == 0 && ls.state != STET_INV_COMPLETED) {
+                    append_notification(p, &pr.listeners[i], &ls, STET_NTF_GET_PROMISE, &lid, &res);
+                    put_status(p, &pr.listeners[i], &ls);
+                }
+                stet_inv_status_free(&ls);
+            }
+            struct stet_result ok = {.kind = STET_RESULT_VOID};
+            append_notification(p, &r->id, st, STET_NTF_COMPLETE_PROMISE, &nid, &ok);
+        }
+    }
+out:
+    stet_buf_free(&pk);
+    stet_buf_free(&pv);
+    return rc;
+}
+
+/* AttachInvocation / GetInvocationOutput from a handler: an ATTACH record to the target. */
+static void apply_attach_command(struct stet_partition *p, const struct stet_record *r, const struct stet_command *c) {
+    struct stet_record a;
+    memset(&a, 0, sizeof(a));
+    a.kind = STET_REC_ATTACH;
+    bool output = c->type == STET_CMD_GET_INVOCATION_OUTPUT;
+    a.attach_mode = output ? STET_ATTACH_OUTPUT : STET_ATTACH_WAIT;
+    a.sink.kind = STET_SINK_INVOCATION;
+    a.sink.caller = r->id;
+    a.sink.completion_id = c->result_completion_id;
+    a.sink.notification_type = output ? STET_NTF_GET_INVOCATION_OUTPUT : STET_NTF_ATTACH_INVOCATION;
+    switch (c->attach_target_kind) {
+    case STET_ATTACH_TARGET_INVOCATION_ID:
+        if (stet_invocation_id_parse((const char *)c->target_invocation_id.ptr, c->target_invocation_id.len, &a.id,
+                                     NULL) != 0)
+            return;
+        break;
+    case STET_ATTACH_TARGET_WORKFLOW:
+        a.id.partition_key = stet_partition_key_for_key(c->target_key.ptr, c->target_key.len);
+        stet_uuid_for_workflow((const char *)c->target_service.ptr, c->target_service.len,
+                               (const char *)c->target_key.ptr, c->target_key.len, a.id.uuid);
+        break;
+    case STET_ATTACH_TARGET_IDEMPOTENT_REQUEST:
+        a.id.partition_key = c->target_has_key
+                                 ? stet_partition_key_for_key(c->target_key.ptr, c->target_key.len)
+                                 : stet_partition_key_for_key(c->target_idempotency_key.ptr, c->target_idempotency_key.len);
+        stet_uuid_for_idempotency((const char *)c->target_service.ptr, c->target_service.len,
+                                  c->target_has_key ? (const char *)c->target_key.ptr : NULL, c->target_key.len,
+                                  (const char *)c->target_handler.ptr, c->target_handler.len,
+                                  (const char *)c->target_idempotency_key.ptr, c->target_idempotency_key.len, a.id.uuid);
+        break;
+    default:
+        return;
+    }
+    outbox_put(p, &a);
 }
 
 /* ---- INVOKER_EFFECT ------------------------------------------------------------------ */
@@ -415,9 +808,28 @@ static int apply_command(struct stet_partition *p, const struct stet_record *r, 
         stet_buf_free(&keys);
         break;
     }
+    case STET_CMD_SLEEP:
+        put_timer(p, c.wake_up_time_ms, &r->id, c.result_completion_id, STET_TIMER_SLEEP);
+        break;
+    case STET_CMD_CALL:
+    case STET_CMD_ONE_WAY_CALL:
+        rc = apply_call(p, r, st, &c);
+        break;
+    case STET_CMD_SEND_SIGNAL:
+    case STET_CMD_COMPLETE_AWAKEABLE:
+        apply_send_signal(p, &c);
+        break;
+    case STET_CMD_GET_PROMISE:
+    case STET_CMD_PEEK_PROMISE:
+    case STET_CMD_COMPLETE_PROMISE:
+        rc = apply_promise(p, r, st, &c);
+        break;
+    case STET_CMD_ATTACH_INVOCATION:
+    case STET_CMD_GET_INVOCATION_OUTPUT:
+        apply_attach_command(p, r, &c);
+        break;
     default:
-        /* journal-only commands (Run, GetEagerState, ...) and commands whose effects belong
-         * to later issues are stored as they are */
+        /* journal-only commands (Run, GetEagerState, Output...) are stored as they are */
         break;
     }
     stet_command_free(&c);
@@ -542,6 +954,293 @@ out:
     return rc;
 }
 
+/* ---- TIMER_FIRED, RESPONSE, SIGNAL ------------------------------------------------------ */
+
+static int apply_timer(struct stet_partition *p, const struct stet_record *r) {
+    struct stet_buf k = STET_BUF_INIT, v = STET_BUF_INIT;
+    stet_key_timer(&k, p->cfg.partition_id, r->wake_at_ms, &r->id, r->completion_id, r->timer_kind);
+    int rc = stet_store_get(p->store, k.data, k.len, &v);
+    if (rc != 0) { /* fired already (or never existed) */
+        stet_buf_free(&k);
+        stet_buf_free(&v);
+        return rc < 0 ? rc : 0;
+    }
+    stet_store_batch_delete(&p->batch, k.data, k.len);
+    stet_buf_free(&k);
+    stet_buf_free(&v);
+    struct stet_inv_status st;
+    stet_inv_status_init(&st);
+    rc = stet_table_status_get(p->store, &r->id, &st);
+    if (rc != 0) {
+        stet_inv_status_free(&st);
+        return rc < 0 ? rc : 0;
+    }
+    switch (r->timer_kind) {
+    case STET_TIMER_SLEEP:
+        if (st.state != STET_INV_COMPLETED) {
+            struct stet_ntf_id nid = {.kind = STET_NTF_ID_COMPLETION, .idx = r->completion_id};
+            struct stet_result res = {.kind = STET_RESULT_VOID};
+            append_notification(p, &r->id, &st, STET_NTF_SLEEP, &nid, &res);
+            rc = put_status(p, &r->id, &st);
+        }
+        break;
+    case STET_TIMER_START:
+        if (st.state == STET_INV_SCHEDULED) {
+            if (st.keyed && uses_lock(st.service_type, st.handler_type)) {
+                stet_key_lock(&p->k1, r->id.partition_key, st.service, st.key);
+                rc = stet_store_get(p->store, p->k1.data, p->k1.len, &p->v1);
+                if (rc < 0) break;
+                if (rc == 0) {
+                    st.state = STET_INV_INBOXED;
+                    st.inbox_seq = ++p->inbox_seq;
+                    stet_key_inbox(&p->k1, r->id.partition_key, st.service, st.key, st.inbox_seq);
+                    uint8_t idb[24];
+                    stet_invocation_id_to_bytes(&r->id, idb);
+                    stet_store_batch_put(&p->batch, p->k1.data, p->k1.len, idb, 24);
+                } else {
+                    start_invocation(p, &r->id, &st);
+                }
+            } else {
+                start_invocation(p, &r->id, &st);
+            }
+            rc = put_status(p, &r->id, &st);
+        }
+        break;
+    case STET_TIMER_CLEANUP:
+        if (st.state == STET_INV_COMPLETED) {
+            stet_key_status(&p->k1, &r->id);
+            stet_store_batch_delete(&p->batch, p->k1.data, p->k1.len);
+            delete_journal(p, &r->id);
+            if (st.service_type == STET_WORKFLOW && st.handler_type == STET_HANDLER_WORKFLOW) {
+                /* the workflow's retention ended: its state and promises go with it */
+                stet_key_state_prefix(&p->k1, r->id.partition_key, st.service, st.key);
+                stet_key_prefix_end(&p->k1, &p->k2);
+                stet_store_batch_delete_range(&p->batch, p->k1.data, p->k1.len, p->k2.data, p->k2.len);
+                stet_key_promise(&p->k1, r->id.partition_key, st.service, st.key, (struct stet_slice){NULL, 0});
+                stet_key_prefix_end(&p->k1, &p->k2);
+                stet_store_batch_delete_range(&p->batch, p->k1.data, p->k1.len, p->k2.data, p->k2.len);
+            }
+        }
+        break;
+    default:
+        break;
+    }
+    stet_inv_status_free(&st);
+    return rc;
+}
+
+static struct stet_result record_result(const struct stet_record *r) {
+    struct stet_result res = {.kind = STET_RESULT_VOID};
+    if (r->result_kind == STET_REC_RESULT_VALUE) res = (struct stet_result){.kind = STET_RESULT_VALUE, .value = r->payload};
+    if (r->result_kind == STET_REC_RESULT_FAILURE) {
+        res.kind = STET_RESULT_FAILURE;
+        res.failure.raw = r->payload;
+    }
+    return res;
+}
+
+static int apply_response(struct stet_partition *p, const struct stet_record *r) {
+    struct stet_inv_status st;
+    stet_inv_status_init(&st);
+    int rc = stet_table_status_get(p->store, &r->id, &st);
+    if (rc == 0 && st.state != STET_INV_COMPLETED) {
+        struct stet_ntf_id nid = {.kind = STET_NTF_ID_COMPLETION, .idx = r->completion_id};
+        stet_key_notification(&p->k1, &r->id, STET_NTF_KEY_COMPLETION, r->completion_id, NULL, 0);
+        rc = stet_store_get(p->store, p->k1.data, p->k1.len, &p->v1);
+        if (rc == 1) { /* not delivered yet */
+            struct stet_result res = record_result(r);
+            append_notification(p, &r->id, &st, r->entry_type, &nid, &res);
+            rc = put_status(p, &r->id, &st);
+        }
+    }
+    stet_inv_status_free(&st);
+    return rc < 0 ? rc : 0;
+}
+
+/* Collects the ids of the invocations this one called (not one-way sends): kill follows them. */
+struct children_ctx {
+    uint32_t call_idx[STET_MAX_SINKS];
+    size_t n_calls;
+    struct stet_invocation_id ids[STET_MAX_SINKS];
+    size_t n_ids;
+};
+
+static int children_cb(void *arg, uint32_t index, const struct stet_journal_entry *e) {
+    STET_UNUSED(index);
+    struct children_ctx *c = arg;
+    if (e->type == STET_CMD_CALL && c->n_calls < STET_MAX_SINKS) {
+        struct stet_command cmd;
+        if (stet_proto_decode_command(e->type, e->payload.ptr, e->payload.len, &cmd) == 0) {
+            c->call_idx[c->n_calls++] = cmd.invocation_id_notification_idx;
+            stet_command_free(&cmd);
+        }
+    } else if (e->type == STET_NTF_CALL_INVOCATION_ID && c->n_ids < STET_MAX_SINKS) {
+        struct stet_ntf_id nid;
+        struct stet_result res;
+        if (stet_proto_decode_notification(e->payload.ptr, e->payload.len, &nid, &res) != 0) return 0;
+        for (size_t i = 0; i < c->n_calls; i++) {
+            if (c->call_idx[i] != nid.idx) continue;
+            if (stet_invocation_id_parse((const char *)res.value.ptr, res.value.len, &c->ids[c->n_ids], NULL) == 0)
+                c->n_ids++;
+            break;
+        }
+    }
+    return 0;
+}
+
+static int kill_invocation(struct stet_partition *p, const struct stet_invocation_id *id, struct stet_inv_status *st) {
+    struct children_ctx cc;
+    memset(&cc, 0, sizeof(cc));
+    stet_table_journal_scan(p->store, id, 0, st->journal_len, children_cb, &cc);
+    for (size_t i = 0; i < cc.n_ids; i++) {
+        struct stet_record k;
+        memset(&k, 0, sizeof(k));
+        k.kind = STET_REC_KILL;
+        k.id = cc.ids[i];
+        outbox_put(p, &k);
+    }
+    stage_action(p, STET_ACTION_ABORT, id);
+    struct stet_buf scratch = STET_BUF_INIT;
+    int rc = fail_invocation(p, id, st, 409, "killed", &scratch);
+    stet_buf_free(&scratch);
+    return rc;
+}
+
+static int apply_signal(struct stet_partition *p, const struct stet_record *r) {
+    struct stet_inv_status st;
+    stet_inv_status_init(&st);
+    int rc = stet_table_status_get(p->store, &r->id, &st);
+    if (rc != 0) {
+        admin_response(p, &r->id, &r->sink, STET_RESPONSE_NOT_FOUND, NULL);
+        goto out;
+    }
+    bool cancel = !r->signal_by_name && r->signal_idx == STET_SIGNAL_CANCEL;
+    if (st.state == STET_INV_COMPLETED) {
+        admin_response(p, &r->id, &r->sink, STET_RESPONSE_CONFLICT, "was already completed.");
+        goto out;
+    }
+    if (cancel && (st.state == STET_INV_INBOXED || st.state == STET_INV_SCHEDULED)) {
+        struct stet_buf scratch = STET_BUF_INIT;
+        rc = fail_invocation(p, &r->id, &st, 409, "Cancelled", &scratch);
+        stet_buf_free(&scratch);
+        admin_response(p, &r->id, &r->sink, STET_RESPONSE_OK, NULL);
+        goto out;
+    }
+    struct stet_ntf_id nid;
+    if (r->signal_by_name) nid = (struct stet_ntf_id){.kind = STET_NTF_ID_SIGNAL_NAME, .name = r->signal_name};
+    else nid = (struct stet_ntf_id){.kind = STET_NTF_ID_SIGNAL_IDX, .idx = r->signal_idx};
+    /* a signal is delivered once: a second resolution of the same awakeable is ignored */
+    stet_key_notification(&p->k1, &r->id, r->signal_by_name ? STET_NTF_KEY_SIGNAL_NAME : STET_NTF_KEY_SIGNAL,
+                          r->signal_idx, r->signal_name.ptr, r->signal_name.len);
+    rc = stet_store_get(p->store, p->k1.data, p->k1.len, &p->v1);
+    if (rc < 0) goto out;
+    if (rc == 0) {
+        rc = 0;
+        admin_response(p, &r->id, &r->sink, STET_RESPONSE_ACCEPTED, NULL);
+        goto out;
+    }
+    struct stet_result res = record_result(r);
+    append_notification(p, &r->id, &st, STET_NTF_SIGNAL, &nid, &res);
+    if (cancel && st.state == STET_INV_PAUSED) {
+        st.state = STET_INV_INVOKED;
+        stage_invoke(p, &r->id);
+    }
+    rc = put_status(p, &r->id, &st);
+    admin_response(p, &r->id, &r->sink, STET_RESPONSE_ACCEPTED, NULL);
+out:
+    stet_inv_status_free(&st);
+    return rc < 0 ? rc : 0;
+}
+
+static int apply_admin(struct stet_partition *p, const struct stet_record *r) {
+    struct stet_inv_status st;
+    stet_inv_status_init(&st);
+    int rc = stet_table_status_get(p->store, &r->id, &st);
+    if (rc != 0) {
+        admin_response(p, &r->id, &r->sink, STET_RESPONSE_NOT_FOUND, NULL);
+        stet_inv_status_free(&st);
+        return rc < 0 ? rc : 0;
+    }
+    switch (r->kind) {
+    case STET_REC_KILL:
+        if (st.state == STET_INV_COMPLETED) {
+            admin_response(p, &r->id, &r->sink, STET_RESPONSE_CONFLICT, "was already completed.");
+        } else {
+            rc = kill_invocation(p, &r->id, &st);
+            admin_response(p, &r->id, &r->sink, STET_RESPONSE_OK, NULL);
+        }
+        break;
+    case STET_REC_PURGE:
+        if (st.state != STET_INV_COMPLETED) {
+            admin_response(p, &r->id, &r->sink, STET_RESPONSE_CONFLICT, "is not yet completed.");
+        } else {
+            stet_key_status(&p->k1, &r->id);
+            stet_store_batch_delete(&p->batch, p->k1.data, p->k1.len);
+            delete_journal(p, &r->id);
+            admin_response(p, &r->id, &r->sink, STET_RESPONSE_OK, NULL);
+        }
+        break;
+    case STET_REC_PAUSE:
+        if (st.state == STET_INV_PAUSED) {
+            admin_response(p, &r->id, &r->sink, STET_RESPONSE_OK, NULL);
+        } else if (st.state == STET_INV_INVOKED || st.state == STET_INV_SUSPENDED) {
+            stage_action(p, STET_ACTION_ABORT, &r->id);
+            st.state = STET_INV_PAUSED;
+            rc = put_status(p, &r->id, &st);
+            admin_response(p, &r->id, &r->sink, STET_RESPONSE_ACCEPTED, NULL);
+        } else {
+            admin_response(p, &r->id, &r->sink, STET_RESPONSE_CONFLICT, "is not running, cannot be paused.");
+        }
+        break;
+    case STET_REC_RESUME:
+        if (st.state == STET_INV_COMPLETED) {
+            admin_response(p, &r->id, &r->sink, STET_RESPONSE_CONFLICT, "is completed, cannot be resumed.");
+        } else if (st.state == STET_INV_PAUSED || st.state == STET_INV_SUSPENDED) {
+            st.state = STET_INV_INVOKED;
+            st.waiting = (struct stet_slice){NULL, 0};
+            stage_invoke(p, &r->id);
+            rc = put_status(p, &r->id, &st);
+            admin_response(p, &r->id, &r->sink, STET_RESPONSE_OK, NULL);
+        } else if (st.state == STET_INV_INVOKED) {
+            stage_invoke(p, &r->id);
+            admin_response(p, &r->id, &r->sink, STET_RESPONSE_OK, NULL);
+        } else {
+            admin_response(p, &r->id, &r->sink, STET_RESPONSE_CONFLICT, "is not yet running, cannot be resumed.");
+        }
+        break;
+    default:
+        break;
+    }
+    stet_inv_status_free(&st);
+    return rc;
+}
+
+static void apply_outbox_truncate(struct stet_partition *p, const struct stet_record *r) {
+    struct stet_buf lo = STET_BUF_INIT, hi = STET_BUF_INIT;
+    stet_key_outbox(&lo, p->cfg.partition_id, 0);
+    stet_key_outbox(&hi, p->cfg.partition_id, r->outbox_seq + 1);
+    stet_store_batch_delete_range(&p->batch, lo.data, lo.len, hi.data, hi.len);
+    stet_buf_free(&lo);
+    stet_buf_free(&hi);
+}
+
+/* Exactly-once delivery between partitions: returns true when the record was seen before. */
+static bool dedup_seen(struct stet_partition *p, const struct stet_record *r) {
+    if (r->dedup_source == 0) return false;
+    struct stet_buf k = STET_BUF_INIT, v = STET_BUF_INIT;
+    stet_key_dedup(&k, p->cfg.partition_id, r->dedup_source);
+    bool seen = false;
+    if (stet_store_get(p->store, k.data, k.len, &v) == 0 && v.len == 8) seen = r->dedup_seq <= stet_load_u64be(v.data);
+    if (!seen) {
+        uint8_t b[8];
+        stet_store_u64be(b, r->dedup_seq);
+        stet_store_batch_put(&p->batch, k.data, k.len, b, 8);
+    }
+    stet_buf_free(&k);
+    stet_buf_free(&v);
+    return seen;
+}
+
 /* ---- lifecycle ----------------------------------------------------------------------- */
 
 static int load_fsm(struct stet_partition *p) {
@@ -554,6 +1253,7 @@ static int load_fsm(struct stet_partition *p) {
     while ((rc = stet_pb_next(&r, &f)) == 1) {
         if (f.number == 1) p->applied_lsn = f.varint;
         if (f.number == 2) p->inbox_seq = f.varint;
+        if (f.number == 3) p->outbox_seq = f.varint;
     }
     return rc < 0 ? -EPROTO : 0;
 }
@@ -618,11 +1318,20 @@ int stet_partition_apply(struct stet_partition *p, uint64_t lsn, const uint8_t *
         STET_ASSERT(r.id.partition_key >= p->cfg.key_start);
         STET_ASSERT(r.id.partition_key <= p->cfg.key_end);
         p->now_ms = r.timestamp_ms;
-        switch (r.kind) {
-        case STET_REC_INVOKE: rc = apply_invoke(p, &r); break;
-        case STET_REC_INVOKER_EFFECT: rc = apply_effect(p, &r); break;
-        case STET_REC_ATTACH: rc = apply_attach(p, &r); break;
-        default: rc = 0; break;
+        if (!dedup_seen(p, &r)) {
+            switch (r.kind) {
+            case STET_REC_INVOKE: rc = apply_invoke(p, &r); break;
+            case STET_REC_INVOKER_EFFECT: rc = apply_effect(p, &r); break;
+            case STET_REC_ATTACH: rc = apply_attach(p, &r); break;
+            case STET_REC_TIMER_FIRED: rc = apply_timer(p, &r); break;
+            case STET_REC_RESPONSE: rc = apply_response(p, &r); break;
+            case STET_REC_SIGNAL: rc = apply_signal(p, &r); break;
+            case STET_REC_OUTBOX_TRUNCATE: apply_outbox_truncate(p, &r); rc = 0; break;
+            case STET_REC_KILL:
+            case STET_REC_PURGE:
+            case STET_REC_PAUSE:
+            case STET_REC_RESUME: rc = apply_admin(p, &r); break;
+            }
         }
         if (rc < 0) return rc;
     }
@@ -631,6 +1340,7 @@ int stet_partition_apply(struct stet_partition *p, uint64_t lsn, const uint8_t *
     stet_buf_reset(&p->v1);
     stet_pb_put_uint_field(&p->v1, 1, p->applied_lsn);
     if (p->inbox_seq) stet_pb_put_uint_field(&p->v1, 2, p->inbox_seq);
+    if (p->outbox_seq) stet_pb_put_uint_field(&p->v1, 3, p->outbox_seq);
     stet_store_batch_put(&p->batch, p->k1.data, p->k1.len, p->v1.data, p->v1.len);
     rc = stet_store_write(p->store, &p->batch, false);
     if (rc < 0) {
@@ -674,9 +1384,107 @@ int stet_partition_become_leader(struct stet_partition *p) {
     stet_inv_status_free(&st);
     stet_buf_free(&lo);
     stet_buf_free(&hi);
+    /* undelivered outbox messages go out again (the receiver deduplicates) */
+    struct stet_buf ok = STET_BUF_INIT, oe = STET_BUF_INIT;
+    stet_key_outbox_prefix(&ok, p->cfg.partition_id);
+    stet_key_prefix_end(&ok, &oe);
+    it = stet_store_iter_create(p->store, ok.data, ok.len, oe.data, oe.len);
+    for (; it && stet_store_iter_valid(p->store, it); stet_store_iter_next(p->store, it)) {
+        size_t kl;
+        const uint8_t *k = stet_store_iter_key(p->store, it, &kl);
+        if (kl != 13) continue;
+        struct stet_action a = {.kind = STET_ACTION_OUTBOX, .partition_id = p->cfg.partition_id,
+                                .outbox_seq = stet_load_u64be(k + 5)};
+        p->cb(p->ctx, &a);
+    }
+    if (it) stet_store_iter_destroy(p->store, it);
+    /* the earliest timer arms the timer service */
+    stet_key_timer_prefix(&ok, p->cfg.partition_id);
+    stet_key_prefix_end(&ok, &oe);
+    it = stet_store_iter_create(p->store, ok.data, ok.len, oe.data, oe.len);
+    if (it && stet_store_iter_valid(p->store, it)) {
+        size_t kl;
+        const uint8_t *k = stet_store_iter_key(p->store, it, &kl);
+        if (kl >= 13) {
+            struct stet_action a = {.kind = STET_ACTION_TIMER, .partition_id = p->cfg.partition_id,
+                                    .wake_at_ms = stet_load_u64be(k + 5)};
+            p->cb(p->ctx, &a);
+        }
+    }
+    if (it) stet_store_iter_destroy(p->store, it);
+    stet_buf_free(&ok);
+    stet_buf_free(&oe);
     if (resumed)
         stet_info(MOD, "leader partition=%u applied_lsn=%llu resumed_invocations=%zu", p->cfg.partition_id,
                   (unsigned long long)p->applied_lsn, resumed);
+    return rc;
+}
+
+int stet_partition_outbox_get(struct stet_store *store, uint32_t partition_id, uint64_t seq, struct stet_buf *out) {
+    struct stet_buf k = STET_BUF_INIT;
+    stet_key_outbox(&k, partition_id, seq);
+    int rc = stet_store_get(store, k.data, k.len, out);
+    stet_buf_free(&k);
+    return rc;
+}
+
+int stet_partition_outbox_scan(struct stet_store *store, uint32_t partition_id, uint64_t from_seq,
+                               int (*cb)(void *arg, uint64_t seq, const uint8_t *rec, size_t len), void *arg) {
+    struct stet_buf lo = STET_BUF_INIT, hi = STET_BUF_INIT;
+    stet_key_outbox(&lo, partition_id, from_seq);
+    stet_key_outbox_prefix(&hi, partition_id);
+    struct stet_buf end = STET_BUF_INIT;
+    stet_key_prefix_end(&hi, &end);
+    struct stet_store_iter *it = stet_store_iter_create(store, lo.data, lo.len, end.data, end.len);
+    int rc = 0;
+    for (; it && stet_store_iter_valid(store, it); stet_store_iter_next(store, it)) {
+        size_t kl, vl;
+        const uint8_t *k = stet_store_iter_key(store, it, &kl);
+        const uint8_t *v = stet_store_iter_value(store, it, &vl);
+        if (kl != 13) continue;
+        rc = cb(arg, stet_load_u64be(k + 5), v, vl);
+        if (rc) break;
+    }
+    if (it) stet_store_iter_destroy(store, it);
+    stet_buf_free(&lo);
+    stet_buf_free(&hi);
+    stet_buf_free(&end);
+    return rc;
+}
+
+int stet_partition_timers_due(struct stet_store *store, uint32_t partition_id, uint64_t now_ms, size_t limit,
+                              int (*cb)(void *arg, const struct stet_record *fired), void *arg,
+                              uint64_t *next_wake_ms) {
+    struct stet_buf lo = STET_BUF_INIT, hi = STET_BUF_INIT;
+    stet_key_timer_prefix(&lo, partition_id);
+    stet_key_prefix_end(&lo, &hi);
+    struct stet_store_iter *it = stet_store_iter_create(store, lo.data, lo.len, hi.data, hi.len);
+    int rc = 0;
+    size_t n = 0;
+    *next_wake_ms = 0;
+    for (; it && stet_store_iter_valid(store, it); stet_store_iter_next(store, it)) {
+        size_t kl;
+        const uint8_t *k = stet_store_iter_key(store, it, &kl);
+        if (kl != 1 + 4 + 8 + 24 + 4 + 1) continue;
+        uint64_t wake = stet_load_u64be(k + 5);
+        if (wake > now_ms || n >= limit) {
+            *next_wake_ms = wake;
+            break;
+        }
+        struct stet_record r;
+        memset(&r, 0, sizeof(r));
+        r.kind = STET_REC_TIMER_FIRED;
+        r.wake_at_ms = wake;
+        stet_invocation_id_from_bytes(k + 13, &r.id);
+        r.completion_id = stet_load_u32be(k + 37);
+        r.timer_kind = k[41];
+        n++;
+        rc = cb(arg, &r);
+        if (rc) break;
+    }
+    if (it) stet_store_iter_destroy(store, it);
+    stet_buf_free(&lo);
+    stet_buf_free(&hi);
     return rc;
 }
 

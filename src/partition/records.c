@@ -4,7 +4,10 @@
  *   8 keyed, 9 service_type, 10 handler_type, 11 input_entry, 12 execute_at_ms,
  *   13 idempotency_key (presence), 14 completion_retention_ms, 15 journal_retention_ms,
  *   16 sink, 17 effect, 18 entry_type, 19 payload, 20 deployment_id, 21 protocol_version,
- *   22 failure_code, 23 failure_message, 24 attach_mode. */
+ *   22 failure_code, 23 failure_message, 24 attach_mode, 25 target_service_type,
+ *   26 target_handler_type, 27 target_completion_retention_ms, 28 target_journal_retention_ms,
+ *   29 completion_id, 30 timer_kind, 31 wake_at_ms, 32 result_kind, 33 signal_idx,
+ *   34 signal_name (presence = by name), 35 outbox_seq, 36 dedup_source, 37 dedup_seq. */
 #include "partition/partition.h"
 
 #include <errno.h>
@@ -20,7 +23,7 @@ static void put_s(struct stet_buf *b, uint32_t f, struct stet_slice s) {
 }
 
 void stet_record_encode(struct stet_buf *out, const struct stet_record *r) {
-    STET_ASSERT(r->kind >= STET_REC_INVOKE && r->kind <= STET_REC_RESPONSE);
+    STET_ASSERT(r->kind >= STET_REC_INVOKE && r->kind <= STET_REC_KIND_MAX);
     put_u(out, 1, r->kind);
     put_u(out, 2, r->timestamp_ms);
     put_u(out, 3, r->epoch);
@@ -52,6 +55,19 @@ void stet_record_encode(struct stet_buf *out, const struct stet_record *r) {
     put_u(out, 22, r->failure_code);
     put_s(out, 23, r->failure_message);
     put_u(out, 24, r->attach_mode);
+    put_u(out, 25, r->target_service_type);
+    put_u(out, 26, r->target_handler_type);
+    put_u(out, 27, r->target_completion_retention_ms);
+    put_u(out, 28, r->target_journal_retention_ms);
+    put_u(out, 29, r->completion_id);
+    put_u(out, 30, r->timer_kind);
+    put_u(out, 31, r->wake_at_ms);
+    put_u(out, 32, r->result_kind);
+    put_u(out, 33, r->signal_idx);
+    if (r->signal_by_name) stet_pb_put_bytes_field(out, 34, r->signal_name.ptr, r->signal_name.len);
+    put_u(out, 35, r->outbox_seq);
+    put_u(out, 36, r->dedup_source);
+    put_u(out, 37, r->dedup_seq);
 }
 
 int stet_record_decode(const uint8_t *data, size_t len, struct stet_record *r) {
@@ -96,11 +112,24 @@ int stet_record_decode(const uint8_t *data, size_t len, struct stet_record *r) {
         case 22: r->failure_code = (uint32_t)f.varint; break;
         case 23: r->failure_message = SL; break;
         case 24: r->attach_mode = (enum stet_attach_mode)f.varint; break;
+        case 25: r->target_service_type = (uint8_t)f.varint; break;
+        case 26: r->target_handler_type = (uint8_t)f.varint; break;
+        case 27: r->target_completion_retention_ms = f.varint; break;
+        case 28: r->target_journal_retention_ms = f.varint; break;
+        case 29: r->completion_id = (uint32_t)f.varint; break;
+        case 30: r->timer_kind = (uint8_t)f.varint; break;
+        case 31: r->wake_at_ms = f.varint; break;
+        case 32: r->result_kind = (uint8_t)f.varint; break;
+        case 33: r->signal_idx = (uint32_t)f.varint; break;
+        case 34: r->signal_by_name = true; r->signal_name = SL; break;
+        case 35: r->outbox_seq = f.varint; break;
+        case 36: r->dedup_source = (uint32_t)f.varint; break;
+        case 37: r->dedup_seq = f.varint; break;
         default: break;
         }
     }
 #undef SL
     if (rc < 0 || !has_id) return -EPROTO;
-    if (r->kind < STET_REC_INVOKE || r->kind > STET_REC_RESPONSE) return -EPROTO;
+    if (r->kind < STET_REC_INVOKE || r->kind > STET_REC_KIND_MAX) return -EPROTO;
     return 0;
 }

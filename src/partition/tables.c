@@ -81,6 +81,46 @@ void stet_key_inbox(struct stet_buf *k, uint64_t pk, struct stet_slice service, 
     stet_buf_append_u64be(k, seq);
 }
 
+void stet_key_promise(struct stet_buf *k, uint64_t pk, struct stet_slice service, struct stet_slice key,
+                      struct stet_slice name) {
+    key_service_key(k, 'P', pk, service, key);
+    stet_buf_append(k, name.ptr, name.len);
+}
+
+void stet_key_timer_prefix(struct stet_buf *k, uint32_t partition_id) {
+    stet_buf_reset(k);
+    stet_buf_append_byte(k, 'Q');
+    stet_buf_append_u32be(k, partition_id);
+}
+
+void stet_key_timer(struct stet_buf *k, uint32_t partition_id, uint64_t wake_at, const struct stet_invocation_id *id,
+                    uint32_t completion_id, uint8_t kind) {
+    stet_key_timer_prefix(k, partition_id);
+    stet_buf_append_u64be(k, wake_at);
+    stet_buf_append_u64be(k, id->partition_key);
+    stet_buf_append(k, id->uuid, 16);
+    stet_buf_append_u32be(k, completion_id);
+    stet_buf_append_byte(k, kind);
+}
+
+void stet_key_outbox_prefix(struct stet_buf *k, uint32_t partition_id) {
+    stet_buf_reset(k);
+    stet_buf_append_byte(k, 'O');
+    stet_buf_append_u32be(k, partition_id);
+}
+
+void stet_key_outbox(struct stet_buf *k, uint32_t partition_id, uint64_t seq) {
+    stet_key_outbox_prefix(k, partition_id);
+    stet_buf_append_u64be(k, seq);
+}
+
+void stet_key_dedup(struct stet_buf *k, uint32_t partition_id, uint32_t source) {
+    stet_buf_reset(k);
+    stet_buf_append_byte(k, 'X');
+    stet_buf_append_u32be(k, partition_id);
+    stet_buf_append_u32be(k, source);
+}
+
 void stet_key_prefix_end(const struct stet_buf *prefix, struct stet_buf *end) {
     stet_buf_reset(end);
     stet_buf_append(end, prefix->data, prefix->len);
@@ -144,6 +184,7 @@ void stet_inv_status_encode(const struct stet_inv_status *s, struct stet_buf *ou
 
 void stet_inv_sink_encode(const struct stet_inv_sink *k, struct stet_buf *out) {
     put_u(out, 1, k->kind);
+    put_u(out, 6, k->notification_type);
     put_u(out, 2, k->incarnation);
     put_u(out, 3, k->request_id);
     if (k->kind == STET_SINK_INVOCATION) {
@@ -169,6 +210,7 @@ int stet_inv_sink_decode(const uint8_t *p, size_t len, struct stet_inv_sink *k) 
             stet_invocation_id_from_bytes(f.data, &k->caller);
             break;
         case 5: k->completion_id = (uint32_t)f.varint; break;
+        case 6: k->notification_type = (uint16_t)f.varint; break;
         default: break;
         }
     }

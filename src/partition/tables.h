@@ -12,7 +12,10 @@
  *   'T' pk(8) u16 len service u32 len key state_key    -> state value
  *   'V' pk(8) u16 len service u32 len key              -> invocation id holding the lock
  *   'I' pk(8) u16 len service u32 len key u64 seq      -> inboxed invocation id
- *   'D' pk(8) u16 len service u16 len handler u32 len key idem-key -> invocation id (idempotency)
+ *   'P' pk(8) u16 len service u32 len key name          -> durable promise (workflows)
+ *   'Q' u32 partition_id u64 wake_at pk(8) uuid(16) u32 completion_id u8 kind -> timer
+ *   'O' u32 partition_id u64 seq                        -> outbox message (an encoded record)
+ *   'X' u32 partition_id u32 source_partition          -> last delivered outbox seq (dedup)
  *
  * The log module owns keys starting with 'L' and 'l', the metadata store 'M'.
  * Values are protobuf-encoded (src/protocol pb primitives) so fields can be added later.
@@ -39,12 +42,13 @@ enum stet_inv_state {
 };
 const char *stet_inv_state_name(enum stet_inv_state s); /* Restate's status strings */
 
-enum stet_sink_kind { STET_SINK_NONE = 0, STET_SINK_INGRESS = 1, STET_SINK_INVOCATION = 2 };
+enum stet_sink_kind { STET_SINK_NONE = 0, STET_SINK_INGRESS = 1, STET_SINK_INVOCATION = 2, STET_SINK_ADMIN = 3 };
 
 /* Who waits for an invocation's result. Ingress sinks carry the node incarnation so that a
  * restarted process never answers a request id of its previous life. */
 struct stet_inv_sink {
     uint8_t kind;
+    uint16_t notification_type;       /* INVOCATION: notification to append (CallCompletion, ...) */
     uint64_t incarnation;
     uint64_t request_id;
     struct stet_invocation_id caller; /* INVOCATION */
@@ -106,6 +110,14 @@ void stet_key_state(struct stet_buf *k, uint64_t pk, struct stet_slice service, 
 void stet_key_lock(struct stet_buf *k, uint64_t pk, struct stet_slice service, struct stet_slice key);
 void stet_key_inbox_prefix(struct stet_buf *k, uint64_t pk, struct stet_slice service, struct stet_slice key);
 void stet_key_inbox(struct stet_buf *k, uint64_t pk, struct stet_slice service, struct stet_slice key, uint64_t seq);
+void stet_key_promise(struct stet_buf *k, uint64_t pk, struct stet_slice service, struct stet_slice key,
+                      struct stet_slice name);
+void stet_key_timer(struct stet_buf *k, uint32_t partition_id, uint64_t wake_at, const struct stet_invocation_id *id,
+                    uint32_t completion_id, uint8_t kind);
+void stet_key_timer_prefix(struct stet_buf *k, uint32_t partition_id);
+void stet_key_outbox(struct stet_buf *k, uint32_t partition_id, uint64_t seq);
+void stet_key_outbox_prefix(struct stet_buf *k, uint32_t partition_id);
+void stet_key_dedup(struct stet_buf *k, uint32_t partition_id, uint32_t source);
 /* the exclusive upper bound of a prefix (prefix with the last non-0xff byte incremented) */
 void stet_key_prefix_end(const struct stet_buf *prefix, struct stet_buf *end);
 

@@ -132,6 +132,13 @@ static void encode_output_value(struct stet_buf *b, const char *v) {
     stet_proto_encode_output(b, &r);
 }
 
+static const struct stet_action *last_of(const struct recorder *r, enum stet_action_kind k) {
+    for (size_t i = r->n; i > 0; i--)
+        if (r->actions[i - 1].kind == k) return &r->actions[i - 1];
+    fail_msg("no action of kind %d", (int)k);
+    return NULL;
+}
+
 static size_t count_actions(const struct recorder *r, enum stet_action_kind k) {
     size_t n = 0;
     for (size_t i = 0; i < r->n; i++) n += r->actions[i].kind == k;
@@ -203,8 +210,10 @@ static void test_service_call_lifecycle(void **state) {
     apply(&pt, &e);
     e = effect_rec(id, STET_EFFECT_END, 0, NULL);
     apply(&pt, &e);
-    const struct stet_action *last = &pt.rec.actions[pt.rec.n - 1];
+    const struct stet_action *last = last_of(&pt.rec, STET_ACTION_INGRESS_RESPONSE);
     assert_int_equal(last->kind, STET_ACTION_INGRESS_RESPONSE);
+    /* retention: a cleanup timer at completion + retention */
+    assert_int_equal(last_of(&pt.rec, STET_ACTION_TIMER)->wake_at_ms, 2000 + 86400000);
     assert_int_equal(last->response, STET_RESPONSE_VALUE);
     assert_int_equal(last->value.len, 7);
     assert_int_equal(last->sink.request_id, 1);
@@ -222,14 +231,14 @@ static void test_service_call_lifecycle(void **state) {
     a.attach_mode = STET_ATTACH_WAIT;
     a.sink = (struct stet_inv_sink){.kind = STET_SINK_INGRESS, .incarnation = 7, .request_id = 2};
     apply(&pt, &a);
-    last = &pt.rec.actions[pt.rec.n - 1];
+    last = last_of(&pt.rec, STET_ACTION_INGRESS_RESPONSE);
     assert_int_equal(last->response, STET_RESPONSE_VALUE);
     assert_true(last->from_retained);
     assert_int_equal(last->expires_at_ms, 2000 + 86400000);
     /* unknown invocation */
     a.id = make_id(100, 9);
     apply(&pt, &a);
-    assert_int_equal(pt.rec.actions[pt.rec.n - 1].response, STET_RESPONSE_NOT_FOUND);
+    assert_int_equal(last_of(&pt.rec, STET_ACTION_INGRESS_RESPONSE)->response, STET_RESPONSE_NOT_FOUND);
 
     /* records at or below the applied LSN are ignored */
     size_t before = pt.rec.n;
