@@ -370,6 +370,251 @@ static void test_suspension_already_satisfied(void **state) {
     part_close(&pt);
 }
 
+
+/* Delivers every outbox message of pt (as the node's shuffle would) into dst, with dedup. */
+static size_t deliver_outbox(struct part *src, struct part *dst, uint64_t *from_seq) {
+    size_t n = 0;
+    struct stet_buf v = STET_BUF_INIT;
+    for (;;) {
+        stet_buf_reset(&v);
+        if (stet_partition_outbox_get(src->store, 0, *from_seq, &v) != 0) break;
+        struct stet_record r;
+        assert_int_equal(stet_record_decode(v.data, v.len, &r), 0);
+        r.dedup_source = 1;
+        r.dedup_seq = *from_seq;
+        apply(dst, &r);
+        (*from_seq)++;
+        n++;
+    }
+    stet_buf_free(&v);
+    return n;
+}
+
+static void test_call_and_response_through_outbox(void **state) {
+    (void)state;
+    struct part pt;
+    part_open(&pt, stet_store_create_mem());
+    struct stet_buf in = STET_BUF_INIT, pl = STET_BUF_INIT;
+    struct stet_invocation_id caller = make_id(11, 1);
+    struct stet_record r = invoke_rec(caller, "Caller", "go", NULL, STET_SERVICE, STET_HANDLER_UNSET, 1, &in);
+    apply(&pt, &r);
+    /* CallCommand{service Greeter, handler greet, parameter, id-notification 1, result 2} */
+    stet_buf_reset(&pl);
+    stet_pb_put_bytes_field(&pl, 1, "Greeter", 7);
+    stet_pb_put_bytes_field(&pl, 2, "greet", 5);
+    stet_pb_put_bytes_field(&pl, 3, "\"bob\"", 5);
+    stet_pb_put_uint_field(&pl, 10, 1);
+    stet_pb_put_uint_field(&pl, 11, 2);
+    struct stet_record e = effect_rec(caller, STET_EFFECT_ENTRY, STET_CMD_CALL, &pl);
+    e.target_service_type = STET_SERVICE;
+    e.target_handler_type = STET_HANDLER_UNSET;
+    e.target_completion_retention_ms = 1000;
+    apply(&pt, &e);
+    /* the id notification is stored and forwarded at once */
+    assert_int_equal(last_of(&pt.rec, STET_ACTION_NOTIFY)->entry_index, 2);
+    assert_int_equal(count_actions(&pt.rec, STET_ACTION_OUTBOX), 1);
+    /* replaying the same command gives the same callee (deterministic id) */
+    uint64_t seq = 1;
+    struct stet_buf v = STET_BUF_INIT;
+    assert_int_equal(stet_partition_outbox_get(pt.store, 0, 1, &v), 0);
+    struct stet_record inv;
+    assert_int_equal(stet_record_decode(v.data, v.len, &inv), 0);
+    assert_int_equal(inv.kind, STET_REC_INVOKE);
+    assert_int_equal(inv.sink.kind, STET_SINK_INVOCATION);
+    assert_int_equal(inv.sink.completion_id, 2);
+    struct stet_invocation_id callee = inv.id;
+    /* deliver twice: the second copy is dropped by dedup */
+    assert_int_equal(deliver_outbox(&pt, &pt, &seq), 1);
+    uint64_t again = 1;
+    size_t invokes = count_actions(&pt.rec, STET_ACTION_INVOKE);
+    deliver_outbox(&pt, &pt, &again);
+    assert_int_equal(count_actions(&pt.rec, STET_ACTION_INVOKE), invokes);
+    /* the callee ends: a RESPONSE goes to the caller, which stores CallCompletion */
+    encode_output_value(&pl, "\"Hello bob\"");
+    e = effect_rec(callee, STET_EFFECT_ENTRY, STET_CMD_OUTPUT, &pl);
+    apply(&pt, &e);
+    e = effect_rec(callee, STET_EFFECT_END, 0, NULL);
+    apply(&pt, &e);
+    seq = 2;
+    assert_true(deliver_outbox(&pt, &pt, &seq) >= 1);
+    struct stet_inv_status st;
+    stet_inv_status_init(&st);
+    assert_int_equal(stet_table_status_get(pt.store, &caller, &st), 0);
+    assert_int_equal(st.journal_len, 4); /* input, call, id notification, call completion */
+    /* truncation removes delivered outbox messages */
+    struct stet_record t;
+    memset(&t, 0, sizeof(t));
+    t.kind = STET_REC_OUTBOX_TRUNCATE;
+    t.id = make_id(0, 0);
+    t.outbox_seq = seq - 1;
+    apply(&pt, &t);
+    stet_buf_reset(&v);
+    assert_int_equal(stet_partition_outbox_get(pt.store, 0, 1, &v), 1);
+    stet_inv_status_free(&st);
+    stet_buf_free(&v);
+    stet_buf_free(&in);
+    stet_buf_free(&pl);
+    part_close(&pt);
+}
+
+static int collect_timer(void *arg, const struct stet_record *fired) {
+    struct stet_record *out = arg;
+    *out = *fired;
+    return 0;
+}
+
+static void test_sleep_timer_and_delayed_start(void **state) {
+    (void)state;
+    struct part pt;
+    part_open(&pt, stet_store_create_mem());
+    struct stet_buf in = STET_BUF_INIT, pl = STET_BUF_INIT;
+    struct stet_invocation_id id = make_id(21, 1);
+    struct stet_record r = invoke_rec(id, "Svc", "h", NULL, STET_SERVICE, STET_HANDLER_UNSET, 1, &in);
+    apply(&pt, &r);
+    stet_buf_reset(&pl);
+    stet_pb_put_uint_field(&pl, 1, 5000);
+    stet_pb_put_uint_field(&pl, 11, 1);
+    struct stet_record e = effect_rec(id, STET_EFFECT_ENTRY, STET_CMD_SLEEP, &pl);
+    apply(&pt, &e);
+    assert_int_equal(last_of(&pt.rec, STET_ACTION_TIMER)->wake_at_ms, 5000);
+    struct stet_record fired;
+    uint64_t next = 0;
+    memset(&fired, 0, sizeof(fired));
+    assert_int_equal(stet_partition_timers_due(pt.store, 0, 4999, 10, collect_timer, &fired, &next), 0);
+    assert_int_equal(fired.kind, 0);
+    assert_int_equal(next, 5000);
+    assert_int_equal(stet_partition_timers_due(pt.store, 0, 5000, 10, collect_timer, &fired, &next), 0);
+    assert_int_equal(fired.kind, STET_REC_TIMER_FIRED);
+    fired.timestamp_ms = 5001;
+    size_t notifies = count_actions(&pt.rec, STET_ACTION_NOTIFY);
+    apply(&pt, &fired);
+    assert_int_equal(count_actions(&pt.rec, STET_ACTION_NOTIFY), notifies + 1);
+    apply(&pt, &fired); /* a second firing is ignored */
+    assert_int_equal(count_actions(&pt.rec, STET_ACTION_NOTIFY), notifies + 1);
+
+    /* a delayed invocation is scheduled, then started by its timer */
+    struct stet_invocation_id d = make_id(22, 1);
+    r = invoke_rec(d, "Svc", "h", NULL, STET_SERVICE, STET_HANDLER_UNSET, 0, &in);
+    r.execute_at_ms = 9000;
+    size_t invokes = count_actions(&pt.rec, STET_ACTION_INVOKE);
+    apply(&pt, &r);
+    assert_int_equal(count_actions(&pt.rec, STET_ACTION_INVOKE), invokes);
+    memset(&fired, 0, sizeof(fired));
+    assert_int_equal(stet_partition_timers_due(pt.store, 0, 9000, 10, collect_timer, &fired, &next), 0);
+    assert_int_equal(fired.timer_kind, STET_TIMER_START);
+    fired.timestamp_ms = 9000;
+    apply(&pt, &fired);
+    assert_int_equal(count_actions(&pt.rec, STET_ACTION_INVOKE), invokes + 1);
+    stet_buf_free(&in);
+    stet_buf_free(&pl);
+    part_close(&pt);
+}
+
+static void test_signals_cancel_and_kill(void **state) {
+    (void)state;
+    struct part pt;
+    part_open(&pt, stet_store_create_mem());
+    struct stet_buf in = STET_BUF_INIT;
+    struct stet_invocation_id a = make_id(31, 1), b = make_id(31, 2);
+    struct stet_record r = invoke_rec(a, "Obj", "run", "k", STET_VIRTUAL_OBJECT, STET_HANDLER_EXCLUSIVE, 1, &in);
+    apply(&pt, &r);
+    r = invoke_rec(b, "Obj", "run", "k", STET_VIRTUAL_OBJECT, STET_HANDLER_EXCLUSIVE, 2, &in);
+    apply(&pt, &r);
+    /* awakeable resolution (signal 17) is stored once */
+    struct stet_record sig;
+    memset(&sig, 0, sizeof(sig));
+    sig.kind = STET_REC_SIGNAL;
+    sig.timestamp_ms = 3000;
+    sig.id = a;
+    sig.signal_idx = 17;
+    sig.result_kind = STET_REC_RESULT_VALUE;
+    sig.payload = S("\"hi\"");
+    size_t notifies = count_actions(&pt.rec, STET_ACTION_NOTIFY);
+    apply(&pt, &sig);
+    apply(&pt, &sig);
+    assert_int_equal(count_actions(&pt.rec, STET_ACTION_NOTIFY), notifies + 1);
+    /* cancel of the inboxed one completes it at once with 409 and answers the admin */
+    memset(&sig, 0, sizeof(sig));
+    sig.kind = STET_REC_SIGNAL;
+    sig.id = b;
+    sig.signal_idx = 1;
+    sig.result_kind = STET_REC_RESULT_VOID;
+    sig.sink = (struct stet_inv_sink){.kind = STET_SINK_ADMIN, .incarnation = 7, .request_id = 99};
+    apply(&pt, &sig);
+    const struct stet_action *resp = last_of(&pt.rec, STET_ACTION_INGRESS_RESPONSE);
+    assert_int_equal(resp->response, STET_RESPONSE_FAILURE);
+    assert_int_equal(resp->failure_code, 409);
+    assert_int_equal(last_of(&pt.rec, STET_ACTION_ADMIN_RESPONSE)->response, STET_RESPONSE_OK);
+    /* kill the running one: failure "killed", lock released, abort */
+    struct stet_record k;
+    memset(&k, 0, sizeof(k));
+    k.kind = STET_REC_KILL;
+    k.id = a;
+    k.sink = (struct stet_inv_sink){.kind = STET_SINK_ADMIN, .incarnation = 7, .request_id = 100};
+    apply(&pt, &k);
+    assert_int_equal(count_actions(&pt.rec, STET_ACTION_ABORT), 1);
+    resp = last_of(&pt.rec, STET_ACTION_INGRESS_RESPONSE);
+    assert_int_equal(resp->sink.request_id, 1);
+    assert_int_equal(resp->failure_code, 409);
+    /* killing again: conflict; purge works on completed ones */
+    apply(&pt, &k);
+    assert_int_equal(last_of(&pt.rec, STET_ACTION_ADMIN_RESPONSE)->response, STET_RESPONSE_CONFLICT);
+    k.kind = STET_REC_PURGE;
+    apply(&pt, &k);
+    assert_int_equal(last_of(&pt.rec, STET_ACTION_ADMIN_RESPONSE)->response, STET_RESPONSE_OK);
+    apply(&pt, &k);
+    assert_int_equal(last_of(&pt.rec, STET_ACTION_ADMIN_RESPONSE)->response, STET_RESPONSE_NOT_FOUND);
+    stet_buf_free(&in);
+    part_close(&pt);
+}
+
+static void test_workflow_promises(void **state) {
+    (void)state;
+    struct part pt;
+    part_open(&pt, stet_store_create_mem());
+    struct stet_buf in = STET_BUF_INIT, pl = STET_BUF_INIT;
+    struct stet_invocation_id run = make_id(41, 1), approve = make_id(41, 2);
+    struct stet_record r = invoke_rec(run, "Wf", "run", "alice", STET_WORKFLOW, STET_HANDLER_WORKFLOW, 1, &in);
+    apply(&pt, &r);
+    r = invoke_rec(approve, "Wf", "approve", "alice", STET_WORKFLOW, STET_HANDLER_SHARED, 2, &in);
+    apply(&pt, &r);
+    /* run waits on promise "p" (completion 1) */
+    stet_buf_reset(&pl);
+    stet_pb_put_bytes_field(&pl, 1, "p", 1);
+    stet_pb_put_uint_field(&pl, 11, 1);
+    struct stet_record e = effect_rec(run, STET_EFFECT_ENTRY, STET_CMD_GET_PROMISE, &pl);
+    size_t notifies = count_actions(&pt.rec, STET_ACTION_NOTIFY);
+    apply(&pt, &e);
+    assert_int_equal(count_actions(&pt.rec, STET_ACTION_NOTIFY), notifies);
+    /* approve completes it: run gets GetPromiseCompletion, approve gets void */
+    stet_buf_reset(&pl);
+    stet_pb_put_bytes_field(&pl, 1, "p", 1);
+    size_t m = stet_pb_begin_submsg(&pl, 2);
+    stet_pb_put_bytes_field(&pl, 1, "true", 4);
+    stet_pb_end_submsg(&pl, m);
+    stet_pb_put_uint_field(&pl, 11, 1);
+    e = effect_rec(approve, STET_EFFECT_ENTRY, STET_CMD_COMPLETE_PROMISE, &pl);
+    apply(&pt, &e);
+    assert_int_equal(count_actions(&pt.rec, STET_ACTION_NOTIFY), notifies + 2);
+    /* a second completion fails with 409 */
+    apply(&pt, &e);
+    assert_int_equal(count_actions(&pt.rec, STET_ACTION_NOTIFY), notifies + 3);
+    struct stet_inv_status st;
+    stet_inv_status_init(&st);
+    assert_int_equal(stet_table_status_get(pt.store, &approve, &st), 0);
+    assert_int_equal(st.journal_len, 5);
+    /* a second call of run for the same key gets 409 */
+    r = invoke_rec(run, "Wf", "run", "alice", STET_WORKFLOW, STET_HANDLER_WORKFLOW, 3, &in);
+    apply(&pt, &r);
+    const struct stet_action *resp = last_of(&pt.rec, STET_ACTION_INGRESS_RESPONSE);
+    assert_int_equal(resp->sink.request_id, 3);
+    assert_int_equal(resp->failure_code, 409);
+    stet_inv_status_free(&st);
+    stet_buf_free(&in);
+    stet_buf_free(&pl);
+    part_close(&pt);
+}
+
 /* Builds a log of mixed records. */
 static void build_log(struct stet_buf *records, size_t *offsets, size_t *n) {
     struct stet_buf in = STET_BUF_INIT, pl = STET_BUF_INIT;
@@ -482,6 +727,10 @@ int main(void) {
         cmocka_unit_test(test_suspension),
         cmocka_unit_test(test_suspension_already_satisfied),
         cmocka_unit_test(test_replay_is_deterministic),
+        cmocka_unit_test(test_call_and_response_through_outbox),
+        cmocka_unit_test(test_sleep_timer_and_delayed_start),
+        cmocka_unit_test(test_signals_cancel_and_kill),
+        cmocka_unit_test(test_workflow_promises),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
