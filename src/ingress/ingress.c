@@ -117,7 +117,8 @@ static void send_error(struct stet_ingress *ing, struct stet_http_request *req, 
 }
 
 /* Renders a protocol Failure as the ingress's invocation error body. */
-static int render_failure(const uint8_t *raw, size_t len, uint32_t fallback_code, struct stet_buf *out) {
+static int render_failure(const uint8_t *raw, size_t len, uint32_t fallback_code, struct stet_slice stacktrace,
+                          struct stet_buf *out) {
     uint32_t code = fallback_code;
     struct stet_slice message = {NULL, 0};
     struct stet_pb_reader r = {raw, raw + len};
@@ -156,6 +157,10 @@ static int render_failure(const uint8_t *raw, size_t len, uint32_t fallback_code
         stet_json_write_string_n(&w, (const char *)v.ptr, v.len);
     }
     if (any) stet_json_end_object(&w);
+    if (stacktrace.len) {
+        stet_json_key(&w, "stacktrace");
+        stet_json_write_string_n(&w, (const char *)stacktrace.ptr, stacktrace.len);
+    }
     stet_json_key(&w, "source");
     stet_json_write_string(&w, "invocation");
     stet_json_end_object(&w);
@@ -203,7 +208,7 @@ void stet_ingress_respond(struct stet_ingress *ing, const struct stet_action *a)
         }
         hdr_add(&h, "x-restate-error-source", "invocation");
         hdr_add(&h, "content-type", "application/json");
-        status = render_failure(a->failure_raw.ptr, a->failure_raw.len, a->failure_code, &body);
+        status = render_failure(a->failure_raw.ptr, a->failure_raw.len, a->failure_code, a->stacktrace, &body);
         if (status < 100 || status > 999) status = 500;
         break;
     case STET_RESPONSE_NOT_FOUND: {

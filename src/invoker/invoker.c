@@ -63,6 +63,10 @@ struct task {
     uint64_t last_start_at_ms;
     uint64_t last_entry_at_ms;
     char last_failure[512];
+    /* the SDK's last ErrorMessage, for the failure of a killed invocation */
+    uint32_t last_error_code;
+    char last_error_message[512];
+    struct stet_buf last_stacktrace;
     /* context of the attempt */
     bool keyed;
     uint8_t service_type, handler_type;
@@ -89,6 +93,7 @@ static uint64_t now_ms(struct stet_invoker *inv) { return stet_env_now_ms(stet_n
 static void timer_closed_cb(uv_handle_t *h) {
     struct task *t = h->data;
     stet_frame_decoder_free(&t->dec);
+    stet_buf_free(&t->last_stacktrace);
     free(t);
 }
 
@@ -486,8 +491,10 @@ static void attempt_finished(struct task *t) {
                 r.kind = STET_REC_INVOKER_EFFECT;
                 r.id = t->id;
                 r.effect = STET_EFFECT_FAILED;
-                r.failure_code = 500;
-                r.failure_message = (struct stet_slice){(const uint8_t *)t->last_failure, strlen(t->last_failure)};
+                const char *msg = t->last_error_code ? t->last_error_message : t->last_failure;
+                r.failure_code = t->last_error_code ? t->last_error_code : 500;
+                r.failure_message = (struct stet_slice){(const uint8_t *)msg, strlen(msg)};
+                r.payload = (struct stet_slice){t->last_stacktrace.data, t->last_stacktrace.len};
                 stet_node_propose(inv->node, &r, NULL, NULL, NULL);
             } else {
                 stet_warn(MOD, "pausing after %u attempts inv=%s last_failure=\"%s\"; resume it with the admin API",
@@ -521,6 +528,8 @@ static void attempt_fail(struct task *t, const char *fmt, ...) {
     va_start(ap, fmt);
     vsnprintf(t->last_failure, sizeof(t->last_failure), fmt, ap);
     va_end(ap);
+    t->last_error_code = 0;
+    stet_buf_reset(&t->last_stacktrace);
     t->attempt_failed = true;
     uv_timer_stop(&t->timer);
     if (t->stream) {
@@ -744,6 +753,11 @@ static void handle_message(struct task *t, const struct stet_frame *f) {
                      (const char *)e.related_command_name.ptr);
         snprintf(t->last_failure, sizeof(t->last_failure), "[%u] %.*s%s", e.code, (int)e.message.len,
                  (const char *)e.message.ptr, rel);
+        t->last_error_code = e.code;
+        snprintf(t->last_error_message, sizeof(t->last_error_message), "%.*s", (int)e.message.len,
+                 (const char *)e.message.ptr);
+        stet_buf_reset(&t->last_stacktrace);
+        stet_buf_append(&t->last_stacktrace, e.stacktrace.ptr, e.stacktrace.len);
         if (e.has_next_retry_delay) {
             t->override_delay = true;
             t->next_delay_ms = e.next_retry_delay_ms;
@@ -791,6 +805,7 @@ static void on_close(struct stet_h2_stream *s, int error, const char *message, v
         snprintf(t->last_failure, sizeof(t->last_failure), "%s",
                  error ? (message ? message : "stream error")
                        : "the deployment closed the stream without End, Suspension or Error message");
+        t->last_error_code = 0;
         t->attempt_failed = true;
     } else if (error && !t->attempt_failed) {
         /* terminal message already received and proposed: a late reset does not matter */

@@ -71,7 +71,8 @@ enum stet_effect_kind {
     STET_EFFECT_RUN_PROPOSAL = 3,      /* ProposeRunCompletion payload */
     STET_EFFECT_END = 4,
     STET_EFFECT_SUSPENDED = 5, /* payload = SuspensionMessage */
-    STET_EFFECT_FAILED = 6,    /* invocation ends with failure (retries exhausted with kill): failure_code/message */
+    STET_EFFECT_FAILED = 6,    /* invocation ends with failure (retries exhausted with kill): failure_code/message,
+                                  payload = the last stacktrace (only for waiting callers, not stored) */
     STET_EFFECT_PAUSED = 7,    /* retries exhausted: wait for a manual resume */
 };
 
@@ -165,6 +166,7 @@ struct stet_action {
     struct stet_slice value;          /* VALUE */
     uint32_t failure_code;            /* FAILURE */
     struct stet_slice failure_raw;    /* FAILURE: encoded protocol Failure (code, message, metadata) */
+    struct stet_slice stacktrace;     /* FAILURE of a killed-after-retries invocation: the SDK's last stacktrace */
     bool from_retained;               /* answered from a stored completion */
     uint64_t expires_at_ms;           /* when from_retained: retention end (0 unknown) */
     uint32_t partition_id;            /* OUTBOX / TIMER */

@@ -20,7 +20,7 @@
 /* A staged action; its data lives at offsets into p->action_data until emission. */
 struct pending_action {
     struct stet_action a;
-    size_t value_off, failure_off;
+    size_t value_off, failure_off, stack_off;
 };
 
 struct stet_partition {
@@ -40,6 +40,7 @@ struct stet_partition {
     size_t n_pending, cap_pending;
     struct stet_buf action_data;
     struct stet_buf k1, k2, v1, v2;
+    struct stet_slice cur_stacktrace; /* while applying a FAILED effect */
 };
 
 /* ---- helpers ------------------------------------------------------------------------- */
@@ -72,6 +73,7 @@ static struct pending_action *stage_action(struct stet_partition *p, enum stet_a
     pa->a.id = *id;
     pa->value_off = SIZE_MAX;
     pa->failure_off = SIZE_MAX;
+    pa->stack_off = SIZE_MAX;
     return pa;
 }
 
@@ -122,6 +124,11 @@ static void respond_sink(struct stet_partition *p, const struct stet_invocation_
             pa->failure_off = p->action_data.len;
             pa->a.failure_raw.len = res->failure_raw.len;
             stet_buf_append(&p->action_data, res->failure_raw.ptr, res->failure_raw.len);
+            if (p->cur_stacktrace.len && !from_retained) {
+                pa->stack_off = p->action_data.len;
+                pa->a.stacktrace.len = p->cur_stacktrace.len;
+                stet_buf_append(&p->action_data, p->cur_stacktrace.ptr, p->cur_stacktrace.len);
+            }
         } else {
             pa->a.response = STET_RESPONSE_VALUE;
             pa->value_off = p->action_data.len;
@@ -899,7 +906,9 @@ static int apply_effect(struct stet_partition *p, const struct stet_record *r) {
         st.result_kind = 2;
         st.failure_code = r->failure_code;
         st.failure_raw = (struct stet_slice){f.data, f.len};
+        p->cur_stacktrace = r->payload;
         rc = complete_invocation(p, &r->id, &st);
+        p->cur_stacktrace = (struct stet_slice){NULL, 0};
         stet_buf_free(&f);
         break;
     }
@@ -1298,6 +1307,7 @@ static void emit_pending(struct stet_partition *p) {
         struct pending_action *pa = &p->pending[i];
         if (pa->value_off != SIZE_MAX) pa->a.value.ptr = p->action_data.data + pa->value_off;
         if (pa->failure_off != SIZE_MAX) pa->a.failure_raw.ptr = p->action_data.data + pa->failure_off;
+        if (pa->stack_off != SIZE_MAX) pa->a.stacktrace.ptr = p->action_data.data + pa->stack_off;
         if (p->leader) p->cb(p->ctx, &pa->a);
     }
     p->n_pending = 0;
