@@ -1,0 +1,665 @@
+/* Service discovery: GET <uri>/discover on a service deployment (service-protocol.md §2.1).
+ *
+ * Transports
+ *   - h2c (default): one stream on the shared struct stet_h2_pool.
+ *   - HTTP/1.1 (use_http_11): a minimal client on libuv written here: resolve, connect, send
+ *     one "GET … HTTP/1.1" with "connection: close", read until the response is complete
+ *     (content-length, chunked or EOF), close. https is not supported (no TLS).
+ *
+ * Retries (restate crates/node/src/roles/admin.rs): exponential from 100 ms, factor 2, at most
+ * 4 retries, for transport errors and statuses 408/429/500/502/503/504. Each attempt has a
+ * timeout (default 30 s) after which it counts as a retryable transport error.
+ *
+ * States of one discovery:
+ *   ATTEMPT  --response/error-->  (retryable and retries left) WAIT --timer--> ATTEMPT
+ *                                 (otherwise) DONE: cb runs once, then resources close
+ *   any      --cancel-->          DONE without cb
+ * The struct is freed only after every libuv handle it owns has closed (pending == 0) and
+ * nothing is in flight (no h2 stream, no getaddrinfo); then done_cb of a cancel runs.
+ *
+ * Result building (status, content-type, manifest) is the pure stet_admin_discovery_result(),
+ * whose error texts follow restate's DiscoveryError, decorated like the admin API shows them:
+ * "[META0003] [META0003] error when calling '<uri>': <reason>".
+ */
+#include "admin/admin_internal.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "common/assert.h"
+#include "common/log.h"
+#include "h2client/h2client.h"
+#include "http/http.h"
+#include "json/json.h"
+
+#define DISCOVERY_MAX_BODY ((size_t)16 * 1024 * 1024)
+
+static const char *const manifest_content_types[] = {
+    "application/vnd.restate.endpointmanifest.v1+json",
+    "application/vnd.restate.endpointmanifest.v2+json",
+    "application/vnd.restate.endpointmanifest.v3+json",
+    "application/vnd.restate.endpointmanifest.v4+json",
+};
+
+/* ---- result building (pure) ---- */
+
+static const char *kv_get(const struct stet_schema_kv *kv, size_t n, const char *name) {
+    for (size_t i = 0; i < n; i++)
+        if (strcasecmp(kv[i].key, name) == 0) return kv[i].value;
+    return NULL;
+}
+
+/* HeaderMap's Debug: {"name": "value", ...} */
+static void headers_debug(const struct stet_schema_kv *kv, size_t n, struct stet_buf *out) {
+    stet_buf_append_str(out, "{");
+    for (size_t i = 0; i < n; i++) {
+        if (i) stet_buf_append_str(out, ", ");
+        stet_buf_printf(out, "\"%s\": \"", kv[i].key);
+        for (const char *p = kv[i].value; *p; p++) {
+            if (*p == '"' || *p == '\\') stet_buf_append_byte(out, '\\');
+            stet_buf_append_byte(out, (uint8_t)*p);
+        }
+        stet_buf_append_str(out, "\"");
+    }
+    stet_buf_append_str(out, "}");
+}
+
+static void set_coded(struct stet_admin_error *e, const char *code, const char *msg) {
+    stet_admin__error(e, 500, false, code, "[%s] [%s] %s", code, code, msg);
+}
+
+int stet_admin_discovery_result(const char *uri, int status, const struct stet_schema_kv *headers, size_t n_headers,
+                                const uint8_t *body, size_t body_len, bool use_http_11,
+                                struct stet_deployment_schema *dep, struct stet_admin_error *e, bool *retryable) {
+    STET_UNUSED(uri);
+    *retryable = false;
+    struct stet_buf msg = STET_BUF_INIT;
+    int rc = -EINVAL;
+    memset(dep, 0, sizeof(*dep));
+    if (status < 200 || status >= 300) {
+        struct stet_buf hd = STET_BUF_INIT;
+        headers_debug(headers, n_headers, &hd);
+        size_t shown = body_len > 512 ? 512 : body_len;
+        if (status == 404) {
+            stet_buf_printf(&msg,
+                            "got status code '404'. Make sure the provided URI has the correct path where the Restate "
+                            "SDK endpoint is mounted. Response headers: %.*s. Body: %.*s",
+                            (int)hd.len, (const char *)hd.data, (int)shown, (const char *)body);
+        } else {
+            stet_buf_printf(&msg, "got status code '%d %s'. Response headers: %.*s. Body: %.*s", status,
+                            stet_http_status_reason(status), (int)hd.len, (const char *)hd.data, (int)shown,
+                            (const char *)body);
+            *retryable = status == 408 || status == 429 || status == 500 || status == 502 || status == 503 ||
+                         status == 504;
+        }
+        stet_buf_free(&hd);
+        stet_buf_append_byte(&msg, 0);
+        set_coded(e, "META0003", (const char *)msg.data);
+        goto done;
+    }
+    const char *ct = kv_get(headers, n_headers, "content-type");
+    bool ct_ok = false;
+    for (size_t i = 0; ct != NULL && i < STET_ARRAY_LEN(manifest_content_types); i++)
+        if (strcmp(ct, manifest_content_types[i]) == 0) ct_ok = true;
+    if (!ct_ok) {
+        if (ct == NULL)
+            stet_buf_printf(&msg,
+                            "received a bad response from the SDK: No content type header was specified. Expected "
+                            "one of '\"%s\"' content type.",
+                            STET_ADMIN_DISCOVERY_ACCEPT);
+        else
+            stet_buf_printf(&msg,
+                            "received a bad response from the SDK: Bad content type header: \"%.200s\". Expected one "
+                            "of '\"%s\"'",
+                            ct, STET_ADMIN_DISCOVERY_ACCEPT);
+        stet_buf_append_byte(&msg, 0);
+        set_coded(e, "META0013", (const char *)msg.data);
+        goto done;
+    }
+    enum stet_manifest_error_kind kind = STET_MANIFEST_DECODE;
+    char perr[1024];
+    if (stet_schema_parse_manifest((const char *)body, body_len, dep, &kind, perr, sizeof(perr)) != 0) {
+        switch (kind) {
+        case STET_MANIFEST_DECODE: {
+            size_t shown = body_len > 600 ? 600 : body_len;
+            stet_admin__error(e, 500, false, NULL,
+                              "received a bad response from the SDK that cannot be decoded: %s. Discovery response: "
+                              "%.*s",
+                              perr, (int)shown, (const char *)body);
+            break;
+        }
+        case STET_MANIFEST_BAD_RESPONSE:
+            stet_buf_printf(&msg, "received a bad response from the SDK: %s", perr);
+            stet_buf_append_byte(&msg, 0);
+            set_coded(e, "META0013", (const char *)msg.data);
+            break;
+        case STET_MANIFEST_UNSUPPORTED: set_coded(e, "META0012", perr); break;
+        }
+        goto done;
+    }
+    const char *server = kv_get(headers, n_headers, "x-restate-server");
+    if (server != NULL) {
+        /* restate's workaround for SDK-Typescript <= 1.2 advertising a wrong max version */
+        if (strncmp(server, "restate-sdk-typescript/1.0.", 27) == 0 ||
+            strncmp(server, "restate-sdk-typescript/1.1.", 27) == 0 ||
+            strncmp(server, "restate-sdk-typescript/1.2.", 27) == 0) {
+            dep->max_protocol = 1;
+            if (dep->min_protocol > dep->max_protocol || dep->max_protocol < STET_SCHEMA_MIN_DISCOVERABLE_PROTOCOL) {
+                stet_buf_printf(&msg,
+                                "unsupported service protocol versions: [%u, %u]. Supported versions by this runtime "
+                                "are [%d, %d]. Please upgrade the SDK and try registering again.",
+                                dep->min_protocol, dep->max_protocol, STET_SCHEMA_MIN_DISCOVERABLE_PROTOCOL,
+                                STET_SCHEMA_MAX_DISCOVERABLE_PROTOCOL);
+                stet_buf_append_byte(&msg, 0);
+                set_coded(e, "META0012", (const char *)msg.data);
+                stet_schema_deployment_clear(dep);
+                goto done;
+            }
+        }
+        dep->sdk_version = strdup(server);
+        STET_ASSERT(dep->sdk_version != NULL);
+    }
+    dep->use_http_11 = use_http_11;
+    rc = 0;
+done:
+    stet_buf_free(&msg);
+    return rc;
+}
+
+/* ---- the asynchronous exchange ---- */
+
+enum disc_state { DISC_ATTEMPT, DISC_WAIT, DISC_DONE };
+
+struct stet_admin_discovery {
+    uv_loop_t *loop;
+    struct stet_h2_pool *pool;
+    char *uri;
+    char *authority; /* host:port */
+    char *host;
+    char *port;
+    char *path;
+    bool use_http_11;
+    struct stet_schema_kv *headers;
+    size_t n_headers;
+    char *cluster_name;
+    uint64_t attempt_timeout_ms;
+    uint32_t max_retries;
+    uint32_t retries;
+    uint64_t retry_delay_ms;
+    stet_admin_discovery_cb cb;
+    void *arg;
+    void (*done_cb)(void *);
+    void *done_arg;
+
+    enum disc_state state;
+    bool cancelled;
+    int pending; /* open libuv handles + in-flight requests (stream, getaddrinfo) */
+    uv_timer_t timer;
+
+    /* per attempt */
+    int status;
+    struct stet_schema_kv *rheaders;
+    size_t n_rheaders;
+    struct stet_buf body;
+    struct stet_h2_stream *stream;
+    uv_getaddrinfo_t gai;
+    bool gai_active;
+    uv_tcp_t tcp;
+    bool tcp_open;
+    uv_connect_t connect;
+    uv_write_t write;
+    struct stet_buf out;
+    struct stet_buf in;
+};
+
+static void disc_start_attempt(struct stet_admin_discovery *d);
+
+static void kv_clear(struct stet_schema_kv **kv, size_t *n) {
+    for (size_t i = 0; i < *n; i++) {
+        free((*kv)[i].key);
+        free((*kv)[i].value);
+    }
+    free(*kv);
+    *kv = NULL;
+    *n = 0;
+}
+
+static void disc_free(struct stet_admin_discovery *d) {
+    STET_ASSERT(d->pending == 0);
+    STET_ASSERT(d->stream == NULL);
+    void (*done_cb)(void *) = d->done_cb;
+    void *done_arg = d->done_arg;
+    free(d->uri);
+    free(d->authority);
+    free(d->host);
+    free(d->port);
+    free(d->path);
+    free(d->cluster_name);
+    kv_clear(&d->headers, &d->n_headers);
+    kv_clear(&d->rheaders, &d->n_rheaders);
+    stet_buf_free(&d->body);
+    stet_buf_free(&d->out);
+    stet_buf_free(&d->in);
+    free(d);
+    if (done_cb) done_cb(done_arg);
+}
+
+static void disc_release(struct stet_admin_discovery *d) {
+    STET_ASSERT(d->pending > 0);
+    d->pending--;
+    if (d->pending == 0 && d->state == DISC_DONE) disc_free(d);
+}
+
+static void on_handle_closed(uv_handle_t *h) { disc_release(h->data); }
+
+static void tcp_close(struct stet_admin_discovery *d) {
+    if (!d->tcp_open) return;
+    d->tcp_open = false;
+    if (!uv_is_closing((uv_handle_t *)&d->tcp)) uv_close((uv_handle_t *)&d->tcp, on_handle_closed);
+}
+
+/* Ends the discovery: cb (unless cancelled), then releases resources. */
+static void disc_finish(struct stet_admin_discovery *d, struct stet_deployment_schema *dep,
+                        const struct stet_admin_error *e) {
+    STET_ASSERT(d->state != DISC_DONE);
+    d->state = DISC_DONE;
+    uv_timer_stop(&d->timer);
+    if (d->stream != NULL) {
+        stet_h2_stream_reset(d->stream);
+        d->stream = NULL;
+        d->pending--;
+    }
+    tcp_close(d);
+    if (d->gai_active) uv_cancel((uv_req_t *)&d->gai);
+    if (!d->cancelled) d->cb(d->arg, dep, e);
+    if (!uv_is_closing((uv_handle_t *)&d->timer)) uv_close((uv_handle_t *)&d->timer, on_handle_closed);
+    /* the timer close completes asynchronously and frees d when nothing is pending */
+}
+
+static void attempt_reset(struct stet_admin_discovery *d) {
+    d->status = 0;
+    kv_clear(&d->rheaders, &d->n_rheaders);
+    stet_buf_reset(&d->body);
+    stet_buf_reset(&d->in);
+    stet_buf_reset(&d->out);
+}
+
+static void on_retry_timer(uv_timer_t *t) {
+    struct stet_admin_discovery *d = t->data;
+    STET_ASSERT(d->state == DISC_WAIT);
+    if (d->pending > 1) {
+        /* the previous attempt's socket or name lookup has not finished yet; the request
+         * structs are reused, so wait for them */
+        uv_timer_start(&d->timer, on_retry_timer, 5, 0);
+        return;
+    }
+    disc_start_attempt(d);
+}
+
+/* An attempt failed: retry or finish. */
+static void attempt_failed(struct stet_admin_discovery *d, const struct stet_admin_error *e, bool retryable) {
+    uv_timer_stop(&d->timer);
+    tcp_close(d);
+    if (retryable && d->retries < d->max_retries) {
+        d->retries++;
+        stet_warn("admin", "discovery of %s failed, retrying in %llu ms (attempt %u of %u): %s", d->uri,
+                  (unsigned long long)d->retry_delay_ms, d->retries + 1, d->max_retries + 1, e->message);
+        d->state = DISC_WAIT;
+        uv_timer_start(&d->timer, on_retry_timer, d->retry_delay_ms, 0);
+        d->retry_delay_ms *= 2;
+        return;
+    }
+    disc_finish(d, NULL, e);
+}
+
+static void attempt_complete(struct stet_admin_discovery *d) {
+    uv_timer_stop(&d->timer);
+    tcp_close(d);
+    struct stet_deployment_schema dep;
+    struct stet_admin_error e;
+    bool retryable = false;
+    if (stet_admin_discovery_result(d->uri, d->status, d->rheaders, d->n_rheaders, d->body.data, d->body.len,
+                                    d->use_http_11, &dep, &e, &retryable) != 0) {
+        attempt_failed(d, &e, retryable);
+        return;
+    }
+    dep.uri = strdup(d->uri);
+    STET_ASSERT(dep.uri != NULL);
+    disc_finish(d, &dep, NULL);
+    stet_schema_deployment_clear(&dep); /* no-op if the callback took the contents */
+}
+
+static void transport_error(struct stet_admin_discovery *d, const char *code, const char *reason, bool retryable) {
+    struct stet_admin_error e;
+    char msg[1024];
+    snprintf(msg, sizeof(msg), "error when calling '%s': %s", d->uri, reason);
+    set_coded(&e, code, msg);
+    attempt_failed(d, &e, retryable);
+}
+
+static void on_attempt_timeout(uv_timer_t *t) {
+    struct stet_admin_discovery *d = t->data;
+    STET_ASSERT(d->state == DISC_ATTEMPT);
+    if (d->stream != NULL) {
+        stet_h2_stream_reset(d->stream);
+        d->stream = NULL;
+        disc_release(d);
+    }
+    if (d->gai_active) uv_cancel((uv_req_t *)&d->gai);
+    transport_error(d, "META0003", "request timed out", true);
+}
+
+/* ---- h2c ---- */
+
+static void h2_on_headers(struct stet_h2_stream *s, int status, const struct stet_h2_header *h, size_t n, void *ud) {
+    STET_UNUSED(s);
+    struct stet_admin_discovery *d = ud;
+    d->status = status;
+    kv_clear(&d->rheaders, &d->n_rheaders);
+    d->rheaders = n ? calloc(n, sizeof(*d->rheaders)) : NULL;
+    STET_ASSERT(n == 0 || d->rheaders != NULL);
+    for (size_t i = 0; i < n; i++) {
+        d->rheaders[i].key = strndup(h[i].name, h[i].name_len);
+        d->rheaders[i].value = strndup(h[i].value, h[i].value_len);
+        STET_ASSERT(d->rheaders[i].key && d->rheaders[i].value);
+    }
+    d->n_rheaders = n;
+}
+
+static void h2_on_data(struct stet_h2_stream *s, const uint8_t *data, size_t len, void *ud) {
+    STET_UNUSED(s);
+    struct stet_admin_discovery *d = ud;
+    if (d->stream == NULL) return; /* already failed */
+    if (d->body.len + len > DISCOVERY_MAX_BODY) {
+        stet_h2_stream_reset(d->stream);
+        d->stream = NULL;
+        disc_release(d);
+        transport_error(d, "META0003", "the discovery response is larger than 16 MiB", false);
+        return;
+    }
+    stet_buf_append(&d->body, data, len);
+}
+
+static void h2_on_close(struct stet_h2_stream *s, int error, const char *message, void *ud) {
+    STET_UNUSED(s);
+    struct stet_admin_discovery *d = ud;
+    STET_ASSERT(d->stream != NULL);
+    d->stream = NULL;
+    d->pending--;
+    STET_ASSERT(d->pending > 0); /* the timer is still open */
+    if (error == 0 && d->status != 0) {
+        attempt_complete(d);
+        return;
+    }
+    char reason[512];
+    const char *code = "META0003";
+    bool retryable = true;
+    if (error == 0) {
+        snprintf(reason, sizeof(reason), "the response ended without headers");
+    } else if (error == STET_H2_EPROTO) {
+        code = "META0014";
+        retryable = false;
+        snprintf(reason, sizeof(reason), "server possibly supports only HTTP1.1, consider discovery with --use-http1.1.");
+    } else if (error <= -3000 && error > -3100) {
+        snprintf(reason, sizeof(reason), "h2 pool connection error: dns error: %s", uv_strerror(error));
+    } else if (error == -ECANCELED) {
+        retryable = false; /* the pool is going away */
+        snprintf(reason, sizeof(reason), "h2 pool connection error: %s", message ? message : "pool destroyed");
+    } else if (error < 0 && error > -4096) {
+        snprintf(reason, sizeof(reason), "h2 pool connection error: %s (os error %d)", strerror(-error), -error);
+    } else {
+        snprintf(reason, sizeof(reason), "h2 pool connection error: %s", message ? message : "unknown error");
+    }
+    transport_error(d, code, reason, retryable);
+}
+
+static const struct stet_h2_stream_callbacks h2_callbacks = {
+    .on_headers = h2_on_headers,
+    .on_data = h2_on_data,
+    .on_response_end = NULL,
+    .on_close = h2_on_close,
+};
+
+static void h2_start(struct stet_admin_discovery *d) {
+    struct stet_h2_header hs[32 + 2];
+    size_t n = 0;
+    hs[n++] = (struct stet_h2_header){"accept", 6, STET_ADMIN_DISCOVERY_ACCEPT, strlen(STET_ADMIN_DISCOVERY_ACCEPT)};
+    if (d->cluster_name != NULL)
+        hs[n++] = (struct stet_h2_header){"x-restate-cluster-name", 22, d->cluster_name, strlen(d->cluster_name)};
+    for (size_t i = 0; i < d->n_headers && n < STET_ARRAY_LEN(hs); i++)
+        hs[n++] = (struct stet_h2_header){d->headers[i].key, strlen(d->headers[i].key), d->headers[i].value,
+                                          strlen(d->headers[i].value)};
+    int rc = stet_h2_request(d->pool, d->authority, "GET", d->path, hs, n, true /* end_request */, &h2_callbacks, d,
+                             &d->stream);
+    if (rc != 0) {
+        d->stream = NULL;
+        char reason[256];
+        snprintf(reason, sizeof(reason), "cannot start the HTTP/2 request: %s", strerror(rc < 0 ? -rc : rc));
+        transport_error(d, "META0003", reason, false);
+        return;
+    }
+    d->pending++;
+}
+
+/* ---- HTTP/1.1 ---- */
+
+static void h1_fail(struct stet_admin_discovery *d, const char *what, int status) {
+    char reason[512];
+    snprintf(reason, sizeof(reason), "unable to reach the remote endpoint.\nReason: %s: %s", what,
+             status < 0 && status > -4096 && !(status <= -3000 && status > -3100) ? strerror(-status)
+                                                                                    : uv_strerror(status));
+    transport_error(d, "META0003", reason, true);
+}
+
+static void h1_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf) {
+    STET_UNUSED(h);
+    buf->base = malloc(suggested);
+    buf->len = buf->base ? suggested : 0;
+}
+
+static void h1_on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf) {
+    struct stet_admin_discovery *d = s->data;
+    if (nread > 0) stet_buf_append(&d->in, buf->base, (size_t)nread);
+    free(buf->base);
+    if (nread == 0) return;
+    if (d->state != DISC_ATTEMPT || !d->tcp_open) return;
+    if (nread < 0 && nread != UV_EOF) {
+        h1_fail(d, "read error", (int)nread);
+        return;
+    }
+    struct stet_admin_http1_response r;
+    char err[256];
+    int rc = stet_admin_http1_parse_response(d->in.data, d->in.len, nread == UV_EOF, DISCOVERY_MAX_BODY, &r, err,
+                                             sizeof(err));
+    if (rc == 0) return;
+    if (rc < 0) {
+        char reason[320];
+        snprintf(reason, sizeof(reason), "malformed HTTP/1.1 response: %s", err);
+        transport_error(d, "META0003", reason, false);
+        return;
+    }
+    d->status = r.status;
+    kv_clear(&d->rheaders, &d->n_rheaders);
+    d->rheaders = r.headers;
+    d->n_rheaders = r.n_headers;
+    r.headers = NULL;
+    r.n_headers = 0;
+    stet_buf_free(&d->body);
+    d->body = r.body;
+    stet_buf_init(&r.body);
+    stet_admin_http1_response_free(&r);
+    attempt_complete(d);
+}
+
+static void h1_on_write(uv_write_t *w, int status) {
+    struct stet_admin_discovery *d = w->data;
+    if (status < 0 && d->state == DISC_ATTEMPT && d->tcp_open) h1_fail(d, "write error", status);
+}
+
+static void h1_on_connect(uv_connect_t *c, int status) {
+    struct stet_admin_discovery *d = c->data;
+    if (d->state != DISC_ATTEMPT || !d->tcp_open) return;
+    if (status < 0) {
+        h1_fail(d, "tcp connect error", status);
+        return;
+    }
+    stet_buf_reset(&d->out);
+    stet_buf_printf(&d->out, "GET %s HTTP/1.1\r\nhost: %s\r\naccept: %s\r\n", d->path, d->authority,
+                    STET_ADMIN_DISCOVERY_ACCEPT);
+    if (d->cluster_name) stet_buf_printf(&d->out, "x-restate-cluster-name: %s\r\n", d->cluster_name);
+    for (size_t i = 0; i < d->n_headers; i++)
+        stet_buf_printf(&d->out, "%s: %s\r\n", d->headers[i].key, d->headers[i].value);
+    stet_buf_append_str(&d->out, "connection: close\r\n\r\n");
+    uv_buf_t b = uv_buf_init((char *)d->out.data, (unsigned)d->out.len);
+    d->write.data = d;
+    int rc = uv_write(&d->write, (uv_stream_t *)&d->tcp, &b, 1, h1_on_write);
+    if (rc == 0) rc = uv_read_start((uv_stream_t *)&d->tcp, h1_alloc, h1_on_read);
+    if (rc != 0) h1_fail(d, "write error", rc);
+}
+
+static void h1_on_resolved(uv_getaddrinfo_t *req, int status, struct addrinfo *res) {
+    struct stet_admin_discovery *d = req->data;
+    d->gai_active = false;
+    if (d->state != DISC_ATTEMPT || status == UV_ECANCELED) {
+        if (res) uv_freeaddrinfo(res);
+        disc_release(d);
+        return;
+    }
+    d->pending--;
+    if (status < 0) {
+        h1_fail(d, "dns error", status);
+        return;
+    }
+    int rc = uv_tcp_init(d->loop, &d->tcp);
+    STET_ASSERT(rc == 0);
+    d->tcp.data = d;
+    d->tcp_open = true;
+    d->pending++;
+    d->connect.data = d;
+    rc = uv_tcp_connect(&d->connect, &d->tcp, res->ai_addr, h1_on_connect);
+    uv_freeaddrinfo(res);
+    if (rc != 0) h1_fail(d, "tcp connect error", rc);
+}
+
+static void h1_start(struct stet_admin_discovery *d) {
+    struct addrinfo hints;
+    memset(&hints, 0, sizeof(hints));
+    hints.ai_family = AF_UNSPEC;
+    hints.ai_socktype = SOCK_STREAM;
+    d->gai.data = d;
+    int rc = uv_getaddrinfo(d->loop, &d->gai, h1_on_resolved, d->host, d->port, &hints);
+    if (rc != 0) {
+        h1_fail(d, "dns error", rc);
+        return;
+    }
+    d->gai_active = true;
+    d->pending++;
+}
+
+static void disc_start_attempt(struct stet_admin_discovery *d) {
+    attempt_reset(d);
+    d->state = DISC_ATTEMPT;
+    uv_timer_start(&d->timer, on_attempt_timeout, d->attempt_timeout_ms, 0);
+    if (d->use_http_11) h1_start(d);
+    else h2_start(d);
+}
+
+/* Splits uri into host, port (default 80), authority "host:port" and the discover path. */
+static int split_target(struct stet_admin_discovery *d, struct stet_admin_error *e) {
+    const char *sep = strstr(d->uri, "://");
+    STET_ASSERT(sep != NULL);
+    size_t sl = (size_t)(sep - d->uri);
+    if (!(sl == 4 && strncasecmp(d->uri, "http", 4) == 0)) {
+        char msg[700];
+        snprintf(msg, sizeof(msg),
+                 "error when calling '%s': only http:// deployment URIs are supported by this server (no TLS)", d->uri);
+        set_coded(e, "META0003", msg);
+        return -EINVAL;
+    }
+    const char *a = sep + 3;
+    size_t al = strcspn(a, "/?#");
+    const char *at = memchr(a, '@', al);
+    if (at) { al -= (size_t)(at + 1 - a); a = at + 1; }
+    const char *h = a, *he, *port = NULL;
+    size_t pl = 0;
+    if (*h == '[') {
+        const char *close = memchr(h, ']', al);
+        STET_ASSERT(close != NULL);
+        he = close + 1;
+        if (he < a + al && *he == ':') { port = he + 1; pl = (size_t)(a + al - port); }
+        d->host = strndup(h + 1, (size_t)(close - h - 1));
+    } else {
+        const char *colon = memchr(h, ':', al);
+        he = colon ? colon : a + al;
+        if (colon) { port = colon + 1; pl = (size_t)(a + al - port); }
+        d->host = strndup(h, (size_t)(he - h));
+    }
+    d->port = port && pl ? strndup(port, pl) : strdup("80");
+    size_t hl = (size_t)(he - a);
+    size_t need = hl + strlen(d->port) + 2;
+    d->authority = malloc(need);
+    STET_ASSERT(d->host && d->port && d->authority);
+    snprintf(d->authority, need, "%.*s:%s", (int)hl, a, d->port);
+    /* path: <uri path without trailing '/'> + "/discover" */
+    const char *p = a + al;
+    size_t plen = strcspn(p, "?#");
+    while (plen > 0 && p[plen - 1] == '/') plen--;
+    d->path = malloc(plen + 10);
+    STET_ASSERT(d->path != NULL);
+    memcpy(d->path, p, plen);
+    memcpy(d->path + plen, "/discover", 10);
+    return 0;
+}
+
+int stet_admin_discover(uv_loop_t *loop, struct stet_h2_pool *pool, const struct stet_admin_discovery_request *req,
+                        stet_admin_discovery_cb cb, void *arg, struct stet_admin_discovery **out,
+                        struct stet_admin_error *e) {
+    struct stet_admin_discovery *d = calloc(1, sizeof(*d));
+    STET_ASSERT(d != NULL);
+    d->loop = loop;
+    d->pool = pool;
+    d->uri = strdup(req->uri);
+    STET_ASSERT(d->uri != NULL);
+    d->use_http_11 = req->use_http_11;
+    d->cluster_name = req->cluster_name ? strdup(req->cluster_name) : NULL;
+    d->attempt_timeout_ms = req->attempt_timeout_ms ? req->attempt_timeout_ms : 30000;
+    d->max_retries = req->max_retries;
+    d->retry_delay_ms = req->retry_initial_ms ? req->retry_initial_ms : 100;
+    d->cb = cb;
+    d->arg = arg;
+    if (req->n_headers) {
+        d->headers = calloc(req->n_headers, sizeof(*d->headers));
+        STET_ASSERT(d->headers != NULL);
+        for (size_t i = 0; i < req->n_headers; i++) {
+            d->headers[i].key = strdup(req->headers[i].key);
+            d->headers[i].value = strdup(req->headers[i].value);
+            STET_ASSERT(d->headers[i].key && d->headers[i].value);
+        }
+        d->n_headers = req->n_headers;
+    }
+    if (split_target(d, e) != 0 || (!d->use_http_11 && pool == NULL)) {
+        if (!d->use_http_11 && pool == NULL && d->path != NULL)
+            set_coded(e, "META0003", "error when calling the deployment: no HTTP/2 client available");
+        d->state = DISC_DONE;
+        disc_free(d);
+        return -EINVAL;
+    }
+    int rc = uv_timer_init(loop, &d->timer);
+    STET_ASSERT(rc == 0);
+    d->timer.data = d;
+    d->pending = 1; /* the timer */
+    *out = d;
+    disc_start_attempt(d);
+    return 0;
+}
+
+void stet_admin_discovery_cancel(struct stet_admin_discovery *d, void (*done_cb)(void *arg), void *arg2) {
+    STET_ASSERT(d->state != DISC_DONE);
+    d->cancelled = true;
+    d->done_cb = done_cb;
+    d->done_arg = arg2;
+    disc_finish(d, NULL, NULL);
+}
