@@ -130,6 +130,7 @@ const char *stet_http_status_reason(int status);
 struct stet_http_stats {
     uint64_t connections_open;
     uint64_t connections_total;
+    uint64_t connections_rejected; /* closed right after accept: max_connections reached */
     uint64_t requests_total;
     uint64_t bytes_in;
     uint64_t bytes_out;
