@@ -426,8 +426,14 @@ static void attempt_start(struct task *t) {
     rc = stet_h2_request(inv->pool, authority, "POST", path, hdrs, nh, false, &stream_cbs, t, &t->stream);
     if (rc == 0) {
         stet_h2_stream_write(t->stream, body.data, body.len);
-        if (t->request_response) stream_end_request(t);
-        else uv_timer_start(&t->timer, timer_cb, t->inactivity_ms, 0);
+        if (t->request_response) {
+            /* request/response: everything is sent; only the abort timeout bounds the wait */
+            stream_end_request(t);
+            t->abort_phase = true;
+            uv_timer_start(&t->timer, timer_cb, t->abort_ms, 0);
+        } else {
+            uv_timer_start(&t->timer, timer_cb, t->inactivity_ms, 0);
+        }
         stet_debug(MOD, "attempt started inv=%s deployment=%s known_entries=%u", t->id_str, dep->uri, st.journal_len);
     }
     stet_buf_free(&enc_key);
