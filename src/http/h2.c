@@ -18,9 +18,11 @@
  *   on_stream_close: a request still held is aborted (abort callback if dispatched); the
  *     stream is freed.
  *   A stream can be "rejected" instead (431 headers too large, 413 body too large, 408 body
- *   not received in time): its request is dropped, an error response is submitted, and once
- *   our END_STREAM is out while the client is still sending, RST_STREAM(NO_ERROR) tells the
- *   client to stop (RFC 9113 §8.1).
+ *   not received in time): its request is dropped and an error response is submitted.
+ *   RFC 9113 §8.1 lets us then stop the upload with RST_STREAM(NO_ERROR). We do that at once
+ *   for 408 (the client stalled anyway), but for 413/431 we first drain up to another
+ *   max_body_bytes of DATA without buffering it: curl 7.88 (Debian 12) reports an early
+ *   RST_STREAM as an error (exit 92) instead of showing the 413 it already received.
  *
  * Re-entrancy: nghttp2 forbids deleting the session from inside its callbacks. Abort
  *   callbacks run inside on_stream_close, and may close the connection (e.g. by destroying
@@ -31,6 +33,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "common/assert.h"
 #include "common/log.h"
@@ -52,6 +55,9 @@ struct stet_http_h2_stream {
     bool rejected;
     bool remote_closed;
     bool headers_too_large;
+    bool rst_after_response;                  /* rejected: reset once our response is out */
+    bool rst_sent;
+    uint64_t discarded_bytes;                 /* DATA received after the stream was rejected */
     uint64_t start_ms;
     uint8_t *resp_body;
     size_t resp_len, resp_off;
@@ -223,6 +229,7 @@ static void stream_reject(struct stet_http_h2 *h2, struct stet_http_h2_stream *s
 {
     struct stet_http_server *s = h2->conn->server;
     if (st->rejected) return;
+    st->rst_after_response = status == 408;
     if (st->req) {
         STET_ASSERT(!st->req->dispatched);
         stream_unqueue(h2, st);
@@ -321,13 +328,20 @@ static int on_header(nghttp2_session *session, const nghttp2_frame *frame, const
 static int on_data_chunk_recv(nghttp2_session *session, uint8_t flags, int32_t stream_id,
                               const uint8_t *data, size_t len, void *user_data)
 {
-    STET_UNUSED(session);
     STET_UNUSED(flags);
     struct stet_http_h2 *h2 = user_data;
     if (h2->conn->closing) return NGHTTP2_ERR_CALLBACK_FAILURE;
     struct stet_http_h2_stream *st = stream_get(h2, stream_id);
-    if (!st || !st->req || st->rejected || !st->receiving) return 0;
     size_t max = h2->conn->server->cfg.max_body_bytes;
+    if (st && st->rejected) {
+        st->discarded_bytes += len;
+        if (st->discarded_bytes > max && !st->rst_sent) {
+            st->rst_sent = true;
+            nghttp2_submit_rst_stream(session, NGHTTP2_FLAG_NONE, st->id, NGHTTP2_NO_ERROR);
+        }
+        return 0;
+    }
+    if (!st || !st->req || !st->receiving) return 0;
     if (len > max || st->req->body.len > max - len) {
         reject_too_large(h2, st);
         return 0;
@@ -384,8 +398,10 @@ static int on_frame_send(nghttp2_session *session, const nghttp2_frame *frame, v
         !(frame->hd.flags & NGHTTP2_FLAG_END_STREAM))
         return 0;
     struct stet_http_h2_stream *st = stream_get(h2, frame->hd.stream_id);
-    if (st && st->rejected && !st->remote_closed)
+    if (st && st->rejected && st->rst_after_response && !st->remote_closed && !st->rst_sent) {
+        st->rst_sent = true;
         nghttp2_submit_rst_stream(session, NGHTTP2_FLAG_NONE, st->id, NGHTTP2_NO_ERROR);
+    }
     return 0;
 }
 
