@@ -740,6 +740,7 @@ static long parse_head(const uint8_t *buf, size_t len, struct stet_admin_http1_r
         !isdigit(buf[11]) || (ll > 12 && buf[12] != ' '))
         return perr(err, errlen, "malformed HTTP/1 status line");
     out->status = (buf[9] - '0') * 100 + (buf[10] - '0') * 10 + (buf[11] - '0');
+    if (out->status < 100) return perr(err, errlen, "malformed HTTP/1 status code");
     size_t cap = 8;
     out->headers = calloc(cap, sizeof(*out->headers));
     STET_ASSERT(out->headers != NULL);
