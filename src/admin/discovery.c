@@ -476,8 +476,15 @@ static void h1_on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf) {
                                              sizeof(err));
     if (rc == 0) return;
     if (rc < 0) {
-        char reason[320];
-        snprintf(reason, sizeof(reason), "malformed HTTP/1.1 response: %s", err);
+        char reason[512];
+        bool h1_head = d->in.len >= 5 && memcmp(d->in.data, "HTTP/", 5) == 0;
+        if (!h1_head)
+            /* nothing HTTP/1-like came back: most likely an h2c-only endpoint (like the TS SDK) */
+            snprintf(reason, sizeof(reason),
+                     "server possibly supports only HTTP/2, consider discovering without --use-http1.1.\nReason: %s",
+                     d->in.len == 0 ? "connection closed before message completed" : err);
+        else
+            snprintf(reason, sizeof(reason), "malformed HTTP/1.1 response: %s", err);
         transport_error(d, "META0003", reason, false);
         return;
     }
