@@ -239,6 +239,8 @@ static void stream_reject(struct stet_http_h2 *h2, struct stet_http_h2_stream *s
     st->rejected = true;
     st->receiving = false;
     s->stats.requests_total++;
+    /* our answer is activity: the idle clock restarts for the client to read it */
+    h2->conn->last_activity_ms = uv_now(s->loop);
     struct stet_buf body;
     stet_buf_init(&body);
     stet_http__error_body(s, status, message, &body);
@@ -319,6 +321,7 @@ static int on_header(nghttp2_session *session, const nghttp2_frame *frame, const
         req->header_bytes += namelen + valuelen;
         if (name_is(n, namelen, ":method")) stet_http__req_set_method(req, v, valuelen);
         else if (name_is(n, namelen, ":path")) stet_http__req_set_target(req, v, valuelen);
+        else if (name_is(n, namelen, ":authority")) stet_http__req_add_header(req, "host", 4, v, valuelen);
         return 0;
     }
     stet_http__req_add_header(req, n, namelen, v, valuelen);

@@ -74,7 +74,8 @@ struct stet_http_request {
     size_t path_len;
     const char *query;                      /* raw query after '?', may be empty (len 0) */
     size_t query_len;
-    const struct stet_http_header *headers; /* names lower-cased; h2 pseudo-headers excluded */
+    const struct stet_http_header *headers; /* names lower-cased; h2 pseudo-headers excluded
+                                               except :authority, which appears as "host" */
     size_t n_headers;
     const uint8_t *body;                    /* fully buffered (chunked decoded); may be NULL if body_len 0 */
     size_t body_len;

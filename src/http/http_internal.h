@@ -26,7 +26,7 @@
 #define STET_HTTP_WRITE_HIGH_WATER ((size_t)1 << 20)
 /* HTTP/1: pipelined input buffered while a request is pending, beyond which reading pauses. */
 #define STET_HTTP_PIPELINE_MAX ((size_t)256 * 1024)
-/* After a connection-closing response: how long to drain input before closing. */
+/* After a connection-closing response was written and FIN sent: how long to drain input. */
 #define STET_HTTP_LINGER_MS 2000u
 #define STET_HTTP_READ_BUFFER_BYTES ((size_t)64 * 1024)
 
@@ -87,8 +87,9 @@ struct stet_http_conn {
     bool processing;             /* inside conn_process (re-entrancy guard) */
     uint64_t last_activity_ms;
     uint64_t request_start_ms;   /* first byte of the current HTTP/1 request */
-    uint64_t linger_deadline_ms;
+    uint64_t linger_deadline_ms; /* set when the shutdown starts */
     size_t write_pending;        /* bytes handed to uv_write and not completed */
+    size_t write_queue_seen;     /* uv_stream_get_write_queue_size at the last timer check */
     /* unprocessed input: in.data[in_off .. in.len) */
     struct stet_buf in;
     size_t in_off;

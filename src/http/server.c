@@ -26,16 +26,21 @@
  * Timers (one uv_timer per connection, re-armed by stet_http__conn_update_timer after every
  * state change; its deadline is a pure function of the state):
  *   kick pending                   -> 0 (run deferred work next iteration)
- *   close_after_write / lingering  -> linger_deadline_ms, then close
+ *   close_after_write, output left -> last_activity + idle_timeout, then close
+ *   shut down (lingering)          -> linger_deadline_ms, then close
  *   no request bytes buffered      -> last_activity + idle_timeout, then close
  *   request partially received     -> request_start + request_timeout, then 408 (or close if
  *                                     the protocol is still unknown)
  *   HTTP/1 PENDING                 -> none (handlers may legitimately take long)
  *   h2                             -> stet_http__h2_deadline()
  *
+ *   "Activity" is a read, a completed write, or (checked when the timer fires) progress of
+ *   the kernel-side write queue, so a large response to a slow reader is not cut off.
+ *
  * Backpressure: reading stops while more than STET_HTTP_WRITE_HIGH_WATER bytes of output are
  * queued, and (HTTP/1) while a request is pending and STET_HTTP_PIPELINE_MAX bytes of
- * pipelined input are buffered.
+ * pipelined input are buffered. HTTP/1 also does not start the next buffered pipelined
+ * request while output is above the mark (resumed from the write callback).
  *
  * Deferred work: stet_http_respond() never calls the handler (for the next pipelined
  * request) or nghttp2's send from inside itself; it sets conn->kick and the timer runs the
@@ -43,6 +48,7 @@
  */
 #include <errno.h>
 #include <netdb.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -58,6 +64,7 @@ static const char h2_preface[] = "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
 
 static void conn_on_timer(uv_timer_t *t);
 static void h1_process(struct stet_http_conn *conn);
+static size_t conn_avail(const struct stet_http_conn *conn);
 
 /* ---------------------------------------------------------------------------------------
  * Status reasons, date, error bodies
@@ -355,6 +362,12 @@ static void conn_on_write(uv_write_t *w, int status)
         return;
     }
     if (conn->proto == STET_HTTP_PROTO_H2) stet_http__h2_send(conn);
+    else if (conn->proto == STET_HTTP_PROTO_H1 && conn->h1_state == STET_HTTP_H1_HEAD &&
+             conn_avail(conn) > 0 && conn->write_pending < STET_HTTP_WRITE_HIGH_WATER &&
+             !conn->kick) {
+        conn->request_start_ms = conn->last_activity_ms;
+        stet_http__conn_kick(conn); /* pipelined requests held back by backpressure */
+    }
     if (conn->closing) return;
     stet_http__conn_update_reading(conn);
     stet_http__conn_update_timer(conn);
@@ -533,6 +546,7 @@ static void conn_start_shutdown(struct stet_http_conn *conn)
     STET_ASSERT(!conn->shutdown_started);
     STET_ASSERT(conn->write_pending == 0);
     conn->shutdown_started = true;
+    conn->linger_deadline_ms = uv_now(conn->server->loop) + STET_HTTP_LINGER_MS;
     conn->shutdown_req.data = conn;
     int rc = uv_shutdown(&conn->shutdown_req, (uv_stream_t *)&conn->tcp, conn_on_shutdown);
     if (rc < 0) stet_http__conn_close(conn);
@@ -543,7 +557,7 @@ void stet_http__conn_close_graceful(struct stet_http_conn *conn)
     if (conn->closing || conn->close_after_write) return;
     conn->close_after_write = true;
     conn->kick = false;
-    conn->linger_deadline_ms = uv_now(conn->server->loop) + STET_HTTP_LINGER_MS;
+    conn->last_activity_ms = uv_now(conn->server->loop);
     if (conn->write_pending == 0) conn_start_shutdown(conn);
     if (conn->closing) return;
     stet_http__conn_update_reading(conn);
@@ -558,14 +572,16 @@ static size_t conn_avail(const struct stet_http_conn *conn)
 static uint64_t conn_deadline(struct stet_http_conn *conn)
 {
     const struct stet_http_server_config *cfg = &conn->server->cfg;
-    if (conn->close_after_write || conn->lingering) return conn->linger_deadline_ms;
+    if (conn->shutdown_started) return conn->linger_deadline_ms;
+    if (conn->close_after_write) return conn->last_activity_ms + cfg->idle_timeout_ms;
     switch (conn->proto) {
     case STET_HTTP_PROTO_UNKNOWN:
         if (conn_avail(conn) == 0) return conn->last_activity_ms + cfg->idle_timeout_ms;
         return conn->request_start_ms + cfg->request_timeout_ms;
     case STET_HTTP_PROTO_H1:
         if (conn->h1_state == STET_HTTP_H1_PENDING) return UINT64_MAX;
-        if (conn->h1_state == STET_HTTP_H1_HEAD && conn_avail(conn) == 0)
+        if (conn->h1_state == STET_HTTP_H1_HEAD &&
+            (conn_avail(conn) == 0 || conn->write_pending >= STET_HTTP_WRITE_HIGH_WATER))
             return conn->last_activity_ms + cfg->idle_timeout_ms;
         return conn->request_start_ms + cfg->request_timeout_ms;
     case STET_HTTP_PROTO_H2:
@@ -644,14 +660,22 @@ static void conn_on_timer(uv_timer_t *t)
         stet_http__conn_update_timer(conn);
         return;
     }
+    if (conn->write_pending > 0) {
+        size_t queued = uv_stream_get_write_queue_size((uv_stream_t *)&conn->tcp);
+        if (queued != conn->write_queue_seen) {
+            conn->write_queue_seen = queued;
+            conn->last_activity_ms = now; /* the peer is reading, slowly */
+        }
+    }
     uint64_t deadline = conn_deadline(conn);
     if (conn->close_after_write || conn->lingering) {
         if (now >= deadline) stet_http__conn_close(conn);
     } else if (conn->proto == STET_HTTP_PROTO_H2) {
         stet_http__h2_on_timer(conn, now);
     } else if (now >= deadline) {
-        bool idle = conn_avail(conn) == 0 && (conn->proto == STET_HTTP_PROTO_UNKNOWN ||
-                                              conn->h1_state == STET_HTTP_H1_HEAD);
+        bool idle = (conn->proto == STET_HTTP_PROTO_UNKNOWN ||
+                     conn->h1_state == STET_HTTP_H1_HEAD) &&
+                    (conn_avail(conn) == 0 || conn->write_pending >= STET_HTTP_WRITE_HIGH_WATER);
         if (idle || conn->proto == STET_HTTP_PROTO_UNKNOWN) {
             stet_debug("http", "closing idle connection");
             stet_http__conn_close(conn);
@@ -826,7 +850,10 @@ static void h1_process(struct stet_http_conn *conn)
     bool more = true;
     while (more && !conn->closing && !conn->close_after_write && !s->destroying) {
         switch (conn->h1_state) {
-        case STET_HTTP_H1_HEAD: more = h1_step_head(conn); break;
+        case STET_HTTP_H1_HEAD:
+            /* backpressure: the next request waits until our output drains */
+            more = conn->write_pending < STET_HTTP_WRITE_HIGH_WATER && h1_step_head(conn);
+            break;
         case STET_HTTP_H1_BODY_LENGTH: more = h1_step_body_length(conn); break;
         case STET_HTTP_H1_BODY_CHUNKED: more = h1_step_body_chunked(conn); break;
         case STET_HTTP_H1_PENDING: more = false; break;
@@ -1065,12 +1092,15 @@ static int parse_bind_address(const char *text, struct sockaddr_storage *addr)
     return 0;
 }
 
-static char *format_error(const char *fmt, const char *a, const char *b)
+static char *format_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static char *format_error(const char *fmt, ...)
 {
-    int n = snprintf(NULL, 0, fmt, a, b);
-    char *out = malloc((size_t)n + 1);
-    STET_ASSERT(out != NULL);
-    snprintf(out, (size_t)n + 1, fmt, a, b);
+    va_list ap;
+    va_start(ap, fmt);
+    char *out = NULL;
+    int n = vasprintf(&out, fmt, ap);
+    va_end(ap);
+    STET_ASSERT(n >= 0);
     return out;
 }
 
@@ -1085,7 +1115,7 @@ int stet_http_server_create(uv_loop_t *loop, const struct stet_http_server_confi
     *out = NULL;
     if (errmsg) *errmsg = NULL;
     if (cfg->bind_address == NULL) {
-        if (errmsg) *errmsg = format_error("http server: no bind address configured%s%s", "", "");
+        if (errmsg) *errmsg = format_error("http server: no bind address configured");
         return -EINVAL;
     }
     struct sockaddr_storage addr;
