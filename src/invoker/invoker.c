@@ -272,9 +272,10 @@ static void split_uri(const char *uri, char *authority, size_t alen, char *prefi
 
 static void on_headers(struct stet_h2_stream *s, int status, const struct stet_h2_header *h, size_t n, void *ud);
 static void on_data(struct stet_h2_stream *s, const uint8_t *data, size_t len, void *ud);
+static void on_response_end(struct stet_h2_stream *s, void *ud);
 static void on_close(struct stet_h2_stream *s, int error, const char *message, void *ud);
 static const struct stet_h2_stream_callbacks stream_cbs = {
-    .on_headers = on_headers, .on_data = on_data, .on_close = on_close};
+    .on_headers = on_headers, .on_data = on_data, .on_response_end = on_response_end, .on_close = on_close};
 
 static void attempt_start(struct task *t) {
     struct stet_invoker *inv = t->inv;
@@ -799,6 +800,20 @@ static void on_data(struct stet_h2_stream *s, const uint8_t *data, size_t len, v
          * loop runs its close callback) */
         if (t->phase != PHASE_RUNNING || !t->stream || t->attempt_failed) return;
     }
+}
+
+/* The deployment ended its response. Normal after End/Suspension/Error (we half-closed
+ * already); otherwise the attempt is broken: fail it now instead of waiting for a timeout. */
+static void on_response_end(struct stet_h2_stream *s, void *ud) {
+    STET_UNUSED(s);
+    struct task *t = ud;
+    if (t->terminal_received || t->phase != PHASE_RUNNING) return;
+    size_t pending = stet_frame_decoder_pending(&t->dec);
+    if (pending)
+        attempt_fail(t, "protocol violation: the deployment ended its response in the middle of a message (%zu bytes "
+                        "of an incomplete message)", pending);
+    else
+        attempt_fail(t, "the deployment ended its response without End, Suspension or Error message");
 }
 
 static void on_close(struct stet_h2_stream *s, int error, const char *message, void *ud) {
