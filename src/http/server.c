@@ -65,6 +65,7 @@ static const char h2_preface[] = "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
 static void conn_on_timer(uv_timer_t *t);
 static void h1_process(struct stet_http_conn *conn);
 static size_t conn_avail(const struct stet_http_conn *conn);
+static void conn_check(const struct stet_http_conn *conn);
 
 /* ---------------------------------------------------------------------------------------
  * Status reasons, date, error bodies
@@ -685,6 +686,7 @@ static void conn_on_timer(uv_timer_t *t)
         }
     }
     if (conn->closing) return;
+    conn_check(conn);
     stet_http__conn_update_timer(conn);
 }
 
@@ -842,6 +844,29 @@ static bool h1_step_body_chunked(struct stet_http_conn *conn)
     return true;
 }
 
+/* Invariants of a connection that is not closing (see the design notes at the top). */
+static void conn_check(const struct stet_http_conn *conn)
+{
+    if (conn->closing) return;
+    STET_ASSERT(conn->in_off <= conn->in.len);
+    STET_ASSERT(conn->handles_open == 2);
+    STET_ASSERT(!conn->lingering || conn->shutdown_started);
+    STET_ASSERT(!conn->shutdown_started || conn->close_after_write);
+    STET_ASSERT(!conn->shutdown_started || conn->write_pending == 0);
+    if (conn->proto != STET_HTTP_PROTO_H1) STET_ASSERT(conn->h1_req == NULL);
+    if (conn->proto == STET_HTTP_PROTO_H2) STET_ASSERT(conn->h2 != NULL);
+    else STET_ASSERT(conn->h2 == NULL);
+    if (conn->proto == STET_HTTP_PROTO_H1) {
+        STET_ASSERT((conn->h1_req != NULL) == (conn->h1_state != STET_HTTP_H1_HEAD));
+        if (conn->h1_req) {
+            STET_ASSERT(conn->h1_req->magic == STET_HTTP_REQ_MAGIC);
+            STET_ASSERT(conn->h1_req->dispatched == (conn->h1_state == STET_HTTP_H1_PENDING));
+            STET_ASSERT(conn->h1_req->body.len <= conn->server->cfg.max_body_bytes);
+        }
+        if (conn->close_after_write) STET_ASSERT(conn->h1_req == NULL);
+    }
+}
+
 static void h1_process(struct stet_http_conn *conn)
 {
     if (conn->processing) return;
@@ -861,6 +886,7 @@ static void h1_process(struct stet_http_conn *conn)
     }
     conn->processing = false;
     if (conn->closing) return;
+    conn_check(conn);
     if (conn->in.len == 0 && conn->in.cap > STET_HTTP_READ_BUFFER_BYTES) stet_buf_free(&conn->in);
     stet_http__conn_update_reading(conn);
     stet_http__conn_update_timer(conn);
