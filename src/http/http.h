@@ -93,7 +93,9 @@ typedef void (*stet_http_abort_cb)(struct stet_http_request *req, void *arg);
 
 /* Binds and listens on cfg->bind_address. cfg is copied (bind_address/error_format strings
  * too). On failure returns a negative errno and, if errmsg is not NULL, sets *errmsg to a
- * message the caller frees (e.g. "cannot bind 0.0.0.0:8080: address already in use"). */
+ * message the caller frees (e.g. "cannot listen on 0.0.0.0:8080: address already in use (is
+ * another process using this address? choose another bind address)"). If the listening
+ * socket was already created, its memory is released on the next run of the loop. */
 int stet_http_server_create(uv_loop_t *loop, const struct stet_http_server_config *cfg,
                             stet_http_handler_cb handler, void *ctx,
                             struct stet_http_server **out, char **errmsg);
@@ -116,10 +118,11 @@ const char *stet_http_request_header(const struct stet_http_request *req, const 
 void stet_http_request_on_abort(struct stet_http_request *req, stet_http_abort_cb cb, void *arg);
 
 /* Sends the response (copies headers/body) and releases req. content-length is added
- * automatically (and no body for HEAD/204/304/1xx); do not pass content-length,
+ * automatically (and no body for HEAD/204/304); do not pass content-length,
  * transfer-encoding or connection headers yourself (they are dropped). Header names should
- * be lower-case. Returns 0 or negative errno (req released either way). Valid exactly once
- * per request, from the loop thread, possibly long after the handler returned (async). */
+ * be lower-case. A status outside 200..999 sends a bare 500 and returns -EINVAL. Returns 0
+ * or negative errno (req released either way). Valid exactly once per request, from the
+ * loop thread, possibly long after the handler returned (async). */
 int stet_http_respond(struct stet_http_request *req, int status,
                       const struct stet_http_header *headers, size_t n_headers,
                       const void *body, size_t body_len);
