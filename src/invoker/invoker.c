@@ -52,6 +52,7 @@ struct task {
     bool request_response;   /* deployment protocol mode */
     uint32_t sent_upto;      /* next journal index to consider forwarding */
     uint32_t protocol_version;
+    uint8_t deployment_id[16];
     uint64_t last_proposed_lsn;
     uint64_t inactivity_ms, abort_ms;
     /* retry bookkeeping */
@@ -141,6 +142,8 @@ static int propose_effect(struct task *t, enum stet_effect_kind kind, uint16_t e
     r.effect = kind;
     r.entry_type = entry_type;
     r.payload = (struct stet_slice){payload, len};
+    memcpy(r.deployment_id, t->deployment_id, 16);
+    r.protocol_version = t->protocol_version;
     return stet_node_propose(t->inv->node, &r, NULL, NULL, &t->last_proposed_lsn);
 }
 
@@ -348,16 +351,8 @@ static void attempt_start(struct task *t) {
     }
     if (st.has_pinned && st.protocol_version) version = st.protocol_version;
     t->protocol_version = version;
-    if (!st.has_pinned) {
-        struct stet_record r;
-        memset(&r, 0, sizeof(r));
-        r.kind = STET_REC_INVOKER_EFFECT;
-        r.id = t->id;
-        r.effect = STET_EFFECT_PINNED_DEPLOYMENT;
-        memcpy(r.deployment_id, dep->id, 16);
-        r.protocol_version = version;
-        stet_node_propose(node, &r, NULL, NULL, &t->last_proposed_lsn);
-    }
+    /* every effect of this attempt carries the deployment; the first stored one pins it */
+    memcpy(t->deployment_id, dep->id, 16);
 
     /* Start message + replayed journal */
     struct stet_buf body = STET_BUF_INIT, start = STET_BUF_INIT;
@@ -700,6 +695,8 @@ static void handle_message(struct task *t, const struct stet_frame *f) {
         r.effect = STET_EFFECT_ENTRY;
         r.entry_type = f->type;
         r.payload = (struct stet_slice){f->payload, f->len};
+        memcpy(r.deployment_id, t->deployment_id, 16);
+        r.protocol_version = t->protocol_version;
         if (stet_node_propose(t->inv->node, &r, NULL, NULL, &t->last_proposed_lsn) != 0)
             attempt_fail(t, "cannot store the journal entry: the log is unavailable");
         /* the SDK never sees its own commands again on this attempt */

@@ -41,6 +41,7 @@ struct stet_partition {
     struct stet_buf action_data;
     struct stet_buf k1, k2, v1, v2;
     struct stet_slice cur_stacktrace; /* while applying a FAILED effect */
+    uint64_t status_put_count;        /* put_status calls, to tell whether a record wrote a status */
 };
 
 /* ---- helpers ------------------------------------------------------------------------- */
@@ -229,6 +230,7 @@ static void delete_timer(struct stet_partition *p, uint64_t wake_at, const struc
 }
 
 static int put_status(struct stet_partition *p, const struct stet_invocation_id *id, struct stet_inv_status *st) {
+    p->status_put_count++;
     st->modified_at_ms = p->now_ms;
     stet_key_status(&p->k1, id);
     stet_buf_reset(&p->v1);
@@ -864,6 +866,8 @@ static bool suspension_matches(struct stet_partition *p, const struct stet_invoc
 }
 
 static int apply_effect(struct stet_partition *p, const struct stet_record *r) {
+    uint64_t puts_before = p->status_put_count;
+#define st_written(p, id) ((p)->status_put_count != puts_before)
     struct stet_inv_status st;
     stet_inv_status_init(&st);
     int rc = stet_table_status_get(p->store, &r->id, &st);
@@ -872,6 +876,13 @@ static int apply_effect(struct stet_partition *p, const struct stet_record *r) {
         goto out;
     }
     if (st.state != STET_INV_INVOKED) goto out; /* late effect of an attempt that ended */
+    /* every effect names the attempt's deployment: the first one pins the invocation to it */
+    bool pin = r->effect != STET_EFFECT_PINNED_DEPLOYMENT && r->protocol_version && !st.has_pinned;
+    if (pin) {
+        st.has_pinned = true;
+        memcpy(st.deployment_id, r->deployment_id, 16);
+        st.protocol_version = r->protocol_version;
+    }
     switch (r->effect) {
     case STET_EFFECT_PINNED_DEPLOYMENT:
         st.has_pinned = true;
@@ -934,6 +945,8 @@ static int apply_effect(struct stet_partition *p, const struct stet_record *r) {
         rc = put_status(p, &r->id, &st);
         break;
     }
+    if (pin && rc == 0 && !st_written(p, &r->id) && st.state != STET_INV_COMPLETED) rc = put_status(p, &r->id, &st);
+#undef st_written
 out:
     stet_inv_status_free(&st);
     return rc;

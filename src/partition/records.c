@@ -50,7 +50,8 @@ void stet_record_encode(struct stet_buf *out, const struct stet_record *r) {
     put_u(out, 18, r->entry_type);
     if (r->payload.len || r->kind == STET_REC_INVOKER_EFFECT)
         stet_pb_put_bytes_field(out, 19, r->payload.ptr, r->payload.len);
-    if (r->effect == STET_EFFECT_PINNED_DEPLOYMENT) stet_pb_put_bytes_field(out, 20, r->deployment_id, 16);
+    if (r->effect == STET_EFFECT_PINNED_DEPLOYMENT || r->protocol_version)
+        stet_pb_put_bytes_field(out, 20, r->deployment_id, 16);
     put_u(out, 21, r->protocol_version);
     put_u(out, 22, r->failure_code);
     put_s(out, 23, r->failure_message);
