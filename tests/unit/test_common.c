@@ -1,0 +1,111 @@
+/* Tests for src/common: stet_buf, the hash map (against a model), log filter parsing. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "common/buf.h"
+#include "common/hmap.h"
+#include "common/log.h"
+
+static void test_buf(void **state) {
+    (void)state;
+    struct stet_buf b = STET_BUF_INIT;
+    stet_buf_append_str(&b, "hello");
+    stet_buf_printf(&b, " %d %s", 42, "world");
+    assert_int_equal(b.len, strlen("hello 42 world"));
+    assert_memory_equal(b.data, "hello 42 world", b.len);
+    /* printf longer than the internal stack buffer */
+    char big[600];
+    memset(big, 'x', sizeof(big) - 1);
+    big[sizeof(big) - 1] = 0;
+    stet_buf_printf(&b, "%s", big);
+    assert_int_equal(b.len, strlen("hello 42 world") + 599);
+    stet_buf_consume(&b, 6);
+    assert_memory_equal(b.data, "42 world", 8);
+    stet_buf_reset(&b);
+    stet_buf_append_u16be(&b, 0x0102);
+    stet_buf_append_u32be(&b, 0x03040506);
+    stet_buf_append_u64be(&b, 0x0708090a0b0c0d0eull);
+    assert_int_equal(stet_load_u16be(b.data), 0x0102);
+    assert_int_equal(stet_load_u32be(b.data + 2), 0x03040506);
+    assert_true(stet_load_u64be(b.data + 6) == 0x0708090a0b0c0d0eull);
+    char *s = stet_buf_strdup(&b);
+    free(s);
+    size_t len;
+    uint8_t *d = stet_buf_steal(&b, &len);
+    assert_int_equal(len, 14);
+    assert_null(b.data);
+    free(d);
+    stet_buf_free(&b);
+}
+
+static void test_hmap_model(void **state) {
+    (void)state;
+    enum { N = 5000 };
+    static int present[N];
+    static int values[N];
+    memset(present, 0, sizeof(present));
+    struct stet_hmap m;
+    stet_hmap_init(&m);
+    uint64_t rng = 12345;
+    for (int step = 0; step < 200000; step++) {
+        rng = rng * 6364136223846793005ull + 1442695040888963407ull;
+        int k = (int)((rng >> 33) % N);
+        uint64_t key = (uint64_t)k * 7919;
+        switch ((rng >> 20) % 3) {
+        case 0: {
+            values[k] = step;
+            void *old = stet_hmap_put(&m, &key, sizeof(key), &values[k]);
+            assert_true(present[k] ? old == &values[k] : old == NULL);
+            present[k] = 1;
+            break;
+        }
+        case 1: {
+            void *v = stet_hmap_remove(&m, &key, sizeof(key));
+            assert_true(present[k] ? v == &values[k] : v == NULL);
+            present[k] = 0;
+            break;
+        }
+        default: {
+            void *v = stet_hmap_get(&m, &key, sizeof(key));
+            assert_true(present[k] ? v == &values[k] : v == NULL);
+        }
+        }
+    }
+    size_t count = 0;
+    for (int k = 0; k < N; k++) count += (size_t)present[k];
+    assert_int_equal(m.count, count);
+    size_t seen = 0;
+    for (size_t i = 0; i < m.cap; i++) seen += m.slots[i].state == 1;
+    assert_int_equal(seen, count);
+    stet_hmap_free(&m);
+}
+
+static void test_log_filter(void **state) {
+    (void)state;
+    setenv("RESTATE_LOG_FILTER", "warn,restate=debug", 1);
+    assert_int_equal(stet_log_init_from_env(), 0);
+    assert_int_equal(stet_log_level_current, STET_LOG_DEBUG);
+    setenv("RESTATE_LOG_FILTER", "error", 1);
+    assert_int_equal(stet_log_init_from_env(), 0);
+    assert_int_equal(stet_log_level_current, STET_LOG_ERROR);
+    setenv("RESTATE_LOG_FILTER", "loud", 1);
+    assert_int_not_equal(stet_log_init_from_env(), 0);
+    unsetenv("RESTATE_LOG_FILTER");
+    stet_log_set_level(STET_LOG_INFO);
+}
+
+int main(void) {
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_buf),
+        cmocka_unit_test(test_hmap_model),
+        cmocka_unit_test(test_log_filter),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
