@@ -24,6 +24,12 @@ int main(int argc, char **argv) {
         fprintf(stderr, "stet: %s\n", err);
         return 2;
     }
+    /* the effective filter and format (file < environment < flags); validated by the loader */
+    if (stet_log_configure(cfg.log_filter, cfg.log_format) != 0) {
+        fprintf(stderr, "stet: invalid log-filter '%s' or log-format '%s'\n", cfg.log_filter, cfg.log_format);
+        stet_config_free(&cfg);
+        return 2;
+    }
     if (cfg.dump_config) {
         stet_config_print(&cfg, stdout);
         stet_config_free(&cfg);

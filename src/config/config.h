@@ -1,20 +1,31 @@
-/* Server configuration: Restate's defaults, overridden by RESTATE_* environment variables
- * and command-line flags (flags win over the environment, as in restate-server).
+/* Server configuration: Restate's defaults, overridden by a TOML config file, RESTATE_*
+ * environment variables and command-line flags (restate-server's order, via figment).
  *
  * Sources, in increasing priority:
  *   1. built-in defaults (the values restate-server 1.7.12 ships with, listed below);
- *   2. environment variables (RESTATE_* names, '__' separates config sections, e.g.
- *      RESTATE_WORKER__INVOKER__INACTIVITY_TIMEOUT = worker.invoker.inactivity-timeout);
- *   3. flags (--base-dir, --node-name, --cluster-name, --bind-address, ...).
- * A TOML config file (--config-file / RESTATE_CONFIG) is accepted on the command line but
- * loading it is not implemented yet: stet_config_load fails with a message saying so.
+ *   2. the config file (--config-file <toml> or RESTATE_CONFIG), with Restate's key names
+ *      (cluster-name, [admin] bind-address, [worker.snapshots] destination, ...);
+ *   3. environment variables, mapped as Restate maps them: strip RESTATE_, split at "__"
+ *      into nested keys, lowercase, '_' -> '-'. So RESTATE_WORKER__INVOKER__INACTIVITY_TIMEOUT
+ *      is worker.invoker.inactivity-timeout and RESTATE_METADATA_CLIENT__ADDRESSES is
+ *      metadata-client.addresses. Values are read like TOML values when they parse as one
+ *      (["a","b"] is an array, true a boolean, 2 an integer, "x" the string x), otherwise
+ *      they are taken as plain strings;
+ *   4. flags (--base-dir, --node-name, --cluster-name, --bind-address, ...).
  *
- * Unknown RESTATE_* variables are ignored with a warning (restate-server ignores keys it
- * does not know as well); invalid values of known variables are errors naming the variable.
+ * Keys: every key restate-server 1.7 documents is accepted. The ones listed in struct
+ * stet_config take effect; the others are checked for their type and otherwise ignored.
+ * In the config file an unknown key or a bad value is an error naming the key, the file
+ * and the line. Unknown RESTATE_* variables are ignored with a warning (the environment
+ * also carries variables of other Restate tools, e.g. RESTATE_ADMIN_URL of the CLI);
+ * invalid values of known variables are errors naming the variable.
+ *
+ * The Restate 1.6 spelling [invocation] (e.g. RESTATE_INVOCATION__DEFAULT_RETRY_POLICY__*)
+ * is accepted as an alias of the top-level invocation keys of 1.7.
  *
  * Ownership: struct stet_config is caller-owned (init/close style: stet_config_load fills
  * it, stet_config_free releases the strings). All strings are NUL-terminated, never NULL
- * after a successful load (config_file may be NULL).
+ * after a successful load (config_file may be NULL; the metadata address list may be empty).
  */
 #ifndef STET_CONFIG_H
 #define STET_CONFIG_H
@@ -25,6 +36,18 @@
 #include <stdio.h>
 
 #define STET_CONFIG_SERVER_VERSION "1.7.12"
+
+/* Node roles (roles = [...]); the default is all of them. */
+enum {
+    STET_ROLE_WORKER = 1u << 0,
+    STET_ROLE_ADMIN = 1u << 1,
+    STET_ROLE_METADATA_SERVER = 1u << 2,
+    STET_ROLE_LOG_SERVER = 1u << 3,
+    STET_ROLE_HTTP_INGRESS = 1u << 4,
+    STET_ROLE_ALL = (1u << 5) - 1,
+};
+/* Role names in Restate's spelling, indexed by bit number ("worker", "admin", ...). */
+extern const char *const stet_config_role_names[5];
 
 struct stet_config {
     char *cluster_name;       /* cluster-name, "localcluster" */
@@ -59,6 +82,33 @@ struct stet_config {
 
     bool experimental_enable_protocol_v7; /* RESTATE_EXPERIMENTAL_ENABLE_PROTOCOL_V7, false */
     bool dump_config;                     /* --dump-config: print and exit */
+
+    /* cluster membership (one node for now; the cluster issue makes these take effect) */
+    char *advertised_address;       /* advertised-address, default "http://127.0.0.1:<node port>/" */
+    char *location;                 /* location, "" */
+    uint32_t roles;                 /* roles, STET_ROLE_ALL */
+    bool auto_provision;            /* auto-provision, true */
+    uint32_t force_node_id;         /* force-node-id, 0 = not set (1.. when set) */
+    uint32_t default_replication;   /* default-replication: node-scope copies, 1 */
+    char **metadata_addresses;      /* metadata-client.addresses, default empty */
+    size_t n_metadata_addresses;
+
+    /* [worker.snapshots] */
+    char *snapshots_destination;               /* destination, NULL = no snapshots */
+    uint64_t snapshot_interval_num_records;    /* snapshot-interval-num-records, 0 = off */
+    uint32_t snapshots_num_retained;           /* num-retained, 1 */
+    char *snapshots_aws_region;                /* aws-region, NULL */
+    char *snapshots_aws_endpoint_url;          /* aws-endpoint-url, NULL */
+    bool snapshots_aws_allow_http;             /* aws-allow-http, false */
+    char *snapshots_aws_access_key_id;         /* aws-access-key-id, NULL */
+    char *snapshots_aws_secret_access_key;     /* aws-secret-access-key, NULL (never printed) */
+
+    /* logging (src/common/log.h applies them) */
+    char *log_filter;               /* log-filter, "warn,restate=info" */
+    char *log_format;               /* log-format: "pretty" | "compact" | "json" */
+    bool log_disable_ansi_codes;    /* log-disable-ansi-codes, false */
+    bool disable_prometheus;        /* disable-prometheus, false: no /metrics */
+    uint64_t shutdown_timeout_ms;   /* shutdown-timeout, 1m */
 };
 
 /* Fills *cfg with the built-in defaults (no environment, no flags). Returns 0 or -ENOMEM. */
@@ -76,7 +126,9 @@ int stet_config_load(struct stet_config *cfg, int argc, char **argv, char **envp
 
 void stet_config_free(struct stet_config *cfg);
 
-/* TOML-style dump using Restate's key names (what --dump-config prints). */
+/* The effective configuration as TOML with Restate's key names (what --dump-config
+ * prints). The output loads back with --config-file to the same configuration, except
+ * for aws-secret-access-key, which is never printed. */
 void stet_config_print(const struct stet_config *cfg, FILE *f);
 
 /* Validates a bind address "host:port": host is an IPv4 address, a bracketed IPv6 address
