@@ -19,6 +19,7 @@
 #include "admin/admin_internal.h"
 #include "common/assert.h"
 #include "common/buf.h"
+#include "h1client/h1client.h"
 #include "schema/schema.h"
 
 static void check_render(const struct stet_schema *s) {
@@ -145,25 +146,32 @@ static void fuzz_requests(const uint8_t *data, size_t size) {
     else STET_ASSERT(e.status == 400 || e.status == 422);
 }
 
+/* A complete HTTP/1.1 response (parsed by src/h1client/, fuzzed on its own in
+ * fuzz/fuzz_h1_response.c) feeds discovery result building, as in discovery.c. */
 static void fuzz_http1(const uint8_t *data, size_t size) {
-    struct stet_admin_http1_response r;
-    char err[128];
     for (int eof = 0; eof < 2; eof++) {
-        int rc = stet_admin_http1_parse_response(data, size, eof == 1, 4096, &r, err, sizeof(err));
+        struct stet_h1_parser p;
+        int rc = stet_h1_parse_response(&p, data, size, eof == 1, 4096);
         if (rc == 1) {
+            struct stet_h1_response r;
+            stet_h1_parser_response(&p, &r);
             STET_ASSERT(r.status >= 200 && r.status <= 999);
-            STET_ASSERT(r.body.len <= 4096);
-            /* a complete response feeds discovery result building */
+            STET_ASSERT(r.body_len <= 4096);
+            struct stet_schema_kv kv[STET_H1_MAX_HEADERS];
+            for (size_t i = 0; i < r.n_headers; i++) {
+                kv[i].key = (char *)r.headers[i].name;
+                kv[i].value = (char *)r.headers[i].value;
+            }
             struct stet_deployment_schema dep;
             struct stet_admin_error e;
             bool retry;
-            if (stet_admin_discovery_result("http://h:1/", r.status, r.headers, r.n_headers, r.body.data, r.body.len,
-                                            true, &dep, &e, &retry) == 0)
+            if (stet_admin_discovery_result("http://h:1/", r.status, kv, r.n_headers, r.body, r.body_len, true, &dep,
+                                            &e, &retry) == 0)
                 stet_schema_deployment_clear(&dep);
-            stet_admin_http1_response_free(&r);
         } else {
-            STET_ASSERT(rc == 0 || rc == -EINVAL);
+            STET_ASSERT(rc == 0 || rc == -EBADMSG || rc == -EMSGSIZE);
         }
+        stet_h1_parser_free(&p);
     }
 }
 

@@ -1,6 +1,6 @@
-/* Admin internals: the pure parts (routing, request-body parsers, HTTP/1 response parser,
- * discovery error texts) split out so that tests and fuzz/fuzz_admin_json.c can drive them
- * without a loop or sockets. Not part of the API. */
+/* Admin internals: the pure parts (routing, request-body parsers, discovery error texts)
+ * split out so that tests and fuzz/fuzz_admin_json.c can drive them without a loop or
+ * sockets. Not part of the API. */
 #ifndef STET_ADMIN_INTERNAL_H
 #define STET_ADMIN_INTERNAL_H
 
@@ -110,23 +110,6 @@ void stet_admin_update_request_free(struct stet_admin_update_request *r);
  * Returns 0 with *out (caller frees), 1 if the URI is valid but not absolute, -EINVAL if it
  * does not parse. */
 int stet_admin_normalize_uri(const char *s, size_t len, char **out);
-
-/* ---- HTTP/1.1 response parsing (the use_http_11 discovery client) ---- */
-
-struct stet_admin_http1_response {
-    int status;
-    struct stet_schema_kv *headers; /* names lower-cased */
-    size_t n_headers;
-    struct stet_buf body;
-};
-
-/* Parses a complete-or-partial response in buf[0..len). eof: the peer closed the connection.
- * Returns 1 complete (out filled; caller frees with stet_admin_http1_response_free), 0 need
- * more bytes, -EINVAL malformed (message in err). Bodies: content-length, chunked, or up to
- * EOF. max_body caps the body (-EINVAL beyond). */
-int stet_admin_http1_parse_response(const uint8_t *buf, size_t len, bool eof, size_t max_body,
-                                    struct stet_admin_http1_response *out, char *err, size_t errlen);
-void stet_admin_http1_response_free(struct stet_admin_http1_response *r);
 
 /* ---- discovery ---- */
 

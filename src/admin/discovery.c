@@ -2,9 +2,9 @@
  *
  * Transports
  *   - h2c (default): one stream on the shared struct stet_h2_pool.
- *   - HTTP/1.1 (use_http_11): a minimal client on libuv written here: resolve, connect, send
- *     one "GET … HTTP/1.1" with "connection: close", read until the response is complete
- *     (content-length, chunked or EOF), close. https is not supported (no TLS).
+ *   - HTTP/1.1 (use_http_11): one stet_h1_request (src/h1client/): "GET … HTTP/1.1" with
+ *     "connection: close", the response read until complete (content-length, chunked or
+ *     EOF). https is not supported (no TLS).
  *
  * Retries (restate crates/node/src/roles/admin.rs): exponential from 100 ms, factor 2, at most
  * 4 retries, for transport errors and statuses 408/429/500/502/503/504. Each attempt has a
@@ -15,7 +15,8 @@
  *                                 (otherwise) DONE: cb runs once, then resources close
  *   any      --cancel-->          DONE without cb
  * The struct is freed only after every libuv handle it owns has closed (pending == 0) and
- * nothing is in flight (no h2 stream, no getaddrinfo); then done_cb of a cancel runs.
+ * nothing is in flight (no h2 stream); then done_cb of a cancel runs. An HTTP/1.1 request
+ * owns its own memory: once cancelled it never calls back, so it is not counted.
  *
  * Result building (status, content-type, manifest) is the pure stet_admin_discovery_result(),
  * whose error texts follow restate's DiscoveryError, decorated like the admin API shows them:
@@ -31,6 +32,7 @@
 
 #include "common/assert.h"
 #include "common/log.h"
+#include "h1client/h1client.h"
 #include "h2client/h2client.h"
 #include "http/http.h"
 #include "json/json.h"
@@ -178,8 +180,6 @@ struct stet_admin_discovery {
     struct stet_h2_pool *pool;
     char *uri;
     char *authority; /* host:port */
-    char *host;
-    char *port;
     char *path;
     bool use_http_11;
     struct stet_schema_kv *headers;
@@ -196,7 +196,7 @@ struct stet_admin_discovery {
 
     enum disc_state state;
     bool cancelled;
-    int pending; /* open libuv handles + in-flight requests (stream, getaddrinfo) */
+    int pending; /* open libuv handles + the h2 stream in flight */
     uv_timer_t timer;
 
     /* per attempt */
@@ -205,14 +205,7 @@ struct stet_admin_discovery {
     size_t n_rheaders;
     struct stet_buf body;
     struct stet_h2_stream *stream;
-    uv_getaddrinfo_t gai;
-    bool gai_active;
-    uv_tcp_t tcp;
-    bool tcp_open;
-    uv_connect_t connect;
-    uv_write_t write;
-    struct stet_buf out;
-    struct stet_buf in;
+    struct stet_h1_request *h1;
 };
 
 static void disc_start_attempt(struct stet_admin_discovery *d);
@@ -230,19 +223,16 @@ static void kv_clear(struct stet_schema_kv **kv, size_t *n) {
 static void disc_free(struct stet_admin_discovery *d) {
     STET_ASSERT(d->pending == 0);
     STET_ASSERT(d->stream == NULL);
+    STET_ASSERT(d->h1 == NULL);
     void (*done_cb)(void *) = d->done_cb;
     void *done_arg = d->done_arg;
     free(d->uri);
     free(d->authority);
-    free(d->host);
-    free(d->port);
     free(d->path);
     free(d->cluster_name);
     kv_clear(&d->headers, &d->n_headers);
     kv_clear(&d->rheaders, &d->n_rheaders);
     stet_buf_free(&d->body);
-    stet_buf_free(&d->out);
-    stet_buf_free(&d->in);
     free(d);
     if (done_cb) done_cb(done_arg);
 }
@@ -255,10 +245,10 @@ static void disc_release(struct stet_admin_discovery *d) {
 
 static void on_handle_closed(uv_handle_t *h) { disc_release(h->data); }
 
-static void tcp_close(struct stet_admin_discovery *d) {
-    if (!d->tcp_open) return;
-    d->tcp_open = false;
-    if (!uv_is_closing((uv_handle_t *)&d->tcp)) uv_close((uv_handle_t *)&d->tcp, on_handle_closed);
+static void h1_cancel(struct stet_admin_discovery *d) {
+    if (d->h1 == NULL) return;
+    stet_h1_request_cancel(d->h1);
+    d->h1 = NULL;
 }
 
 /* Ends the discovery: cb (unless cancelled), then releases resources. */
@@ -272,8 +262,7 @@ static void disc_finish(struct stet_admin_discovery *d, struct stet_deployment_s
         d->stream = NULL;
         d->pending--;
     }
-    tcp_close(d);
-    if (d->gai_active) uv_cancel((uv_req_t *)&d->gai);
+    h1_cancel(d);
     if (!d->cancelled) d->cb(d->arg, dep, e);
     if (!uv_is_closing((uv_handle_t *)&d->timer)) uv_close((uv_handle_t *)&d->timer, on_handle_closed);
     /* the timer close completes asynchronously and frees d when nothing is pending */
@@ -283,26 +272,20 @@ static void attempt_reset(struct stet_admin_discovery *d) {
     d->status = 0;
     kv_clear(&d->rheaders, &d->n_rheaders);
     stet_buf_reset(&d->body);
-    stet_buf_reset(&d->in);
-    stet_buf_reset(&d->out);
 }
 
 static void on_retry_timer(uv_timer_t *t) {
     struct stet_admin_discovery *d = t->data;
     STET_ASSERT(d->state == DISC_WAIT);
-    if (d->pending > 1) {
-        /* the previous attempt's socket or name lookup has not finished yet; the request
-         * structs are reused, so wait for them */
-        uv_timer_start(&d->timer, on_retry_timer, 5, 0);
-        return;
-    }
+    STET_ASSERT(d->pending == 1); /* only the timer: a failed attempt holds no stream */
+    STET_ASSERT(d->h1 == NULL);
     disc_start_attempt(d);
 }
 
 /* An attempt failed: retry or finish. */
 static void attempt_failed(struct stet_admin_discovery *d, const struct stet_admin_error *e, bool retryable) {
     uv_timer_stop(&d->timer);
-    tcp_close(d);
+    h1_cancel(d);
     if (retryable && d->retries < d->max_retries) {
         d->retries++;
         stet_warn("admin", "discovery of %s failed, retrying in %llu ms (attempt %u of %u): %s", d->uri,
@@ -317,7 +300,7 @@ static void attempt_failed(struct stet_admin_discovery *d, const struct stet_adm
 
 static void attempt_complete(struct stet_admin_discovery *d) {
     uv_timer_stop(&d->timer);
-    tcp_close(d);
+    h1_cancel(d);
     struct stet_deployment_schema dep;
     struct stet_admin_error e;
     bool retryable = false;
@@ -348,7 +331,7 @@ static void on_attempt_timeout(uv_timer_t *t) {
         d->stream = NULL;
         disc_release(d);
     }
-    if (d->gai_active) uv_cancel((uv_req_t *)&d->gai);
+    h1_cancel(d);
     transport_error(d, "META0003", "request timed out", true);
 }
 
@@ -446,124 +429,71 @@ static void h2_start(struct stet_admin_discovery *d) {
 
 /* ---- HTTP/1.1 ---- */
 
-static void h1_fail(struct stet_admin_discovery *d, const char *what, int status) {
-    char reason[512];
-    snprintf(reason, sizeof(reason), "unable to reach the remote endpoint.\nReason: %s: %s", what,
-             status < 0 && status > -4096 && !(status <= -3000 && status > -3100) ? strerror(-status)
-                                                                                    : uv_strerror(status));
-    transport_error(d, "META0003", reason, true);
-}
-
-static void h1_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf) {
-    STET_UNUSED(h);
-    buf->base = malloc(suggested);
-    buf->len = buf->base ? suggested : 0;
-}
-
-static void h1_on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf) {
-    struct stet_admin_discovery *d = s->data;
-    if (nread > 0) stet_buf_append(&d->in, buf->base, (size_t)nread);
-    free(buf->base);
-    if (nread == 0) return;
-    if (d->state != DISC_ATTEMPT || !d->tcp_open) return;
-    if (nread < 0 && nread != UV_EOF) {
-        h1_fail(d, "read error", (int)nread);
-        return;
-    }
-    struct stet_admin_http1_response r;
-    char err[256];
-    int rc = stet_admin_http1_parse_response(d->in.data, d->in.len, nread == UV_EOF, DISCOVERY_MAX_BODY, &r, err,
-                                             sizeof(err));
-    if (rc == 0) return;
-    if (rc < 0) {
+static void h1_on_done(struct stet_h1_request *r, int error, const char *message, const struct stet_h1_response *resp,
+                       void *ud) {
+    struct stet_admin_discovery *d = ud;
+    STET_ASSERT(d->h1 == r);
+    d->h1 = NULL; /* released by h1client after this returns */
+    if (error != 0) {
         char reason[512];
-        bool h1_head = d->in.len >= 5 && memcmp(d->in.data, "HTTP/", 5) == 0;
-        if (!h1_head)
-            /* nothing HTTP/1-like came back: most likely an h2c-only endpoint (like the TS SDK) */
-            snprintf(reason, sizeof(reason),
-                     "server possibly supports only HTTP/2, consider discovering without --use-http1.1.\nReason: %s",
-                     d->in.len == 0 ? "connection closed before message completed" : err);
-        else
-            snprintf(reason, sizeof(reason), "malformed HTTP/1.1 response: %s", err);
-        transport_error(d, "META0003", reason, false);
+        if (error == -EBADMSG || error == -EMSGSIZE) {
+            /* "malformed response: …" / "response too large: …": the endpoint answered, but
+             * not with a usable HTTP/1.1 response; retrying would not help */
+            transport_error(d, "META0003", message, false);
+        } else {
+            snprintf(reason, sizeof(reason), "unable to reach the remote endpoint.\nReason: %s", message);
+            transport_error(d, "META0003", reason, true);
+        }
         return;
     }
-    d->status = r.status;
+    d->status = resp->status;
     kv_clear(&d->rheaders, &d->n_rheaders);
-    d->rheaders = r.headers;
-    d->n_rheaders = r.n_headers;
-    r.headers = NULL;
-    r.n_headers = 0;
+    d->rheaders = resp->n_headers ? calloc(resp->n_headers, sizeof(*d->rheaders)) : NULL;
+    STET_ASSERT(resp->n_headers == 0 || d->rheaders != NULL);
+    for (size_t i = 0; i < resp->n_headers; i++) {
+        d->rheaders[i].key = strndup(resp->headers[i].name, resp->headers[i].name_len);
+        d->rheaders[i].value = strndup(resp->headers[i].value, resp->headers[i].value_len);
+        STET_ASSERT(d->rheaders[i].key && d->rheaders[i].value);
+    }
+    d->n_rheaders = resp->n_headers;
     stet_buf_free(&d->body);
-    d->body = r.body;
-    stet_buf_init(&r.body);
-    stet_admin_http1_response_free(&r);
+    size_t len = 0;
+    uint8_t *body = stet_h1_request_take_body(r, &len);
+    d->body = (struct stet_buf){body, len, len + 1}; /* take_body leaves a NUL beyond len */
     attempt_complete(d);
 }
 
-static void h1_on_write(uv_write_t *w, int status) {
-    struct stet_admin_discovery *d = w->data;
-    if (status < 0 && d->state == DISC_ATTEMPT && d->tcp_open) h1_fail(d, "write error", status);
-}
-
-static void h1_on_connect(uv_connect_t *c, int status) {
-    struct stet_admin_discovery *d = c->data;
-    if (d->state != DISC_ATTEMPT || !d->tcp_open) return;
-    if (status < 0) {
-        h1_fail(d, "tcp connect error", status);
-        return;
-    }
-    stet_buf_reset(&d->out);
-    stet_buf_printf(&d->out, "GET %s HTTP/1.1\r\nhost: %s\r\naccept: %s\r\n", d->path, d->authority,
-                    STET_ADMIN_DISCOVERY_ACCEPT);
-    if (d->cluster_name) stet_buf_printf(&d->out, "x-restate-cluster-name: %s\r\n", d->cluster_name);
-    for (size_t i = 0; i < d->n_headers; i++)
-        stet_buf_printf(&d->out, "%s: %s\r\n", d->headers[i].key, d->headers[i].value);
-    stet_buf_append_str(&d->out, "connection: close\r\n\r\n");
-    uv_buf_t b = uv_buf_init((char *)d->out.data, (unsigned)d->out.len);
-    d->write.data = d;
-    int rc = uv_write(&d->write, (uv_stream_t *)&d->tcp, &b, 1, h1_on_write);
-    if (rc == 0) rc = uv_read_start((uv_stream_t *)&d->tcp, h1_alloc, h1_on_read);
-    if (rc != 0) h1_fail(d, "write error", rc);
-}
-
-static void h1_on_resolved(uv_getaddrinfo_t *req, int status, struct addrinfo *res) {
-    struct stet_admin_discovery *d = req->data;
-    d->gai_active = false;
-    if (d->state != DISC_ATTEMPT || status == UV_ECANCELED) {
-        if (res) uv_freeaddrinfo(res);
-        disc_release(d);
-        return;
-    }
-    d->pending--;
-    if (status < 0) {
-        h1_fail(d, "dns error", status);
-        return;
-    }
-    int rc = uv_tcp_init(d->loop, &d->tcp);
-    STET_ASSERT(rc == 0);
-    d->tcp.data = d;
-    d->tcp_open = true;
-    d->pending++;
-    d->connect.data = d;
-    rc = uv_tcp_connect(&d->connect, &d->tcp, res->ai_addr, h1_on_connect);
-    uv_freeaddrinfo(res);
-    if (rc != 0) h1_fail(d, "tcp connect error", rc);
+/* Connection-specific fields are set by the HTTP/1.1 client itself (which refuses them as
+ * arguments); additional_headers naming them are left out, as the previous built-in client
+ * effectively did by sending its own first. */
+static bool h1_connection_header(const char *name) {
+    return strcasecmp(name, "host") == 0 || strcasecmp(name, "connection") == 0 ||
+           strcasecmp(name, "content-length") == 0 || strcasecmp(name, "transfer-encoding") == 0;
 }
 
 static void h1_start(struct stet_admin_discovery *d) {
-    struct addrinfo hints;
-    memset(&hints, 0, sizeof(hints));
-    hints.ai_family = AF_UNSPEC;
-    hints.ai_socktype = SOCK_STREAM;
-    d->gai.data = d;
-    int rc = uv_getaddrinfo(d->loop, &d->gai, h1_on_resolved, d->host, d->port, &hints);
-    if (rc != 0) {
-        h1_fail(d, "dns error", rc);
-        return;
+    struct stet_h1_header hs[2 + 64];
+    size_t n = 0;
+    hs[n++] = (struct stet_h1_header){"accept", 6, STET_ADMIN_DISCOVERY_ACCEPT, strlen(STET_ADMIN_DISCOVERY_ACCEPT)};
+    if (d->cluster_name != NULL)
+        hs[n++] = (struct stet_h1_header){"x-restate-cluster-name", 22, d->cluster_name, strlen(d->cluster_name)};
+    for (size_t i = 0; i < d->n_headers && n < STET_ARRAY_LEN(hs); i++) {
+        if (h1_connection_header(d->headers[i].key)) continue;
+        hs[n++] = (struct stet_h1_header){d->headers[i].key, strlen(d->headers[i].key), d->headers[i].value,
+                                          strlen(d->headers[i].value)};
     }
-    d->gai_active = true;
-    d->pending++;
+    /* the attempt timer of the discovery bounds the exchange, so no h1client timeout */
+    struct stet_h1_options opts = {.timeout_ms = 0, .max_response_bytes = DISCOVERY_MAX_BODY};
+    int rc = stet_h1_request_start(d->loop, d->authority, "GET", d->path, hs, n, NULL, 0, &opts, h1_on_done, d,
+                                   &d->h1);
+    if (rc != 0) {
+        d->h1 = NULL;
+        char reason[256];
+        snprintf(reason, sizeof(reason),
+                 "cannot start the HTTP/1.1 request: %s (an additional header name or value is not valid HTTP/1.1)",
+                 strerror(-rc));
+        transport_error(d, "META0003", reason, false);
+    }
 }
 
 static void disc_start_attempt(struct stet_admin_discovery *d) {
@@ -574,7 +504,7 @@ static void disc_start_attempt(struct stet_admin_discovery *d) {
     else h2_start(d);
 }
 
-/* Splits uri into host, port (default 80), authority "host:port" and the discover path. */
+/* Splits uri into the authority "host:port" (port 80 by default) and the discover path. */
 static int split_target(struct stet_admin_discovery *d, struct stet_admin_error *e) {
     const char *sep = strstr(d->uri, "://");
     STET_ASSERT(sep != NULL);
@@ -597,19 +527,17 @@ static int split_target(struct stet_admin_discovery *d, struct stet_admin_error 
         STET_ASSERT(close != NULL);
         he = close + 1;
         if (he < a + al && *he == ':') { port = he + 1; pl = (size_t)(a + al - port); }
-        d->host = strndup(h + 1, (size_t)(close - h - 1));
     } else {
         const char *colon = memchr(h, ':', al);
         he = colon ? colon : a + al;
         if (colon) { port = colon + 1; pl = (size_t)(a + al - port); }
-        d->host = strndup(h, (size_t)(he - h));
     }
-    d->port = port && pl ? strndup(port, pl) : strdup("80");
+    if (port == NULL || pl == 0) { port = "80"; pl = 2; }
     size_t hl = (size_t)(he - a);
-    size_t need = hl + strlen(d->port) + 2;
+    size_t need = hl + pl + 2;
     d->authority = malloc(need);
-    STET_ASSERT(d->host && d->port && d->authority);
-    snprintf(d->authority, need, "%.*s:%s", (int)hl, a, d->port);
+    STET_ASSERT(d->authority != NULL);
+    snprintf(d->authority, need, "%.*s:%.*s", (int)hl, a, (int)pl, port);
     /* path: <uri path without trailing '/'> + "/discover" */
     const char *p = a + al;
     size_t plen = strcspn(p, "?#");

@@ -1,8 +1,8 @@
 /* Tests for src/admin.
  *
- * Part 1 drives the pure functions (routing, request-body parsers, URI normalization, the
- * HTTP/1.1 response parser, discovery result building) with the texts restate-server 1.7.12
- * answers (http-api.md §3-4).
+ * Part 1 drives the pure functions (routing, request-body parsers, URI normalization,
+ * discovery result building) with the texts restate-server 1.7.12 answers (http-api.md §3-4).
+ * (The HTTP/1.1 response parser moved to src/h1client/ and is tested in test_h1client.c.)
  *
  * Part 2 runs the admin for real: a libuv loop in a background thread serves the admin API
  * (struct stet_http_server on 127.0.0.1:0) and a fake SDK endpoint (another stet HTTP server
@@ -33,6 +33,7 @@
 #include "admin/admin.h"
 #include "admin/admin_internal.h"
 #include "common/ids.h"
+#include "h1client/h1client.h"
 #include "h2client/h2client.h"
 #include "json/json.h"
 #include "metadata/metadata.h"
@@ -277,53 +278,6 @@ static void test_update_request(void **state) {
     assert_non_null(strstr(e.message, "UpdateDeploymentRequest"));
 }
 
-static int h1(const char *s, bool eof, struct stet_admin_http1_response *r) {
-    char err[128];
-    return stet_admin_http1_parse_response((const uint8_t *)s, strlen(s), eof, 1 << 20, r, err, sizeof(err));
-}
-
-static void test_http1_response(void **state) {
-    (void)state;
-    struct stet_admin_http1_response r;
-    const char *cl = "HTTP/1.1 200 OK\r\nContent-Type: application/x\r\nContent-Length: 5\r\n\r\nhello";
-    assert_int_equal(h1(cl, false, &r), 1);
-    assert_int_equal(r.status, 200);
-    assert_int_equal(r.n_headers, 2);
-    assert_string_equal(r.headers[0].key, "content-type");
-    assert_string_equal(r.headers[0].value, "application/x");
-    assert_int_equal(r.body.len, 5);
-    assert_memory_equal(r.body.data, "hello", 5);
-    stet_admin_http1_response_free(&r);
-    /* incomplete, then complete */
-    assert_int_equal(h1("HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhel", false, &r), 0);
-    assert_int_equal(h1("HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhel", true, &r), -EINVAL);
-    assert_int_equal(h1("HTTP/1.1 200 OK\r\nCont", false, &r), 0);
-    /* chunked with extension and trailer, after a 100 Continue */
-    const char *ch = "HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
-                     "4;x=y\r\nWiki\r\n5\r\npedia\r\n0\r\nX-T: 1\r\n\r\n";
-    assert_int_equal(h1(ch, false, &r), 1);
-    assert_int_equal(r.status, 200);
-    assert_int_equal(r.body.len, 9);
-    assert_memory_equal(r.body.data, "Wikipedia", 9);
-    stet_admin_http1_response_free(&r);
-    assert_int_equal(h1("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n4\r\nWi", false, &r), 0);
-    assert_int_equal(h1("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n", false, &r), -EINVAL);
-    /* close-delimited */
-    assert_int_equal(h1("HTTP/1.0 404 Not Found\r\n\r\nnope", false, &r), 0);
-    assert_int_equal(h1("HTTP/1.0 404 Not Found\r\n\r\nnope", true, &r), 1);
-    assert_int_equal(r.status, 404);
-    assert_int_equal(r.body.len, 4);
-    stet_admin_http1_response_free(&r);
-    /* malformed */
-    assert_int_equal(h1("HTTP/2 200\r\n\r\n", false, &r), -EINVAL);
-    assert_int_equal(h1("HTTP/1.1 200 OK\r\nbad header\r\n\r\n", false, &r), -EINVAL);
-    assert_int_equal(h1("HTTP/1.1 200 OK\r\nContent-Length: x\r\n\r\n", false, &r), -EINVAL);
-    char err[64];
-    assert_int_equal(stet_admin_http1_parse_response((const uint8_t *)cl, strlen(cl), false, 4, &r, err, sizeof(err)),
-                     -EINVAL);
-    assert_string_equal(err, "response body too large");
-}
-
 static char *read_manifest(size_t *len) {
     const char *dir = getenv("STET_SOURCE_DIR");
     char path[4096];
@@ -555,9 +509,18 @@ static int teardown(void **state) {
     return 0;
 }
 
+/* A parsed admin answer; the parser owns headers and body. Free with answer_free. */
+struct http_answer {
+    int status;
+    struct stet_h1_parser parser;
+    struct stet_h1_response resp;
+};
+
+static void answer_free(struct http_answer *r) { stet_h1_parser_free(&r->parser); }
+
 /* One blocking HTTP/1.1 exchange ("connection: close"). Returns the parsed response. */
 static void request(struct fixture *fx, const char *method, const char *path, const char *content_type,
-                    const char *body, struct stet_admin_http1_response *r) {
+                    const char *body, struct http_answer *r) {
     int s = socket(AF_INET, SOCK_STREAM, 0);
     assert_true(s >= 0);
     struct timeval tv = {.tv_sec = 20};
@@ -577,43 +540,44 @@ static void request(struct fixture *fx, const char *method, const char *path, co
     ssize_t n;
     while ((n = read(s, buf, sizeof(buf))) > 0) stet_buf_append(&in, buf, (size_t)n);
     close(s);
-    char err[128];
-    int rc = stet_admin_http1_parse_response(in.data, in.len, true, 1 << 24, r, err, sizeof(err));
-    if (rc != 1) fail_msg("bad response to %s %s (%s): %.*s", method, path, err, (int)in.len, (const char *)in.data);
-    stet_buf_append_byte(&r->body, 0);
-    r->body.len--;
+    stet_h1_parser_init(&r->parser, 1 << 24, strcmp(method, "HEAD") == 0);
+    int rc = stet_h1_parser_feed(&r->parser, in.data, in.len, NULL);
+    if (rc == 0) rc = stet_h1_parser_eof(&r->parser);
+    if (rc != 1)
+        fail_msg("bad response to %s %s (%s): %.*s", method, path, stet_h1_parser_message(&r->parser), (int)in.len,
+                 (const char *)in.data);
+    stet_h1_parser_response(&r->parser, &r->resp);
+    r->status = r->resp.status;
     stet_buf_free(&in);
 }
 
-static const char *header(const struct stet_admin_http1_response *r, const char *name) {
-    for (size_t i = 0; i < r->n_headers; i++)
-        if (strcmp(r->headers[i].key, name) == 0) return r->headers[i].value;
-    return NULL;
+static const char *header(const struct http_answer *r, const char *name) {
+    return stet_h1_response_header(&r->resp, name);
 }
 
-static const char *body(const struct stet_admin_http1_response *r) { return (const char *)r->body.data; }
+static const char *body(const struct http_answer *r) { return (const char *)r->resp.body; }
 
 static void expect(struct fixture *fx, const char *method, const char *path, const char *ct, const char *req_body,
                    int status, const char *body_exact, const char *body_contains) {
-    struct stet_admin_http1_response r;
+    struct http_answer r;
     request(fx, method, path, ct, req_body, &r);
     if (r.status != status) fail_msg("%s %s: status %d, expected %d: %s", method, path, r.status, status, body(&r));
     if (body_exact && strcmp(body(&r), body_exact) != 0)
         fail_msg("%s %s: body\n%s\nexpected\n%s", method, path, body(&r), body_exact);
     if (body_contains && strstr(body(&r), body_contains) == NULL)
         fail_msg("%s %s: body\n%s\nlacks\n%s", method, path, body(&r), body_contains);
-    stet_admin_http1_response_free(&r);
+    answer_free(&r);
 }
 
 static void test_basic_routes(void **state) {
     struct fixture *fx = *state;
-    struct stet_admin_http1_response r;
+    struct http_answer r;
     request(fx, "GET", "/version", NULL, NULL, &r);
     assert_int_equal(r.status, 200);
     assert_string_equal(header(&r, "content-type"), "application/json");
     assert_non_null(strstr(body(&r), "{\"version\":\"1.7.12\",\"min_admin_api_version\":2,\"max_admin_api_version\":4,"
                                      "\"ingress_endpoint\":\"http://127.0.0.1:18080/\",\"features\":{"));
-    stet_admin_http1_response_free(&r);
+    answer_free(&r);
     expect(fx, "GET", "/health", NULL, NULL, 200, "", NULL);
     expect(fx, "GET", "/v4/health", NULL, NULL, 200, "", NULL);
     expect(fx, "HEAD", "/v3/health", NULL, NULL, 200, "", NULL);
@@ -625,11 +589,11 @@ static void test_basic_routes(void **state) {
     request(fx, "OPTIONS", "/health", NULL, NULL, &r);
     assert_int_equal(r.status, 405);
     assert_string_equal(header(&r, "allow"), "GET,HEAD");
-    stet_admin_http1_response_free(&r);
+    answer_free(&r);
     request(fx, "PUT", "/v4/deployments", NULL, NULL, &r);
     assert_int_equal(r.status, 405);
     assert_string_equal(header(&r, "allow"), "GET,HEAD,POST");
-    stet_admin_http1_response_free(&r);
+    answer_free(&r);
     expect(fx, "GET", "/deployments", NULL, NULL, 200, "{\"deployments\":[]}", NULL);
     expect(fx, "GET", "/v4/services", NULL, NULL, 200, "{\"services\":[]}", NULL);
     expect(fx, "GET", "/nope", NULL, NULL, 404, "", NULL);
@@ -658,7 +622,7 @@ static void register_body(char *out, size_t n, int port, const char *extra) {
 static void test_register_flow(void **state) {
     struct fixture *fx = *state;
     char b[512];
-    struct stet_admin_http1_response r;
+    struct http_answer r;
 
     /* dry run: 201 with a fresh id, nothing stored */
     register_body(b, sizeof(b), fx->sdk_port, ",\"dry_run\":true");
@@ -667,7 +631,7 @@ static void test_register_flow(void **state) {
     assert_non_null(strstr(body(&r), "\"name\":\"Greeter\""));
     assert_non_null(strstr(body(&r), "\"min_protocol_version\":5,\"max_protocol_version\":7,\"sdk_version\":"
                                      "\"restate-sdk-typescript/1.17.2\"}"));
-    stet_admin_http1_response_free(&r);
+    answer_free(&r);
     expect(fx, "GET", "/v4/deployments", NULL, NULL, 200, "{\"deployments\":[]}", NULL);
     assert_int_equal(atomic_load(&fx->sdk.discover_calls), 1);
     assert_string_equal(fx->sdk.last_accept, STET_ADMIN_DISCOVERY_ACCEPT);
@@ -689,7 +653,7 @@ static void test_register_flow(void **state) {
     char idfield[64];
     snprintf(idfield, sizeof(idfield), "{\"id\":\"%s\",\"services\":[", id);
     assert_non_null(strstr(body(&r), idfield));
-    stet_admin_http1_response_free(&r);
+    answer_free(&r);
     assert_true(atomic_load(&fx->schema_changes) >= 1);
 
     /* again, unchanged: 200, same id, no discovery */
@@ -698,7 +662,7 @@ static void test_register_flow(void **state) {
     assert_int_equal(r.status, 200);
     assert_string_equal(header(&r, "location"), loc);
     assert_non_null(strstr(body(&r), idfield));
-    stet_admin_http1_response_free(&r);
+    answer_free(&r);
     assert_int_equal(atomic_load(&fx->sdk.discover_calls), calls);
 
     /* /v2 with explicit force:false: 409 */
@@ -755,7 +719,7 @@ static void test_register_flow(void **state) {
     request(fx, "DELETE", "/v4/services/Greeter", NULL, NULL, &r);
     assert_int_equal(r.status, 405);
     assert_string_equal(header(&r, "allow"), "GET,HEAD,PATCH");
-    stet_admin_http1_response_free(&r);
+    answer_free(&r);
 
     /* PATCH /deployments: {} answers the deployment, PUT is deprecated outside /v2 */
     expect(fx, "PATCH", path, "application/json", "{}", 200, NULL, uri_field);
@@ -775,6 +739,13 @@ static void test_register_flow(void **state) {
              "error: Connection refused (os error 111)\",\"restate_code\":\"META0003\"}",
              fx->dead_port);
     expect(fx, "POST", "/v4/deployments", "application/json", dead, 500, refused, NULL);
+    snprintf(dead, sizeof(dead), "{\"uri\":\"http://127.0.0.1:%d/\",\"use_http_11\":true}", fx->dead_port);
+    snprintf(refused, sizeof(refused),
+             "{\"message\":\"[META0003] [META0003] error when calling 'http://127.0.0.1:%d/': unable to reach the "
+             "remote endpoint.\\nReason: tcp connect error: Connection refused (os error 111)\",\"restate_code\":"
+             "\"META0003\"}",
+             fx->dead_port);
+    expect(fx, "POST", "/v4/deployments", "application/json", dead, 500, refused, NULL);
     snprintf(dead, sizeof(dead), "{\"uri\":\"http://127.0.0.1:%d/fail5/\"}", fx->sdk_port);
     calls = atomic_load(&fx->sdk.discover_calls);
     expect(fx, "POST", "/v4/deployments", "application/json", dead, 500, NULL,
@@ -789,7 +760,7 @@ static void test_register_flow(void **state) {
     assert_int_equal(fx->sdk.last_http_major, 1);
     char id2[STET_DEPLOYMENT_ID_STRLEN + 1];
     memcpy(id2, header(&r, "location") + 12, sizeof(id2));
-    stet_admin_http1_response_free(&r);
+    answer_free(&r);
     snprintf(path, sizeof(path), "/v4/deployments/%s", id2);
     expect(fx, "GET", path, NULL, NULL, 200, NULL, "\"http_version\":\"HTTP/1.1\"");
     expect(fx, "GET", "/v4/services/Greeter", NULL, NULL, 200, NULL, "\"revision\":4");
@@ -852,7 +823,6 @@ int main(void) {
         cmocka_unit_test(test_uri_normalize),
         cmocka_unit_test(test_service_patch_request),
         cmocka_unit_test(test_update_request),
-        cmocka_unit_test(test_http1_response),
         cmocka_unit_test(test_discovery_result),
         cmocka_unit_test_setup_teardown(test_basic_routes, setup, teardown),
         cmocka_unit_test_setup_teardown(test_register_flow, setup, teardown),
