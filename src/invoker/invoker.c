@@ -23,6 +23,7 @@
 #include "common/hmap.h"
 #include "common/log.h"
 #include "common/timefmt.h"
+#include "h1client/h1client.h"
 #include "h2client/h2client.h"
 #include "node/node.h"
 #include "protocol/protocol.h"
@@ -41,6 +42,7 @@ struct task {
     char id_str[STET_INVOCATION_ID_STRLEN + 1];
     enum task_phase phase;
     struct stet_h2_stream *stream;
+    struct stet_h1_request *h1; /* HTTP/1.1 request/response attempt (use_http_11 deployments) */
     struct stet_frame_decoder dec;
     uv_timer_t timer; /* inactivity / abort / retry */
     bool timer_closing;
@@ -84,6 +86,9 @@ struct stet_invoker {
 };
 
 static void attempt_start(struct task *t);
+static void attempt_finished(struct task *t);
+static bool check_response_head(struct task *t, int status, const char *ct, size_t ctlen);
+static void feed_body(struct task *t, const uint8_t *data, size_t len, bool h1);
 static void attempt_fail(struct task *t, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 static void stream_end_request(struct task *t);
 
@@ -105,6 +110,10 @@ static void task_free(struct task *t) {
     if (t->stream) {
         stet_h2_stream_reset(t->stream);
         t->stream = NULL;
+    }
+    if (t->h1) {
+        stet_h1_request_cancel(t->h1);
+        t->h1 = NULL;
     }
     uv_timer_stop(&t->timer);
     t->timer_closing = true;
@@ -280,6 +289,40 @@ static void on_close(struct stet_h2_stream *s, int error, const char *message, v
 static const struct stet_h2_stream_callbacks stream_cbs = {
     .on_headers = on_headers, .on_data = on_data, .on_response_end = on_response_end, .on_close = on_close};
 
+/* HTTP/1.1 request/response attempt finished: the whole response is here. */
+static void h1_done_cb(struct stet_h1_request *r, int error, const char *message, const struct stet_h1_response *resp,
+                       void *ud) {
+    STET_UNUSED(r);
+    struct task *t = ud;
+    t->h1 = NULL;
+    uv_timer_stop(&t->timer);
+    if (t->inv->destroying) return;
+    if (error) {
+        attempt_fail(t, "%s", message ? message : "HTTP/1.1 request failed");
+        return;
+    }
+    const char *ct = stet_h1_response_header(resp, "content-type");
+    if (!check_response_head(t, resp->status, ct, ct ? strlen(ct) : 0)) return;
+    feed_body(t, resp->body, resp->body_len, true);
+    if (t->phase != PHASE_RUNNING || (t->attempt_failed && !t->terminal_received)) return;
+    if (!t->terminal_received) {
+        size_t pending = stet_frame_decoder_pending(&t->dec);
+        if (pending)
+            attempt_fail(t, "protocol violation: the deployment ended its response in the middle of a message (%zu "
+                            "bytes of an incomplete message)", pending);
+        else
+            attempt_fail(t, "the deployment ended its response without End, Suspension or Error message");
+        return;
+    }
+    t->phase = PHASE_CLOSING;
+    attempt_finished(t);
+}
+
+static bool h1_forbidden_header(const char *name) {
+    return strcasecmp(name, "host") == 0 || strcasecmp(name, "connection") == 0 ||
+           strcasecmp(name, "content-length") == 0 || strcasecmp(name, "transfer-encoding") == 0;
+}
+
 static void attempt_start(struct task *t) {
     struct stet_invoker *inv = t->inv;
     struct stet_node *node = inv->node;
@@ -419,8 +462,25 @@ static void attempt_start(struct task *t) {
                                              strlen(dep->headers[i].value)};
     stet_frame_decoder_free(&t->dec);
     stet_frame_decoder_init(&t->dec, MAX_MESSAGE_BYTES);
-    rc = stet_h2_request(inv->pool, authority, "POST", path, hdrs, nh, false, &stream_cbs, t, &t->stream);
-    if (rc == 0) {
+    if (dep->use_http_11) {
+        /* HTTP/1.1: request/response only; everything goes in one request */
+        struct stet_h1_header h1h[48];
+        size_t n1 = 0;
+        for (size_t i = 0; i < nh; i++) {
+            if (h1_forbidden_header(hdrs[i].name)) continue;
+            h1h[n1++] = (struct stet_h1_header){hdrs[i].name, hdrs[i].name_len, hdrs[i].value, hdrs[i].value_len};
+        }
+        struct stet_h1_options o = {.timeout_ms = 0, .max_response_bytes = MAX_MESSAGE_BYTES + (1u << 20)};
+        t->request_response = true;
+        t->request_closed = true;
+        rc = stet_h1_request_start(stet_node_loop(node), authority, "POST", path, h1h, n1, body.data, body.len, &o,
+                                   h1_done_cb, t, &t->h1);
+        if (rc == 0) {
+            t->abort_phase = true;
+            uv_timer_start(&t->timer, timer_cb, t->abort_ms, 0);
+        }
+    } else if ((rc = stet_h2_request(inv->pool, authority, "POST", path, hdrs, nh, false, &stream_cbs, t,
+                                     &t->stream)) == 0) {
         stet_h2_stream_write(t->stream, body.data, body.len);
         if (t->request_response) {
             /* request/response: everything is sent; only the abort timeout bounds the wait */
@@ -538,15 +598,17 @@ static void attempt_fail(struct task *t, const char *fmt, ...) {
         stet_h2_stream_reset(t->stream);
         t->stream = NULL;
     }
+    if (t->h1) {
+        stet_h1_request_cancel(t->h1);
+        t->h1 = NULL;
+    }
     attempt_finished(t);
 }
 
 /* ---- stream callbacks ---------------------------------------------------------------- */
 
-static void on_headers(struct stet_h2_stream *s, int status, const struct stet_h2_header *h, size_t n, void *ud) {
-    STET_UNUSED(s);
-    struct task *t = ud;
-    touch(t);
+/* §1.4: status 200 and our content-type, else the attempt fails. Returns false if it failed. */
+static bool check_response_head(struct task *t, int status, const char *ct, size_t ctlen) {
     if (status != 200) {
         const char *what = status == 502 || status == 504   ? "service unavailable"
                            : status == 503 || status == 429 ? "rate limited"
@@ -554,20 +616,34 @@ static void on_headers(struct stet_h2_stream *s, int status, const struct stet_h
                            : status == 413                  ? "content too large"
                                                             : "unexpected response";
         attempt_fail(t, "%s: the deployment answered HTTP status %d", what, status);
-        return;
+        return false;
     }
     char expect[64];
     snprintf(expect, sizeof(expect), "application/vnd.restate.invocation.v%u", t->protocol_version);
-    for (size_t i = 0; i < n; i++) {
-        if (h[i].name_len == 12 && strncasecmp(h[i].name, "content-type", 12) == 0) {
-            if (h[i].value_len != strlen(expect) || strncmp(h[i].value, expect, h[i].value_len) != 0) {
-                attempt_fail(t, "unexpected content-type '%.*s' in the deployment's response, expected '%s'",
-                             (int)h[i].value_len, h[i].value, expect);
-            }
-            return;
-        }
+    if (!ct) {
+        attempt_fail(t, "the deployment's response has no content-type, expected '%s'", expect);
+        return false;
     }
-    attempt_fail(t, "the deployment's response has no content-type, expected '%s'", expect);
+    if (ctlen != strlen(expect) || strncmp(ct, expect, ctlen) != 0) {
+        attempt_fail(t, "unexpected content-type '%.*s' in the deployment's response, expected '%s'", (int)ctlen, ct,
+                     expect);
+        return false;
+    }
+    return true;
+}
+
+static void on_headers(struct stet_h2_stream *s, int status, const struct stet_h2_header *h, size_t n, void *ud) {
+    STET_UNUSED(s);
+    struct task *t = ud;
+    touch(t);
+    const char *ct = NULL;
+    size_t ctlen = 0;
+    for (size_t i = 0; i < n; i++)
+        if (h[i].name_len == 12 && strncasecmp(h[i].name, "content-type", 12) == 0) {
+            ct = h[i].value;
+            ctlen = h[i].value_len;
+        }
+    check_response_head(t, status, ct, ctlen);
 }
 
 /* Call/OneWayCall: resolve the target against the schema (the processor must not read the
@@ -782,6 +858,11 @@ static void on_data(struct stet_h2_stream *s, const uint8_t *data, size_t len, v
     STET_UNUSED(s);
     struct task *t = ud;
     touch(t);
+    feed_body(t, data, len, false);
+}
+
+/* Decodes and handles every complete message in data. */
+static void feed_body(struct task *t, const uint8_t *data, size_t len, bool h1) {
     stet_frame_decoder_feed(&t->dec, data, len);
     for (;;) {
         struct stet_frame f;
@@ -795,7 +876,7 @@ static void on_data(struct stet_h2_stream *s, const uint8_t *data, size_t len, v
         handle_message(t, &f);
         /* handle_message may have failed the attempt (the task memory stays valid until the
          * loop runs its close callback) */
-        if (t->phase != PHASE_RUNNING || !t->stream || t->attempt_failed) return;
+        if (t->phase != PHASE_RUNNING || (!h1 && !t->stream) || t->attempt_failed) return;
     }
 }
 
