@@ -74,6 +74,10 @@ static void cors(struct hdrs *h, const char *origin) {
 static void send_response(struct stet_ingress *ing, struct stet_http_request *req, int status, struct hdrs *h,
                           const void *body, size_t len) {
     count_status(ing, status);
+    /* req->user holds the monotonic receive time (stet_ingress_handle) */
+    const struct stet_env *env = stet_node_env(ing->node);
+    uint64_t started = (uint64_t)(uintptr_t)req->user, now = env->monotonic_ms(env->ctx);
+    stet_histogram_observe(&ing->stats.request_duration, now >= started ? (double)(now - started) / 1000.0 : 0);
     stet_http_respond(req, status, h->h, h->n, body, len);
 }
 
@@ -804,6 +808,8 @@ static void handle_options(struct stet_ingress *ing, struct stet_http_request *r
 void stet_ingress_handle(void *ctx, struct stet_http_request *req) {
     struct stet_ingress *ing = ctx;
     ing->stats.requests++;
+    const struct stet_env *env = stet_node_env(ing->node);
+    req->user = (void *)(uintptr_t)env->monotonic_ms(env->ctx);
     if (req->method_len == 7 && memcmp(req->method, "OPTIONS", 7) == 0) {
         handle_options(ing, req);
         return;

@@ -9,6 +9,7 @@
 #define STET_INGRESS_H
 
 #include "http/http.h"
+#include "metrics/metrics.h"
 #include "partition/partition.h"
 
 struct stet_node;
@@ -24,6 +25,7 @@ void stet_ingress_respond(struct stet_ingress *ing, const struct stet_action *a)
 
 struct stet_ingress_stats {
     uint64_t requests, responses_2xx, responses_4xx, responses_5xx, pending;
+    struct stet_histogram request_duration; /* request received -> response sent */
 };
 void stet_ingress_stats(const struct stet_ingress *ing, struct stet_ingress_stats *out);
 

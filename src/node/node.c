@@ -24,6 +24,7 @@
 #include <time.h>
 
 #include "admin/admin.h"
+#include "cluster/cluster.h"
 #include "common/assert.h"
 #include "common/log.h"
 #include "h2client/h2client.h"
@@ -32,6 +33,7 @@
 #include "invocations/invocations.h"
 #include "invoker/invoker.h"
 #include "metadata/metadata.h"
+#include "metrics/metrics.h"
 
 #define MOD "node"
 
@@ -72,6 +74,9 @@ struct stet_node {
     struct stet_buf rec;
     uint64_t start_ms;
     struct stet_schema_defaults defaults;
+    uint32_t node_id;            /* plain node id: force-node-id or 1 */
+    uint32_t generation;         /* bumped at every start (metadata key "node_generation") */
+    struct stet_metric *commit_duration; /* stet_log_commit_duration_seconds */
 };
 
 /* ---- environment --------------------------------------------------------------------- */
@@ -101,19 +106,25 @@ static uint64_t env_random(void *ctx) {
 
 struct work_req {
     uv_work_t req;
+    struct stet_node *node;
     stet_env_work_fn work;
     stet_env_done_fn done;
     void *arg;
+    uint64_t duration_ns; /* of work(), measured on the pool thread */
 };
 
 static void work_cb(uv_work_t *r) {
     struct work_req *w = (struct work_req *)r;
+    uint64_t t0 = uv_hrtime();
     w->work(w->arg);
+    w->duration_ns = uv_hrtime() - t0;
 }
 
 static void after_work_cb(uv_work_t *r, int status) {
     STET_UNUSED(status);
     struct work_req *w = (struct work_req *)r;
+    /* the only background work is the log's group-commit write with its fsync */
+    if (w->node->commit_duration) stet_metric_observe(w->node->commit_duration, (double)w->duration_ns / 1e9);
     w->done(w->arg);
     free(w);
 }
@@ -122,6 +133,7 @@ static int env_submit(void *ctx, stet_env_work_fn work, stet_env_done_fn done, v
     struct stet_node *n = ctx;
     struct work_req *w = calloc(1, sizeof(*w));
     if (!w) return -ENOMEM;
+    w->node = n;
     w->work = work;
     w->done = done;
     w->arg = arg;
@@ -284,31 +296,189 @@ uv_loop_t *stet_node_loop(struct stet_node *n) { return &n->loop; }
 uint64_t stet_node_incarnation(struct stet_node *n) { return n->incarnation; }
 uint32_t stet_node_num_partitions(struct stet_node *n) { return n->n_parts; }
 
+/* ---- metrics and cluster status ---------------------------------------------------- */
+
+static void set_counter(struct stet_metrics *m, const char *name, const char *help, const char *const *labels,
+                        uint64_t v) {
+    stet_metric_set(stet_metrics_series(m, STET_METRIC_COUNTER, name, help, labels), (double)v);
+}
+
+static void set_gauge(struct stet_metrics *m, const char *name, const char *help, const char *const *labels,
+                      double v) {
+    stet_metric_set(stet_metrics_series(m, STET_METRIC_GAUGE, name, help, labels), v);
+}
+
+/* Collector: copies the modules' stats into the registry before every scrape. */
+static void node_collect(void *arg, struct stet_metrics *m) {
+    struct stet_node *n = arg;
+    if (n->ingress) {
+        struct stet_ingress_stats st;
+        stet_ingress_stats(n->ingress, &st);
+        const char *help = "Ingress HTTP requests answered, by status class.";
+        set_counter(m, "stet_ingress_requests_total", help, (const char *[]){"status", "2xx", NULL}, st.responses_2xx);
+        set_counter(m, "stet_ingress_requests_total", help, (const char *[]){"status", "4xx", NULL}, st.responses_4xx);
+        set_counter(m, "stet_ingress_requests_total", help, (const char *[]){"status", "5xx", NULL}, st.responses_5xx);
+        set_counter(m, "stet_ingress_requests_received_total", "Ingress HTTP requests received.", NULL, st.requests);
+        set_gauge(m, "stet_ingress_requests_pending", "Ingress requests waiting for a result or for durability.", NULL,
+                  (double)st.pending);
+        stet_metric_set_histogram(stet_metrics_series(m, STET_METRIC_HISTOGRAM, "stet_ingress_request_duration_seconds",
+                                                      "Time from receiving an ingress request to answering it.", NULL),
+                                  &st.request_duration);
+    }
+    struct stet_partition_stats total = {0};
+    const char *lag_help = "Log records durable but not yet applied by the partition processor.";
+    for (uint32_t i = 0; i < n->n_parts && n->parts; i++) {
+        if (!n->parts[i]) continue;
+        struct stet_partition_stats ps;
+        stet_partition_stats(n->parts[i], &ps);
+        total.records_applied += ps.records_applied;
+        total.invocations_succeeded += ps.invocations_succeeded;
+        total.invocations_failed += ps.invocations_failed;
+        char pid[16];
+        snprintf(pid, sizeof(pid), "%u", i);
+        uint64_t applied = stet_partition_applied_lsn(n->parts[i]);
+        uint64_t durable = n->log ? stet_log_durable_tail(n->log, i) : 0;
+        const char *labels[] = {"partition", pid, NULL};
+        set_gauge(m, "stet_partition_apply_lag_records", lag_help, labels, durable > applied ? (double)(durable - applied) : 0);
+        set_gauge(m, "stet_partition_applied_lsn", "Last log position applied by the partition processor.", labels,
+                  (double)applied);
+    }
+    set_counter(m, "stet_partition_records_applied_total", "Log records applied by partition processors.", NULL,
+                total.records_applied);
+    const char *inv_help = "Invocations completed by the partition processors, by outcome.";
+    set_counter(m, "stet_invocations_completed_total", inv_help, (const char *[]){"outcome", "success", NULL},
+                total.invocations_succeeded);
+    set_counter(m, "stet_invocations_completed_total", inv_help, (const char *[]){"outcome", "failure", NULL},
+                total.invocations_failed);
+    if (n->invoker) {
+        struct stet_invoker_stats is;
+        stet_invoker_stats(n->invoker, &is);
+        set_counter(m, "stet_invoker_attempts_total", "Invocation attempts started against deployments.", NULL,
+                    is.attempts_started);
+        set_counter(m, "stet_invoker_attempts_failed_total", "Invocation attempts that ended with an error.", NULL,
+                    is.attempts_failed);
+        set_counter(m, "stet_invoker_retries_total", "Attempts scheduled for a retry after a failure.", NULL, is.retries);
+        set_counter(m, "stet_invoker_suspensions_total", "Attempts that ended with a suspension.", NULL, is.suspensions);
+        set_gauge(m, "stet_invoker_open_tasks", "Invocations the invoker is working on.", NULL, (double)is.open_tasks);
+    }
+    if (n->log) {
+        struct stet_log_stats ls;
+        stet_log_stats(n->log, &ls);
+        set_counter(m, "stet_log_appends_total", "Log records made durable.", NULL, ls.appends);
+        set_counter(m, "stet_log_append_bytes_total", "Payload bytes of the log records made durable.", NULL, ls.bytes);
+        set_counter(m, "stet_log_commits_total", "Group commits (one fsync each).", NULL, ls.commits);
+    }
+    if (n->admin) {
+        struct stet_admin_stats as;
+        stet_admin_stats(n->admin, &as);
+        set_counter(m, "stet_admin_requests_total", "Admin API requests.", NULL, as.requests_total);
+        set_counter(m, "stet_admin_registrations_total", "Deployment registrations.", NULL, as.registrations_total);
+    }
+    struct {
+        const char *name;
+        struct stet_http_server *s;
+    } servers[] = {{"ingress", n->ingress_http}, {"admin", n->admin_http}, {"node", n->node_http}};
+    for (size_t i = 0; i < STET_ARRAY_LEN(servers); i++) {
+        if (!servers[i].s) continue;
+        struct stet_http_stats hs;
+        stet_http_server_stats(servers[i].s, &hs);
+        const char *labels[] = {"server", servers[i].name, NULL};
+        set_gauge(m, "stet_http_connections_open", "Open HTTP connections, by listener.", labels,
+                  (double)hs.connections_open);
+        set_counter(m, "stet_http_connections_total", "Accepted HTTP connections, by listener.", labels,
+                    hs.connections_total);
+        set_counter(m, "stet_http_requests_total", "HTTP requests received, by listener.", labels, hs.requests_total);
+    }
+    set_gauge(m, "stet_node_uptime_seconds", "Seconds since the node started.", NULL,
+              (double)(env_monotonic_ms(NULL) - n->start_ms) / 1000.0);
+}
+
+static void respond_metrics(struct stet_node *n, struct stet_http_request *req) {
+    if (n->cfg->disable_prometheus) {
+        stet_http_respond(req, 404, NULL, 0, NULL, 0);
+        return;
+    }
+    struct stet_buf b = STET_BUF_INIT;
+    stet_metrics_render(stet_metrics_global(), &b);
+    struct stet_http_header h = {"content-type", 12, STET_METRICS_CONTENT_TYPE, strlen(STET_METRICS_CONTENT_TYPE)};
+    stet_http_respond(req, 200, &h, 1, b.data, b.len);
+    stet_buf_free(&b);
+}
+
+static void respond_cluster(struct stet_node *n, struct stet_http_request *req) {
+    const struct stet_config *c = n->cfg;
+    struct stet_cluster_node me = {
+        .id = n->node_id,
+        .generation = n->generation,
+        .name = c->node_name,
+        .roles = c->roles,
+        .location = c->location,
+        .status = n->stopping ? "shutting-down" : "alive",
+        .uptime_ms = env_monotonic_ms(NULL) - n->start_ms,
+        .advertised_address = c->advertised_address,
+        .fabric_bind = c->node_bind,
+        .admin_bind = c->admin_bind,
+        .ingress_bind = c->ingress_bind,
+        .advertised_ingress = c->advertised_ingress,
+    };
+    struct stet_cluster_partition *parts = calloc(n->n_parts ? n->n_parts : 1, sizeof(*parts));
+    STET_ASSERT(parts != NULL);
+    for (uint32_t i = 0; i < n->n_parts; i++) {
+        parts[i].id = i;
+        stet_partition_key_range(i, n->n_parts, &parts[i].key_start, &parts[i].key_end);
+        parts[i].leader_node = stet_partition_is_leader(n->parts[i]) ? n->node_id : 0;
+        parts[i].epoch = n->epoch;
+        parts[i].applied_lsn = stet_partition_applied_lsn(n->parts[i]);
+        parts[i].durable_lsn = stet_log_durable_tail(n->log, i);
+        parts[i].trim_point = stet_log_trim_point(n->log, i);
+    }
+    struct stet_schema *schema = stet_admin_schema(n->admin);
+    struct stet_cluster_view v = {
+        .cluster_name = c->cluster_name,
+        .nodes = &me,
+        .n_nodes = 1,
+        .this_node = n->node_id,
+        .partitions = parts,
+        .n_partitions = n->n_parts,
+        .replication = c->default_replication,
+        .log_provider = "local",
+        .metadata_provider = "local",
+        .schema_version = schema ? schema->version : 0,
+    };
+    struct stet_buf b = STET_BUF_INIT;
+    stet_cluster_render(&b, &v);
+    struct stet_http_header h = {"content-type", 12, "application/json", 16};
+    stet_http_respond(req, 200, &h, 1, b.data, b.len);
+    stet_buf_free(&b);
+    free(parts);
+}
+
+static bool path_is(const struct stet_http_request *req, const char *p) {
+    size_t n = strlen(p);
+    return req->path_len == n && memcmp(req->path, p, n) == 0;
+}
+
+static bool is_get(const struct stet_http_request *req) {
+    return (req->method_len == 3 && memcmp(req->method, "GET", 3) == 0) ||
+           (req->method_len == 4 && memcmp(req->method, "HEAD", 4) == 0);
+}
+
+static void respond_405_get(struct stet_http_request *req) {
+    struct stet_http_header h = {"allow", 5, "GET,HEAD", 8};
+    stet_http_respond(req, 405, &h, 1, NULL, 0);
+}
+
 /* ---- node port (health, metrics) ----------------------------------------------------- */
 
 static void node_port_handle(void *ctx, struct stet_http_request *req) {
     struct stet_node *n = ctx;
-    if (req->path_len == 7 && memcmp(req->path, "/health", 7) == 0) {
+    if (path_is(req, "/health")) {
         stet_http_respond(req, 200, NULL, 0, NULL, 0);
         return;
     }
-    if (req->path_len == 8 && memcmp(req->path, "/metrics", 8) == 0) {
-        struct stet_buf b = STET_BUF_INIT;
-        struct stet_log_stats ls;
-        stet_log_stats(n->log, &ls);
-        struct stet_invoker_stats is;
-        stet_invoker_stats(n->invoker, &is);
-        stet_buf_printf(&b, "# TYPE stet_log_appends_total counter\nstet_log_appends_total %llu\n",
-                        (unsigned long long)ls.appends);
-        stet_buf_printf(&b, "# TYPE stet_log_commits_total counter\nstet_log_commits_total %llu\n",
-                        (unsigned long long)ls.commits);
-        stet_buf_printf(&b, "# TYPE stet_invoker_attempts_total counter\nstet_invoker_attempts_total %llu\n",
-                        (unsigned long long)is.attempts_started);
-        stet_buf_printf(&b, "# TYPE stet_invoker_retries_total counter\nstet_invoker_retries_total %llu\n",
-                        (unsigned long long)is.retries);
-        struct stet_http_header h = {"content-type", 12, "text/plain; version=0.0.4; charset=utf-8", 40};
-        stet_http_respond(req, 200, &h, 1, b.data, b.len);
-        stet_buf_free(&b);
+    if (path_is(req, "/metrics")) {
+        if (!is_get(req)) respond_405_get(req);
+        else respond_metrics(n, req);
         return;
     }
     stet_http_respond(req, 404, NULL, 0, NULL, 0);
@@ -318,7 +488,15 @@ static void node_port_handle(void *ctx, struct stet_http_request *req) {
 
 static bool admin_extra_handler(void *ctx, struct stet_http_request *req) {
     struct stet_node *n = ctx;
-    return stet_invocations_handle(n->invocations, req);
+    if (stet_invocations_handle(n->invocations, req)) return true;
+    /* /metrics (as the 3-node compose README promises) and /cluster, unversioned only */
+    if (path_is(req, "/metrics") || path_is(req, "/cluster")) {
+        if (!is_get(req)) respond_405_get(req);
+        else if (path_is(req, "/metrics")) respond_metrics(n, req);
+        else respond_cluster(n, req);
+        return true;
+    }
+    return false;
 }
 
 static void flush_cb(uv_prepare_t *h) {
@@ -364,6 +542,45 @@ static int start_http(struct stet_node *n, const char *bind, const char *format,
     return rc;
 }
 
+struct generation_put {
+    int status;
+    bool done;
+};
+
+static void generation_put_cb(void *arg, int status, uint64_t new_version) {
+    STET_UNUSED(new_version);
+    struct generation_put *g = arg;
+    g->status = status;
+    g->done = true;
+}
+
+/* Restate bumps a node's generation at every start (N1:1, N1:2, ...); ours lives in the
+ * metadata key "node_generation" as decimal text. The local metadata store writes inline. */
+static int bump_generation(struct stet_node *n) {
+    struct stet_buf v = STET_BUF_INIT;
+    uint64_t version = 0;
+    int rc = stet_metadata_get(n->md, "node_generation", &version, &v);
+    if (rc < 0) {
+        stet_buf_free(&v);
+        return rc;
+    }
+    unsigned long g = 0;
+    if (rc == 0 && v.len > 0 && v.len < 12) {
+        char tmp[16];
+        memcpy(tmp, v.data, v.len);
+        tmp[v.len] = '\0';
+        g = strtoul(tmp, NULL, 10);
+    }
+    stet_buf_free(&v);
+    n->generation = (uint32_t)(g + 1);
+    char text[16];
+    int len = snprintf(text, sizeof(text), "%u", n->generation);
+    struct generation_put put = {0, false};
+    stet_metadata_put(n->md, "node_generation", text, (size_t)len, version, generation_put_cb, &put);
+    while (!put.done) uv_run(&n->loop, UV_RUN_ONCE);
+    return put.status;
+}
+
 int stet_node_create(const struct stet_config *cfg, struct stet_node **out, char *err, size_t errlen) {
     struct stet_node *n = calloc(1, sizeof(*n));
     if (!n) return -ENOMEM;
@@ -405,6 +622,17 @@ int stet_node_create(const struct stet_config *cfg, struct stet_node **out, char
         snprintf(err, errlen, "cannot open the metadata store: %s", strerror(-rc));
         goto fail;
     }
+    n->node_id = cfg->force_node_id ? cfg->force_node_id : 1;
+    rc = bump_generation(n);
+    if (rc != 0) {
+        snprintf(err, errlen, "cannot record the node generation in the metadata store: %s", strerror(-rc));
+        goto fail;
+    }
+    n->commit_duration = stet_metrics_series(stet_metrics_global(), STET_METRIC_HISTOGRAM,
+                                             "stet_log_commit_duration_seconds",
+                                             "Duration of a log group commit: the store write with its fsync.", NULL);
+    stet_metrics_add_collector(stet_metrics_global(), node_collect, n);
+    stet_metrics_add_collector(stet_metrics_global(), stet_metrics_collect_process, NULL);
     rc = stet_h2_pool_create(&n->loop, NULL, &n->pool);
     if (rc != 0) {
         snprintf(err, errlen, "cannot create the HTTP/2 client: %s", strerror(-rc));
@@ -490,6 +718,9 @@ static void close_walk_cb(uv_handle_t *h, void *arg) {
 void stet_node_destroy(struct stet_node *n) {
     if (!n) return;
     n->stopping = true;
+    stet_metrics_remove_collector(stet_metrics_global(), node_collect, n);
+    stet_metrics_remove_collector(stet_metrics_global(), stet_metrics_collect_process, NULL);
+    n->commit_duration = NULL;
     if (n->ingress_http) stet_http_server_destroy(n->ingress_http, NULL, NULL);
     if (n->admin_http) stet_http_server_destroy(n->admin_http, NULL, NULL);
     if (n->node_http) stet_http_server_destroy(n->node_http, NULL, NULL);

@@ -194,6 +194,15 @@ uint64_t stet_partition_applied_lsn(const struct stet_partition *p);
 uint32_t stet_partition_id(const struct stet_partition *p);
 bool stet_partition_is_leader(const struct stet_partition *p);
 
+/* Counters for /metrics (in memory, since the process started). Invocation outcomes are
+ * counted only while leader, so replaying the log at start-up does not count them twice. */
+struct stet_partition_stats {
+    uint64_t records_applied;       /* records applied, replay included */
+    uint64_t invocations_succeeded; /* completed with a value */
+    uint64_t invocations_failed;    /* completed with a failure (terminal error, kill, cancel) */
+};
+void stet_partition_stats(const struct stet_partition *p, struct stet_partition_stats *out);
+
 /* Applies one record. Records with lsn <= applied_lsn are ignored (returns 0). A malformed
  * record is skipped with a warning (it advances applied_lsn). Returns 0 or a negative errno
  * when the store write failed (the partition must then stop). */

@@ -42,6 +42,7 @@ struct stet_partition {
     struct stet_buf k1, k2, v1, v2;
     struct stet_slice cur_stacktrace; /* while applying a FAILED effect */
     uint64_t status_put_count;        /* put_status calls, to tell whether a record wrote a status */
+    struct stet_partition_stats stats;
 };
 
 /* ---- helpers ------------------------------------------------------------------------- */
@@ -370,6 +371,10 @@ static int complete_invocation(struct stet_partition *p, const struct stet_invoc
     }
     st->state = STET_INV_COMPLETED;
     st->completed_at_ms = p->now_ms;
+    if (p->leader) {
+        if (st->result_kind == 1) p->stats.invocations_succeeded++;
+        else p->stats.invocations_failed++;
+    }
     st->waiting = (struct stet_slice){NULL, 0};
     for (uint32_t i = 0; i < st->n_sinks; i++) stage_response(p, id, &st->sinks[i], st, false);
     st->n_sinks = 0;
@@ -1327,8 +1332,11 @@ static void emit_pending(struct stet_partition *p) {
     stet_buf_reset(&p->action_data);
 }
 
+void stet_partition_stats(const struct stet_partition *p, struct stet_partition_stats *out) { *out = p->stats; }
+
 int stet_partition_apply(struct stet_partition *p, uint64_t lsn, const uint8_t *rec, size_t len) {
     if (lsn <= p->applied_lsn) return 0;
+    p->stats.records_applied++;
     stet_store_batch_clear(&p->batch);
     p->n_pending = 0;
     stet_buf_reset(&p->action_data);
