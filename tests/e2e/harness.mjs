@@ -220,8 +220,12 @@ function serverBinary() {
 }
 
 export class Server {
-  /** dir: working directory (base dir and log live inside it). */
-  constructor(dir, ports) {
+  /**
+   * dir: working directory (base dir and log live inside it). extraEnv: more environment for
+   * the server process (both kinds get it; e.g. RESTATE_WORKER__CLEANUP_INTERVAL).
+   */
+  constructor(dir, ports, extraEnv = {}) {
+    this.extraEnv = extraEnv;
     this.kind = SERVER_KIND;
     this.bin = serverBinary();
     this.dir = dir;
@@ -243,6 +247,7 @@ export class Server {
       RESTATE_INGRESS__BIND_ADDRESS: `127.0.0.1:${this.ingressPort}`,
       RESTATE_ADMIN__BIND_ADDRESS: `127.0.0.1:${this.adminPort}`,
       RESTATE_BIND_ADDRESS: `127.0.0.1:${this.nodePort}`,
+      ...this.extraEnv,
     };
     if (IS_RESTATE) {
       Object.assign(env, {
@@ -350,9 +355,11 @@ export class Server {
 // Services process
 
 export class Services {
-  constructor(dir, { inactivityTimeout } = {}) {
+  /** script: the services file in tests/e2e (default services.mjs; keyed_services.mjs). */
+  constructor(dir, { inactivityTimeout, script = "services.mjs" } = {}) {
     this.logFile = path.join(dir, "services.log");
     this.inactivityTimeout = inactivityTimeout;
+    this.script = script;
     this.child = null;
     this.port = 0;
     this.sidePort = 0;
@@ -367,7 +374,7 @@ export class Services {
   }
 
   async start() {
-    const args = ["--import", path.join(E2E_DIR, "polyfill.mjs"), path.join(E2E_DIR, "services.mjs")];
+    const args = ["--import", path.join(E2E_DIR, "polyfill.mjs"), path.join(E2E_DIR, this.script)];
     if (this.inactivityTimeout !== undefined) args.push("--inactivity-timeout", String(this.inactivityTimeout));
     const log = fs.createWriteStream(this.logFile, { flags: "a" });
     const child = spawn(process.execPath, args, { cwd: E2E_DIR, env: { ...process.env }, stdio: ["ignore", "pipe", "pipe"] });
@@ -424,6 +431,13 @@ export class Services {
     return (await this.counts())[name] ?? 0;
   }
 
+  /** GET /events (keyed_services.mjs only): {"<log>": [value, ...]}, or one log. */
+  async events(name) {
+    const r = await request(`${this.sideUrl}/events`, { timeout: 5000 });
+    if (r.status !== 200) throw new Error(`side channel /events answered ${r.status}`);
+    return name === undefined ? r.json : r.json[name] ?? [];
+  }
+
   async times(name) {
     const r = await request(`${this.sideUrl}/times`, { timeout: 5000 });
     if (r.status !== 200) throw new Error(`side channel /times answered ${r.status}`);
@@ -478,7 +492,9 @@ process.on("exit", () => {
 export class Env {
   /**
    * name: used in the temp directory name.
-   * opts: services (default true), register (default true), inactivityTimeout (services flag).
+   * opts: services (default true), register (default true), inactivityTimeout (services flag),
+   * servicesScript (the services file, default services.mjs), serverEnv (extra environment for
+   * the server process, see Server).
    */
   constructor(name, opts = {}) {
     this.name = name;
@@ -495,9 +511,12 @@ export class Env {
     envDirs.push(this.dir);
     try {
       const ports = await freePorts(3);
-      this.server = new Server(this.dir, ports);
+      this.server = new Server(this.dir, ports, this.opts.serverEnv);
       if (this.opts.services) {
-        this.services = new Services(this.dir, { inactivityTimeout: this.opts.inactivityTimeout });
+        this.services = new Services(this.dir, {
+          inactivityTimeout: this.opts.inactivityTimeout,
+          script: this.opts.servicesScript,
+        });
         await this.services.start();
       }
       await this.server.start();
