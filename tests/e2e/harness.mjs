@@ -355,11 +355,15 @@ export class Server {
 // Services process
 
 export class Services {
-  /** script: the services file in tests/e2e (default services.mjs; keyed_services.mjs). */
-  constructor(dir, { inactivityTimeout, script = "services.mjs" } = {}) {
-    this.logFile = path.join(dir, "services.log");
+  /**
+   * script: the services file in tests/e2e (default services.mjs; keyed_services.mjs).
+   * args: extra command-line arguments for it. logName: its log file (default services.log).
+   */
+  constructor(dir, { inactivityTimeout, script = "services.mjs", args = [], logName = "services.log" } = {}) {
+    this.logFile = path.join(dir, logName);
     this.inactivityTimeout = inactivityTimeout;
     this.script = script;
+    this.extraArgs = args;
     this.child = null;
     this.port = 0;
     this.sidePort = 0;
@@ -376,6 +380,7 @@ export class Services {
   async start() {
     const args = ["--import", path.join(E2E_DIR, "polyfill.mjs"), path.join(E2E_DIR, this.script)];
     if (this.inactivityTimeout !== undefined) args.push("--inactivity-timeout", String(this.inactivityTimeout));
+    args.push(...this.extraArgs);
     const log = fs.createWriteStream(this.logFile, { flags: "a" });
     const child = spawn(process.execPath, args, { cwd: E2E_DIR, env: { ...process.env }, stdio: ["ignore", "pipe", "pipe"] });
     track(child);
@@ -493,8 +498,9 @@ export class Env {
   /**
    * name: used in the temp directory name.
    * opts: services (default true), register (default true), inactivityTimeout (services flag),
-   * servicesScript (the services file, default services.mjs), serverEnv (extra environment for
-   * the server process, see Server).
+   * servicesScript (the services file, default services.mjs), servicesArgs (extra arguments for
+   * it), registerBody (extra fields of the registration request, e.g. {use_http_11: true}),
+   * serverEnv (extra environment for the server process, see Server).
    */
   constructor(name, opts = {}) {
     this.name = name;
@@ -516,6 +522,7 @@ export class Env {
         this.services = new Services(this.dir, {
           inactivityTimeout: this.opts.inactivityTimeout,
           script: this.opts.servicesScript,
+          args: this.opts.servicesArgs,
         });
         await this.services.start();
       }
@@ -530,8 +537,8 @@ export class Env {
   }
 
   /** POST /deployments for the services process; asserts 200/201; returns the JSON body. */
-  async register(uri = this.services.uri) {
-    const r = await this.server.admin("POST", "/deployments", { json: { uri } });
+  async register(uri = this.services.uri, extra = this.opts.registerBody) {
+    const r = await this.server.admin("POST", "/deployments", { json: { uri, ...(extra || {}) } });
     if (r.status !== 201 && r.status !== 200) {
       throw new Error(`registering ${uri} failed: ${r.status} ${r.text}`);
     }
