@@ -1028,6 +1028,9 @@ int stet_h2_pool_create(uv_loop_t *loop, const struct stet_h2_pool_config *cfg, 
     if (nghttp2_session_callbacks_new(&p->callbacks) != 0) goto nomem;
     if (nghttp2_option_new(&p->option) != 0) goto nomem;
     nghttp2_option_set_peer_max_concurrent_streams(p->option, H2_ASSUMED_MAX_STREAMS);
+    /* object keys travel in x-restate-service-key: a 64 KiB key must fit in one header block
+     * (nghttp2's default limit for sent header blocks is 64 KiB, which such a key exceeds) */
+    nghttp2_option_set_max_send_header_block_length(p->option, 1u << 20);
     nghttp2_session_callbacks_set_send_callback(p->callbacks, h2_send_cb);
     nghttp2_session_callbacks_set_on_frame_send_callback(p->callbacks, h2_on_frame_send_cb);
     nghttp2_session_callbacks_set_on_frame_recv_callback(p->callbacks, h2_on_frame_recv_cb);

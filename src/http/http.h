@@ -61,7 +61,9 @@ struct stet_http_server_config {
 };
 
 #define STET_HTTP_DEFAULT_MAX_BODY_BYTES ((size_t)32 * 1024 * 1024)
-#define STET_HTTP_DEFAULT_MAX_HEADER_BYTES ((size_t)64 * 1024)
+#define STET_HTTP_DEFAULT_MAX_HEADER_BYTES ((size_t)96 * 1024)
+/* longest request target (path + query) accepted, as hyper: longer ones get 414 */
+#define STET_HTTP_MAX_TARGET_BYTES ((size_t)65534)
 #define STET_HTTP_DEFAULT_MAX_CONNECTIONS 10000u
 #define STET_HTTP_DEFAULT_IDLE_TIMEOUT_MS 60000u
 #define STET_HTTP_DEFAULT_REQUEST_TIMEOUT_MS 30000u

@@ -468,14 +468,15 @@ static void h1_send_error(struct stet_http_conn *conn, int status, const char *m
     conn->h1_state = STET_HTTP_H1_HEAD;
     struct stet_buf body;
     stet_buf_init(&body);
-    stet_http__error_body(s, status, message, &body);
+    /* 414 comes with an empty body, as hyper sends it */
+    if (status != 414) stet_http__error_body(s, status, message, &body);
     struct stet_http_header hs[2] = {
         {"content-type", 12, "application/json", 16},
         {"x-restate-error-source", 22, "ingress", 7},
     };
     size_t len;
     uint8_t *out = h1_build_response(s, status, 1, false /* keep-alive */, false, hs,
-                                     s->ingress_errors ? 2 : 1, body.data, body.len, &len);
+                                     status == 414 ? 0 : (s->ingress_errors ? 2 : 1), body.data, body.len, &len);
     stet_buf_free(&body);
     stet_debug("http", "answering %d and closing the connection: %s", status, message);
     if (stet_http__conn_write(conn, out, len) == 0) stet_http__conn_close_graceful(conn);
@@ -767,11 +768,20 @@ static bool h1_step_head(struct stet_http_conn *conn)
         return false;
     }
     if (rc == 0) {
+        /* hyper (Restate) answers 414 for request targets over 65534 bytes */
+        if (avail > STET_HTTP_MAX_TARGET_BYTES + 32 && memchr(p, '\n', STET_HTTP_MAX_TARGET_BYTES + 32) == NULL) {
+            h1_send_error(conn, 414, "request target too long");
+            return false;
+        }
         if (avail > cfg->max_header_bytes) {
             h1_send_error(conn, 431, "request header fields too large");
             return false;
         }
         conn->head_scanned = avail;
+        return false;
+    }
+    if (head.target_len > STET_HTTP_MAX_TARGET_BYTES) {
+        h1_send_error(conn, 414, "request target too long");
         return false;
     }
     if ((size_t)rc > cfg->max_header_bytes) {

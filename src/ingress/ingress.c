@@ -341,6 +341,77 @@ static bool query_param(struct stet_http_request *req, const char *name, struct 
     return false;
 }
 
+/* Decodes a key path segment as Restate does: %XX (two hex digits) is decoded, anything else
+ * (a lone '%', '+', broken escapes) is kept literally; the result must be UTF-8. On invalid
+ * UTF-8 the message is Rust's Debug rendering of FromUtf8Error, as Restate reports it. */
+static int hexval(char c) {
+    if (c >= '0' && c <= '9') return c - '0';
+    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+    return -1;
+}
+
+static bool utf8_cont(uint8_t b) { return (b & 0xC0) == 0x80; }
+
+/* Rust's run_utf8_validation: returns true if valid, else valid_up_to and error_len (0 = None). */
+static bool rust_utf8_check(const uint8_t *b, size_t len, size_t *valid_up_to, int *error_len) {
+    size_t i = 0;
+    while (i < len) {
+        uint8_t first = b[i];
+        if (first < 0x80) { i++; continue; }
+        int w = (first >= 0xC2 && first <= 0xDF) ? 2 : (first >= 0xE0 && first <= 0xEF) ? 3
+                : (first >= 0xF0 && first <= 0xF4) ? 4 : 0;
+        *valid_up_to = i;
+        if (w == 0) { *error_len = 1; return false; }
+        if (i + 1 >= len) { *error_len = 0; return false; }
+        uint8_t next = b[i + 1];
+        bool ok2;
+        if (w == 2) ok2 = utf8_cont(next);
+        else if (w == 3) ok2 = (first == 0xE0 && next >= 0xA0 && next <= 0xBF) ||
+                               (first >= 0xE1 && first <= 0xEC && utf8_cont(next)) ||
+                               (first == 0xED && next >= 0x80 && next <= 0x9F) ||
+                               (first >= 0xEE && utf8_cont(next));
+        else ok2 = (first == 0xF0 && next >= 0x90 && next <= 0xBF) || (first >= 0xF1 && first <= 0xF3 && utf8_cont(next)) ||
+                   (first == 0xF4 && next >= 0x80 && next <= 0x8F);
+        if (!ok2) { *error_len = 1; return false; }
+        for (int k = 2; k < w; k++) {
+            if (i + (size_t)k >= len) { *error_len = 0; return false; }
+            if (!utf8_cont(b[i + (size_t)k])) { *error_len = k; return false; }
+        }
+        i += (size_t)w;
+    }
+    return true;
+}
+
+static int decode_key(const char *s, size_t len, struct stet_buf *out, struct stet_buf *err) {
+    stet_buf_reset(out);
+    for (size_t i = 0; i < len; i++) {
+        if (s[i] == '%' && i + 2 < len) {
+            int hi = hexval(s[i + 1]), lo = hexval(s[i + 2]);
+            if (hi >= 0 && lo >= 0) {
+                stet_buf_append_byte(out, (uint8_t)(hi * 16 + lo));
+                i += 2;
+                continue;
+            }
+        }
+        stet_buf_append_byte(out, (uint8_t)s[i]);
+    }
+    size_t up_to = 0;
+    int elen = 0;
+    if (rust_utf8_check(out->data, out->len, &up_to, &elen)) return 0;
+    stet_buf_append_str(err, "bad path, cannot decode key: FromUtf8Error { bytes: [");
+    for (size_t i = 0; i < out->len; i++) stet_buf_printf(err, "%s%u", i ? ", " : "", out->data[i]);
+    stet_buf_printf(err, "], error: Utf8Error { valid_up_to: %zu, error_len: ", up_to);
+    if (elen) stet_buf_printf(err, "Some(%d) } }", elen);
+    else stet_buf_append_str(err, "None } }");
+    return -EINVAL;
+}
+
+#define BAD_INVOCATION_PATH                                                                                        \
+    "bad path, expected either /restate/invocation/:invocation_id/output or "                                    \
+    "/restate/invocation/:invocation_id/attach or /restate/invocation/:invocation_target/:idempotency_key/output " \
+    "or /restate/invocation/:invocation_target/:idempotency_key/attach"
+
 /* ---- send durability ----------------------------------------------------------------- */
 
 struct send_ctx {
@@ -412,10 +483,14 @@ static void handle_invoke(struct stet_ingress *ing, struct stet_http_request *re
     }
     struct stet_slice handler_name = seg[base - 1];
     struct stet_buf key = STET_BUF_INIT;
-    if (keyed && stet_percent_decode((const char *)seg[1].ptr, seg[1].len, &key) != 0) {
-        send_error(ing, req, 400, NULL, "bad path, cannot decode key: FromUtf8Error");
-        stet_buf_free(&key);
-        return;
+    if (keyed) {
+        struct stet_buf kerr = STET_BUF_INIT;
+        if (decode_key((const char *)seg[1].ptr, seg[1].len, &key, &kerr) != 0) {
+            send_error(ing, req, 400, NULL, "%.*s", (int)kerr.len, (const char *)kerr.data);
+            stet_buf_free(&kerr);
+            stet_buf_free(&key);
+            return;
+        }
     }
     const struct stet_handler_schema *h = stet_schema_find_handler(svc, (const char *)handler_name.ptr, handler_name.len);
     if (!h) {
@@ -461,8 +536,18 @@ static void handle_invoke(struct stet_ingress *ing, struct stet_http_request *re
         if (drc == 0) drc = stet_duration_parse((const char *)dd.data, dd.len, &delay_ms, derr, sizeof(derr));
         stet_buf_free(&dd);
         if (drc != 0) {
-            send_error(ing, req, 400, NULL, "bad delay query parameter, must be a ISO8601 duration: %s",
-                       derr[0] ? derr : "invalid duration");
+            /* jiff's wording for the common mistakes, as Restate 1.7.12 reports them */
+            const char *why = derr[0] ? derr : "invalid duration";
+            if (delay.len == 0)
+                why = "an empty string is not a valid duration in either the ISO 8601 format or Jiff's \"friendly\" "
+                      "format";
+            else if (delay.ptr[0] == '-')
+                why = "negative signed durations cannot be converted to an unsigned duration";
+            else if (!(delay.ptr[0] >= '0' && delay.ptr[0] <= '9') && delay.ptr[0] != 'P' && delay.ptr[0] != 'p' &&
+                     delay.ptr[0] != '+')
+                why = "failed to parse input in the \"friendly\" duration format: expected duration to start with a "
+                      "unit value (a decimal integer) after an optional sign, but no integer was found";
+            send_error(ing, req, 400, NULL, "bad delay query parameter, must be a ISO8601 duration: %s", why);
             stet_buf_free(&key);
             return;
         }
@@ -591,24 +676,21 @@ static void handle_workflow_target(struct stet_ingress *ing, struct stet_http_re
         send_error(ing, req, 405, NULL, "method not allowed");
         return;
     }
+    /* like Restate 1.7.12, the workflow name is not checked: an unknown one is simply not found */
     const struct stet_service_schema *svc =
         stet_schema_find_service(stet_node_schema(ing->node), (const char *)seg[2].ptr, seg[2].len);
-    if (!svc) {
-        send_error(ing, req, 404, NULL, "service '%.*s' not found, make sure to register the service before calling it.",
-                   (int)seg[2].len, (const char *)seg[2].ptr);
-        return;
-    }
-    struct stet_buf key = STET_BUF_INIT;
-    if (stet_percent_decode((const char *)seg[3].ptr, seg[3].len, &key) != 0) {
-        send_error(ing, req, 400, NULL, "bad path, cannot decode key: FromUtf8Error");
+    struct stet_buf key = STET_BUF_INIT, kerr = STET_BUF_INIT;
+    if (decode_key((const char *)seg[3].ptr, seg[3].len, &key, &kerr) != 0) {
+        send_error(ing, req, 400, NULL, "%.*s", (int)kerr.len, (const char *)kerr.data);
+        stet_buf_free(&kerr);
         stet_buf_free(&key);
         return;
     }
     struct stet_invocation_id id;
     id.partition_key = stet_partition_key_for_key(key.data, key.len);
-    stet_uuid_for_workflow(svc->name, strlen(svc->name), (const char *)key.data, key.len, id.uuid);
+    stet_uuid_for_workflow((const char *)seg[2].ptr, seg[2].len, (const char *)key.data, key.len, id.uuid);
     const struct stet_handler_schema *h = NULL;
-    for (size_t i = 0; i < svc->n_handlers; i++)
+    for (size_t i = 0; svc && i < svc->n_handlers; i++)
         if (svc->handlers[i].ty == STET_HANDLER_WORKFLOW) h = &svc->handlers[i];
     attach_to(ing, req, &id, seg_eq(seg[4], "output"), h);
     stet_buf_free(&key);
@@ -661,6 +743,9 @@ static void handle_awakeable(struct stet_ingress *ing, struct stet_http_request 
     bool legacy = false;
     const char *reason = NULL;
     if (stet_awakeable_id_parse((const char *)seg[2].ptr, seg[2].len, &r.id, &r.signal_idx, &legacy, &reason) != 0) {
+        /* Restate falls back to parsing a legacy prom_ id: a sign_ id that failed is reported
+         * as the wrong type of id */
+        if (seg[2].len >= 5 && memcmp(seg[2].ptr, "sign_", 5) == 0) reason = "id doesn't match the expected type";
         send_error(ing, req, 400, NULL, "bad awakeable id '%.*s': %s", (int)seg[2].len, (const char *)seg[2].ptr,
                    reason ? reason : "bad format");
         return;
@@ -708,9 +793,12 @@ static void handle_invocation_target(struct stet_ingress *ing, struct stet_http_
      * /restate/invocation/{svc}/{handler}/{idem}/attach|output,
      * /restate/invocation/{obj}/{key}/{handler}/{idem}/attach|output */
     struct stet_slice verb = seg[nseg - 1];
-    if (nseg < 4 || nseg > 7 || !(seg_eq(verb, "attach") || seg_eq(verb, "output"))) {
-        send_error(ing, req, 400, NULL, "bad path, expected either /restate/invocation/:invocation_id/output or "
-                                        "/restate/invocation/:invocation_id/attach");
+    if (nseg < 4 || nseg == 5 || nseg > 7) {
+        send_error(ing, req, 400, NULL, BAD_INVOCATION_PATH);
+        return;
+    }
+    if (!(seg_eq(verb, "attach") || seg_eq(verb, "output"))) {
+        send_error(ing, req, 404, NULL, "not found");
         return;
     }
     if (!is_get(req)) {
@@ -737,17 +825,21 @@ static void handle_invocation_target(struct stet_ingress *ing, struct stet_http_
         return;
     }
     bool keyed = svc->ty != STET_SERVICE;
-    if (nseg != (keyed ? 7 : 6)) {
-        send_error(ing, req, 400, NULL, "bad path, expected either /restate/invocation/:invocation_id/output or "
-                                        "/restate/invocation/:invocation_id/attach");
+    if (keyed && nseg != 7) {
+        send_error(ing, req, 400, NULL, BAD_INVOCATION_PATH);
         return;
     }
-    struct stet_buf key = STET_BUF_INIT, idem = STET_BUF_INIT;
+    if (!keyed && nseg != 6) {
+        send_error(ing, req, 404, NULL, "not found");
+        return;
+    }
+    struct stet_buf key = STET_BUF_INIT, idem = STET_BUF_INIT, kerr = STET_BUF_INIT;
     struct stet_slice handler = seg[keyed ? 4 : 3];
     struct stet_slice idem_seg = seg[keyed ? 5 : 4];
-    if ((keyed && stet_percent_decode((const char *)seg[3].ptr, seg[3].len, &key) != 0) ||
-        stet_percent_decode((const char *)idem_seg.ptr, idem_seg.len, &idem) != 0) {
-        send_error(ing, req, 400, NULL, "bad path, cannot decode key: FromUtf8Error");
+    if ((keyed && decode_key((const char *)seg[3].ptr, seg[3].len, &key, &kerr) != 0) ||
+        decode_key((const char *)idem_seg.ptr, idem_seg.len, &idem, &kerr) != 0) {
+        send_error(ing, req, 400, NULL, "%.*s", (int)kerr.len, (const char *)kerr.data);
+        stet_buf_free(&kerr);
         stet_buf_free(&key);
         stet_buf_free(&idem);
         return;

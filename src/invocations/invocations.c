@@ -74,7 +74,7 @@ void stet_invocations_response(struct stet_invocations *inv, const struct stet_a
     case STET_RESPONSE_CONFLICT: {
         int code = 409;
         const char *m = (const char *)a->value.ptr;
-        if (a->value.len >= 7 && memcmp(m, "is not yet running", 18 < a->value.len ? 18 : a->value.len) == 0) code = 425;
+        if (a->value.len >= 9 && memcmp(m, "is either", 9) == 0) code = 425;
         respond_json_error(req, code, "The invocation '%s' %.*s", id, (int)a->value.len, m);
         break;
     }
@@ -150,8 +150,10 @@ bool stet_invocations_handle(struct stet_invocations *inv, struct stet_http_requ
         stet_http_respond(req, 404, NULL, 0, NULL, 0);
         return true;
     }
-    if (stet_invocation_id_parse(idp, idlen, &r.id, NULL) != 0) {
-        respond_json_error(req, 400, "The request field 'invocation_id' is invalid. Reason: bad format");
+    const char *reason = NULL;
+    if (stet_invocation_id_parse(idp, idlen, &r.id, &reason) != 0) {
+        respond_json_error(req, 400, "The request field 'invocation_id' is invalid. Reason: %s",
+                           reason ? reason : "bad format");
         return true;
     }
     struct pending *p = calloc(1, sizeof(*p));

@@ -52,6 +52,7 @@ struct task {
     bool restart_requested;  /* an INVOKE arrived while the previous stream was closing */
     bool abort_phase;        /* timer is the abort timer */
     bool request_response;   /* deployment protocol mode */
+    bool pausing;            /* a pause was requested: no retries, suspend now */
     uint32_t sent_upto;      /* next journal index to consider forwarding */
     uint32_t protocol_version;
     uint8_t deployment_id[16];
@@ -505,6 +506,7 @@ static void attempt_start(struct task *t) {
 void stet_invoker_invoke(struct stet_invoker *inv, const struct stet_invocation_id *id) {
     if (inv->destroying) return;
     struct task *t = task_get_or_create(inv, id);
+    t->pausing = false;
     switch (t->phase) {
     case PHASE_IDLE:
         attempt_start(t);
@@ -517,6 +519,24 @@ void stet_invoker_invoke(struct stet_invoker *inv, const struct stet_invocation_
         break;
     case PHASE_BACKOFF:
         break;
+    }
+}
+
+void stet_invoker_pause(struct stet_invoker *inv, const struct stet_invocation_id *id) {
+    uint8_t b[24];
+    stet_invocation_id_to_bytes(id, b);
+    struct task *t = stet_hmap_get(&inv->tasks, b, 24);
+    if (!t) return;
+    t->pausing = true;
+    if (t->phase == PHASE_RUNNING) {
+        if (!t->terminal_received && !t->request_closed) {
+            stream_end_request(t);
+            t->abort_phase = true;
+            uv_timer_start(&t->timer, timer_cb, t->abort_ms, 0);
+        }
+    } else if (t->phase == PHASE_BACKOFF || t->phase == PHASE_IDLE) {
+        propose_effect(t, STET_EFFECT_PAUSED, 0, NULL, 0);
+        task_free(t);
     }
 }
 
@@ -540,6 +560,13 @@ static uint64_t backoff_delay(struct task *t) {
 /* Called once the attempt's stream is gone (or never existed): decide what comes next. */
 static void attempt_finished(struct task *t) {
     struct stet_invoker *inv = t->inv;
+    if (t->attempt_failed && t->pausing) {
+        stet_info(MOD, "attempt ended while pausing inv=%s last_failure=\"%s\"; the invocation is paused", t->id_str,
+                  t->last_failure);
+        propose_effect(t, STET_EFFECT_PAUSED, 0, NULL, 0);
+        task_free(t);
+        return;
+    }
     if (t->attempt_failed) {
         t->failed_attempts++;
         t->retry_count_since_last_stored_entry++;

@@ -44,6 +44,9 @@ void stet_invoker_destroy(struct stet_invoker *inv);
 void stet_invoker_invoke(struct stet_invoker *inv, const struct stet_invocation_id *id);
 void stet_invoker_notify(struct stet_invoker *inv, const struct stet_invocation_id *id, uint32_t entry_index);
 void stet_invoker_abort(struct stet_invoker *inv, const struct stet_invocation_id *id);
+/* A pause was requested: the running attempt is asked to suspend (request stream closed);
+ * an attempt waiting for a retry is not started again and the invocation becomes paused. */
+void stet_invoker_pause(struct stet_invoker *inv, const struct stet_invocation_id *id);
 
 void stet_invoker_stats(const struct stet_invoker *inv, struct stet_invoker_stats *out);
 

@@ -241,6 +241,7 @@ static void action_cb(void *ctx, const struct stet_action *a) {
     case STET_ACTION_ABORT: stet_invoker_abort(n->invoker, &a->id); break;
     case STET_ACTION_OUTBOX: shuffle_deliver(n, a->partition_id, a->outbox_seq); break;
     case STET_ACTION_TIMER: timer_arm(&n->timers[a->partition_id], a->wake_at_ms); break;
+    case STET_ACTION_PAUSE: stet_invoker_pause(n->invoker, &a->id); break;
     case STET_ACTION_ADMIN_RESPONSE: stet_invocations_response(n->invocations, a); break;
     }
 }

@@ -145,6 +145,7 @@ enum stet_action_kind {
     STET_ACTION_OUTBOX = 5,           /* outbox message `outbox_seq` of this partition awaits delivery */
     STET_ACTION_TIMER = 6,            /* a timer at `wake_at_ms` was registered in this partition */
     STET_ACTION_ADMIN_RESPONSE = 7,   /* answer the waiting admin request `sink` */
+    STET_ACTION_PAUSE = 8,            /* stop the attempt of `id` at the next opportunity (it suspends) */
 };
 
 enum stet_response_kind {

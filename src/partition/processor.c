@@ -404,7 +404,12 @@ static int fail_invocation(struct stet_partition *p, const struct stet_invocatio
         stet_store_batch_delete(&p->batch, p->k1.data, p->k1.len);
         st->state = STET_INV_SCHEDULED; /* not the lock holder: release_lock leaves the lock alone */
     }
-    if (st->state == STET_INV_SCHEDULED && st->execute_at_ms) delete_timer(p, st->execute_at_ms, id, 0, STET_TIMER_START);
+    if (st->state == STET_INV_SCHEDULED) {
+        if (st->execute_at_ms) delete_timer(p, st->execute_at_ms, id, 0, STET_TIMER_START);
+        /* never started: like Restate, nothing is retained (waiting callers still get the failure) */
+        st->completion_retention_ms = 0;
+        st->journal_retention_ms = 0;
+    }
     return complete_invocation(p, id, st);
 }
 
@@ -882,7 +887,9 @@ static int apply_effect(struct stet_partition *p, const struct stet_record *r) {
     }
     if (st.state != STET_INV_INVOKED) goto out; /* late effect of an attempt that ended */
     /* every effect names the attempt's deployment: the first one pins the invocation to it */
-    bool pin = r->effect != STET_EFFECT_PINNED_DEPLOYMENT && r->protocol_version && !st.has_pinned;
+    /* like Restate, only a stored journal entry pins (a suspension without commands does not) */
+    bool pin = (r->effect == STET_EFFECT_ENTRY || r->effect == STET_EFFECT_RUN_PROPOSAL) && r->protocol_version &&
+               !st.has_pinned;
     if (pin) {
         st.has_pinned = true;
         memcpy(st.deployment_id, r->deployment_id, 16);
@@ -936,7 +943,13 @@ static int apply_effect(struct stet_partition *p, const struct stet_record *r) {
         }
         bool ready = suspension_matches(p, &r->id, &s);
         stet_proto_suspension_free(&s);
-        if (ready) {
+        if (st.pausing) {
+            /* the attempt stopped because of a pause request */
+            st.state = STET_INV_PAUSED;
+            st.pausing = false;
+            st.waiting = r->payload;
+            rc = put_status(p, &r->id, &st);
+        } else if (ready) {
             stage_invoke(p, &r->id);
         } else {
             st.state = STET_INV_SUSPENDED;
@@ -947,6 +960,7 @@ static int apply_effect(struct stet_partition *p, const struct stet_record *r) {
     }
     case STET_EFFECT_PAUSED:
         st.state = STET_INV_PAUSED;
+        st.pausing = false;
         rc = put_status(p, &r->id, &st);
         break;
     }
@@ -1210,10 +1224,17 @@ static int apply_admin(struct stet_partition *p, const struct stet_record *r) {
     case STET_REC_PAUSE:
         if (st.state == STET_INV_PAUSED) {
             admin_response(p, &r->id, &r->sink, STET_RESPONSE_OK, NULL);
-        } else if (st.state == STET_INV_INVOKED || st.state == STET_INV_SUSPENDED) {
-            stage_action(p, STET_ACTION_ABORT, &r->id);
+        } else if (st.state == STET_INV_SUSPENDED) {
             st.state = STET_INV_PAUSED;
             rc = put_status(p, &r->id, &st);
+            admin_response(p, &r->id, &r->sink, STET_RESPONSE_ACCEPTED, NULL);
+        } else if (st.state == STET_INV_INVOKED) {
+            /* the running attempt is asked to stop (it suspends); what it stored is kept */
+            if (!st.pausing) {
+                st.pausing = true;
+                stage_action(p, STET_ACTION_PAUSE, &r->id);
+                rc = put_status(p, &r->id, &st);
+            }
             admin_response(p, &r->id, &r->sink, STET_RESPONSE_ACCEPTED, NULL);
         } else {
             admin_response(p, &r->id, &r->sink, STET_RESPONSE_CONFLICT, "is not running, cannot be paused.");
@@ -1229,10 +1250,15 @@ static int apply_admin(struct stet_partition *p, const struct stet_record *r) {
             rc = put_status(p, &r->id, &st);
             admin_response(p, &r->id, &r->sink, STET_RESPONSE_OK, NULL);
         } else if (st.state == STET_INV_INVOKED) {
+            if (st.pausing) {
+                st.pausing = false;
+                rc = put_status(p, &r->id, &st);
+            }
             stage_invoke(p, &r->id);
             admin_response(p, &r->id, &r->sink, STET_RESPONSE_OK, NULL);
         } else {
-            admin_response(p, &r->id, &r->sink, STET_RESPONSE_CONFLICT, "is not yet running, cannot be resumed.");
+            admin_response(p, &r->id, &r->sink, STET_RESPONSE_CONFLICT,
+                           "is either inboxed or scheduled, cannot be resumed.");
         }
         break;
     default:

@@ -83,6 +83,7 @@ struct stet_inv_status {
     struct stet_slice failure_raw; /* encoded protocol Failure */
     struct stet_slice waiting;      /* SUSPENDED: encoded SuspensionMessage */
     uint64_t inbox_seq;             /* INBOXED */
+    bool pausing;                   /* INVOKED: a pause was requested; the attempt is being stopped */
     /* the slices above point into this buffer (or into caller memory while encoding) */
     struct stet_buf storage;
 };
