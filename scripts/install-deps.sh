@@ -2,7 +2,7 @@
 # Installs the Debian packages Stet needs to build and test (Debian 12). Idempotent: does
 # nothing when everything is already installed. Runs apt-get through sudo when not root.
 set -euo pipefail
-pkgs=(build-essential cmake pkg-config libuv1-dev libnghttp2-dev librocksdb-dev libssl-dev libcmocka-dev
+pkgs=(build-essential cmake pkg-config libuv1-dev libnghttp2-dev librocksdb-dev libssl-dev libcmocka-dev libsqlite3-dev
       nodejs npm curl)
 missing=()
 for p in "${pkgs[@]}"; do
