@@ -703,8 +703,10 @@ static void json_value(struct stet_json_writer *w, enum stet_qtype t, const stru
         else json_by_class(w, v);
         return;
     case QT_FLOAT64:
-        if (v->cls == SQLITE_INTEGER || v->cls == SQLITE_FLOAT) stet_json_write_double(w, v->cls == SQLITE_FLOAT ? v->d : (double)v->i);
-        else json_by_class(w, v);
+        if (v->cls == SQLITE_INTEGER || v->cls == SQLITE_FLOAT)
+            stet_json_write_double(w, v->cls == SQLITE_FLOAT ? v->d : (double)v->i);
+        else
+            json_by_class(w, v);
         return;
     case QT_UTF8:
     case QT_LARGE_UTF8:

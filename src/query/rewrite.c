@@ -1002,7 +1002,8 @@ static void name_token(struct rw *w, const struct selcore *sc, size_t i, struct 
     } else if (tok_is(w, i, "TRUE") || tok_is(w, i, "FALSE")) {
         stet_buf_printf(out, "Boolean(%s)", tok_is(w, i, "TRUE") ? "true" : "false");
     } else if (t->kind == TK_IDENT && tok_reserved(w, i)) {
-        for (size_t k = 0; k < t->len; k++) stet_buf_append_byte(out, (uint8_t)toupper((unsigned char)w->src[t->off + k]));
+        for (size_t k = 0; k < t->len; k++)
+            stet_buf_append_byte(out, (uint8_t)toupper((unsigned char)w->src[t->off + k]));
     } else if (t->kind == TK_IDENT || t->kind == TK_QIDENT) {
         char *n = ident_norm(w, i);
         /* an unqualified column: DataFusion shows it qualified by its relation */
@@ -1048,7 +1049,8 @@ static void name_range(struct rw *w, const struct selcore *sc, size_t a, size_t 
         if (i > a && !tight_before && !prev_tight) stet_buf_append_byte(out, ' ');
         if (t->kind == TK_IDENT && tok_kind(w, i + 1, TK_LP) && !tok_reserved(w, i)) {
             /* function name: lower-case */
-            for (size_t k = 0; k < t->len; k++) stet_buf_append_byte(out, (uint8_t)tolower((unsigned char)w->src[t->off + k]));
+            for (size_t k = 0; k < t->len; k++)
+                stet_buf_append_byte(out, (uint8_t)tolower((unsigned char)w->src[t->off + k]));
             continue;
         }
         if (t->kind == TK_COMMA || t->kind == TK_LP || t->kind == TK_RP || t->kind == TK_DOT) {

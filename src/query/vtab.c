@@ -189,7 +189,8 @@ static int vt_connect(sqlite3 *db, void *aux, int argc, const char *const *argv,
     struct stet_buf decl = STET_BUF_INIT;
     stet_buf_append_str(&decl, "CREATE TABLE x(");
     for (int i = 0; i < a->def->ncols; i++)
-        stet_buf_printf(&decl, "%s\"%s\" %s", i ? ", " : "", a->def->cols[i].name, stet_qtype_decl(a->def->cols[i].type));
+        stet_buf_printf(&decl, "%s\"%s\" %s", i ? ", " : "", a->def->cols[i].name,
+                        stet_qtype_decl(a->def->cols[i].type));
     stet_buf_append_str(&decl, ")");
     stet_buf_append_byte(&decl, 0);
     int rc = sqlite3_declare_vtab(db, (const char *)decl.data);
@@ -699,7 +700,8 @@ static void col_invocation(struct qcur *c, sqlite3_context *ctx, enum field f) {
         if (st->state == STET_INV_COMPLETED) result_str(ctx, st->result_kind == 2 ? "failure" : "success");
         return;
     case F_COMPLETION_FAILURE:
-        if (st->state == STET_INV_COMPLETED && st->result_kind == 2) result_failure(ctx, st->failure_raw, st->failure_code);
+        if (st->state == STET_INV_COMPLETED && st->result_kind == 2)
+            result_failure(ctx, st->failure_raw, st->failure_code);
         return;
     case F_TARGET: result_target(ctx, st); return;
     case F_TARGET_SERVICE_NAME: result_slice(ctx, st->service); return;
