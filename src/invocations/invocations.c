@@ -10,6 +10,7 @@
 #include "common/assert.h"
 #include "common/hmap.h"
 #include "json/json.h"
+#include "schema/schema.h"
 #include "node/node.h"
 
 struct pending {
@@ -99,12 +100,145 @@ static bool query_mode(struct stet_http_request *req, char *out, size_t outlen) 
     return false;
 }
 
+static void respond_text(struct stet_http_request *req, int status, const char *text) {
+    struct stet_http_header h[] = {{"content-type", 12, "text/plain; charset=utf-8", 25}};
+    stet_http_respond(req, status, h, 1, text, strlen(text));
+}
+
+/* POST /services/{svc}/state (http-api.md §4.6): replace all state of one object/workflow
+ * key; answered 202 once the mutation is durable in the key's partition log. */
+static void state_durable_cb(void *arg, int status, uint64_t lsn) {
+    STET_UNUSED(lsn);
+    struct pending *p = arg;
+    struct stet_http_request *req = p->req;
+    pending_free(p);
+    if (!req) return; /* the client went away */
+    if (status != 0) respond_json_error(req, 503, "Error when routing the request internally. Reason: log unavailable");
+    else stet_http_respond(req, 202, NULL, 0, NULL, 0);
+}
+
+static void state_abort(struct stet_http_request *req, void *arg) {
+    STET_UNUSED(req);
+    struct pending *p = arg;
+    p->req = NULL;
+}
+
+static void handle_state(struct stet_invocations *inv, struct stet_http_request *req, const char *svc, size_t svc_len) {
+    if (!(req->method_len == 4 && memcmp(req->method, "POST", 4) == 0)) {
+        struct stet_http_header h[] = {{"allow", 5, "POST", 4}};
+        stet_http_respond(req, 405, h, 1, NULL, 0);
+        return;
+    }
+    size_t ctlen = 0;
+    const char *ct = stet_http_request_header(req, "content-type", &ctlen);
+    if (!ct || ctlen < 16 || strncasecmp(ct, "application/json", 16) != 0) {
+        respond_text(req, 415, "Expected request with `Content-Type: application/json`");
+        return;
+    }
+    struct stet_json *j = NULL;
+    char err[256];
+    if (stet_json_parse((const char *)req->body, req->body_len, &j, err, sizeof(err)) != 0) {
+        char msg[400];
+        snprintf(msg, sizeof(msg), "Failed to parse the request body as JSON: %s", err);
+        respond_text(req, 400, msg);
+        return;
+    }
+    const struct stet_json *key = stet_json_object_get(j, "object_key");
+    const struct stet_json *version = stet_json_object_get(j, "version");
+    const struct stet_json *ns = stet_json_object_get(j, "new_state");
+    if (!key || stet_json_type(key) != STET_JSON_STRING || !ns || stet_json_type(ns) != STET_JSON_OBJECT ||
+        (version && stet_json_type(version) != STET_JSON_STRING && stet_json_type(version) != STET_JSON_NULL)) {
+        respond_text(req, 422, "Failed to deserialize the JSON body into the target type: expected object_key "
+                               "(string), version (string or null) and new_state (object of byte arrays)");
+        stet_json_free(j);
+        return;
+    }
+    /* new state as repeated {1 key, 2 value} */
+    struct stet_buf payload = STET_BUF_INIT;
+    bool bad = false;
+    for (size_t i = 0; i < stet_json_object_len(ns) && !bad; i++) {
+        size_t kl;
+        const char *k = stet_json_object_key_at(ns, i, &kl);
+        const struct stet_json *arr = stet_json_object_value_at(ns, i);
+        if (stet_json_type(arr) != STET_JSON_ARRAY) { bad = true; break; }
+        struct stet_buf v = STET_BUF_INIT;
+        for (size_t b = 0; b < stet_json_array_len(arr); b++) {
+            uint64_t byte;
+            if (!stet_json_uint64(stet_json_array_at(arr, b), &byte) || byte > 255) { bad = true; break; }
+            stet_buf_append_byte(&v, (uint8_t)byte);
+        }
+        size_t m = stet_pb_begin_submsg(&payload, 1);
+        stet_pb_put_bytes_field(&payload, 1, k, kl);
+        stet_pb_put_bytes_field(&payload, 2, v.data, v.len);
+        stet_pb_end_submsg(&payload, m);
+        stet_buf_free(&v);
+    }
+    if (bad) {
+        respond_text(req, 422, "Failed to deserialize the JSON body into the target type: new_state values must be "
+                               "arrays of bytes (0..255)");
+        stet_buf_free(&payload);
+        stet_json_free(j);
+        return;
+    }
+    const struct stet_service_schema *service = stet_schema_find_service(stet_node_schema(inv->node), svc, svc_len);
+    if (!service && stet_json_object_len(ns) > 0) {
+        respond_json_error(req, 404, "The requested service '%.*s' does not exist", (int)svc_len, svc);
+        stet_buf_free(&payload);
+        stet_json_free(j);
+        return;
+    }
+    if (service && service->ty == STET_SERVICE) {
+        respond_json_error(req, 400, "Cannot modify state for service type Service");
+        stet_buf_free(&payload);
+        stet_json_free(j);
+        return;
+    }
+    size_t klen;
+    const char *kstr = stet_json_string(key, &klen);
+    struct stet_record r;
+    memset(&r, 0, sizeof(r));
+    r.kind = STET_REC_STATE_MUTATION;
+    r.service = (struct stet_slice){(const uint8_t *)svc, svc_len};
+    r.keyed = true;
+    r.key = (struct stet_slice){(const uint8_t *)kstr, klen};
+    r.id.partition_key = stet_partition_key_for_key(kstr, klen);
+    r.payload = (struct stet_slice){payload.data, payload.len};
+    if (version && stet_json_type(version) == STET_JSON_STRING) {
+        size_t vl;
+        const char *vs = stet_json_string(version, &vl);
+        r.has_state_version = true;
+        r.state_version = (struct stet_slice){(const uint8_t *)vs, vl};
+    }
+    struct pending *p = calloc(1, sizeof(*p));
+    STET_ASSERT(p != NULL);
+    p->inv = inv;
+    p->req = req;
+    p->request_id = ++inv->next_request_id;
+    stet_hmap_put(&inv->pending, &p->request_id, sizeof(p->request_id), p);
+    stet_http_request_on_abort(req, state_abort, p);
+    int rc = stet_node_propose(inv->node, &r, state_durable_cb, p, NULL);
+    stet_buf_free(&payload);
+    stet_json_free(j);
+    if (rc != 0) {
+        pending_free(p);
+        respond_json_error(req, 503, "Error when routing the request internally. Reason: log unavailable");
+    }
+}
+
 bool stet_invocations_handle(struct stet_invocations *inv, struct stet_http_request *req) {
     const char *path = req->path;
     size_t len = req->path_len;
     if (len >= 3 && path[0] == '/' && path[1] == 'v' && path[2] >= '2' && path[2] <= '4' && (len == 3 || path[3] == '/')) {
         path += 3;
         len -= 3;
+    }
+    if (len > 16 && memcmp(path, "/services/", 10) == 0 && memcmp(path + len - 6, "/state", 6) == 0) {
+        const char *svc = path + 10;
+        size_t svc_len = len - 16;
+        if (svc_len > 0 && memchr(svc, '/', svc_len) == NULL) {
+            handle_state(inv, req, svc, svc_len);
+            return true;
+        }
     }
     if (len < 13 || memcmp(path, "/invocations/", 13) != 0) return false;
     const char *rest = path + 13;

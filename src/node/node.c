@@ -19,6 +19,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/random.h>
 #include <sys/stat.h>
 #include <time.h>
@@ -33,6 +34,7 @@
 #include "invocations/invocations.h"
 #include "invoker/invoker.h"
 #include "metadata/metadata.h"
+#include "query/query.h"
 #include "metrics/metrics.h"
 
 #define MOD "node"
@@ -64,6 +66,7 @@ struct stet_node {
     struct stet_invoker *invoker;
     struct stet_ingress *ingress;
     struct stet_invocations *invocations;
+    struct stet_query *query;
     struct stet_http_server *ingress_http, *admin_http, *node_http;
     uv_prepare_t flush;
     uv_signal_t sigint, sigterm;
@@ -487,9 +490,46 @@ static void node_port_handle(void *ctx, struct stet_http_request *req) {
 
 /* ---- lifecycle ----------------------------------------------------------------------- */
 
+/* POST /query (and /v2../v4): SQL introspection over the partition store (src/query). */
+static bool handle_query(struct stet_node *n, struct stet_http_request *req) {
+    const char *path = req->path;
+    size_t len = req->path_len;
+    if (len >= 3 && path[0] == '/' && path[1] == 'v' && path[2] >= '2' && path[2] <= '4' && (len == 3 || path[3] == '/')) {
+        path += 3;
+        len -= 3;
+    }
+    if (!(len == 6 && memcmp(path, "/query", 6) == 0)) return false;
+    if (!(req->method_len == 4 && memcmp(req->method, "POST", 4) == 0)) {
+        struct stet_http_header h[] = {{"allow", 5, "POST", 4}};
+        stet_http_respond(req, 405, h, 1, NULL, 0);
+        return true;
+    }
+    size_t ctl = 0, al = 0;
+    const char *ct = stet_http_request_header(req, "content-type", &ctl);
+    if (!ct || ctl < 16 || strncasecmp(ct, "application/json", 16) != 0) {
+        const char *msg = "Expected request with `Content-Type: application/json`";
+        struct stet_http_header h[] = {{"content-type", 12, "text/plain; charset=utf-8", 25}};
+        stet_http_respond(req, 415, h, 1, msg, strlen(msg));
+        return true;
+    }
+    const char *acc = stet_http_request_header(req, "accept", &al);
+    struct stet_buf b = STET_BUF_INIT;
+    int status = 500;
+    const char *rct = "application/json";
+    stet_query_execute_request(n->query, (const char *)req->body, req->body_len, stet_query_accepts_json(acc, al),
+                               &status, &rct, &b);
+    struct stet_http_header h[] = {{"content-type", 12, rct, strlen(rct)}, {"vary", 4, "accept-encoding", 15}};
+    stet_http_respond(req, status, h, 2, b.data, b.len);
+    stet_buf_free(&b);
+    return true;
+}
+
+static const struct stet_schema *query_schema(void *ctx) { return stet_admin_schema(((struct stet_node *)ctx)->admin); }
+
 static bool admin_extra_handler(void *ctx, struct stet_http_request *req) {
     struct stet_node *n = ctx;
     if (stet_invocations_handle(n->invocations, req)) return true;
+    if (handle_query(n, req)) return true;
     /* /metrics (as the 3-node compose README promises) and /cluster, unversioned only */
     if (path_is(req, "/metrics") || path_is(req, "/cluster")) {
         if (!is_get(req)) respond_405_get(req);
@@ -647,6 +687,13 @@ int stet_node_create(const struct stet_config *cfg, struct stet_node **out, char
     if (rc != 0) goto fail;
     rc = stet_invocations_create(n, &n->invocations);
     if (rc != 0) goto fail;
+    struct stet_query_sources qs = {.store = n->store, .schema = query_schema, .invoker = n->invoker, .ctx = n,
+                                    .num_partitions = n->n_parts};
+    rc = stet_query_create(&qs, &n->query);
+    if (rc != 0) {
+        snprintf(err, errlen, "cannot create the SQL query engine: %s", strerror(-rc));
+        goto fail;
+    }
     stet_admin_set_extra_handler(n->admin, admin_extra_handler, n);
 
     n->parts = calloc(n->n_parts, sizeof(*n->parts));
@@ -738,6 +785,7 @@ void stet_node_destroy(struct stet_node *n) {
     uv_run(&n->loop, UV_RUN_NOWAIT);
     if (n->ingress) stet_ingress_destroy(n->ingress);
     if (n->invocations) stet_invocations_destroy(n->invocations);
+    if (n->query) stet_query_destroy(n->query);
     if (n->admin) stet_admin_destroy(n->admin);
     uv_walk(&n->loop, close_walk_cb, NULL);
     uv_run(&n->loop, UV_RUN_DEFAULT);

@@ -57,8 +57,9 @@ enum stet_record_kind {
     STET_REC_PURGE = 9,          /* forget a completed invocation */
     STET_REC_RESUME = 10,        /* resume a paused invocation */
     STET_REC_PAUSE = 11,         /* pause a running invocation */
+    STET_REC_STATE_MUTATION = 12,/* replace all state of (service, key), queued behind the key's lock */
 };
-#define STET_REC_KIND_MAX STET_REC_PAUSE
+#define STET_REC_KIND_MAX STET_REC_STATE_MUTATION
 
 enum stet_timer_kind { STET_TIMER_SLEEP = 1, STET_TIMER_START = 2, STET_TIMER_CLEANUP = 3 };
 
@@ -122,6 +123,11 @@ struct stet_record {
     uint32_t signal_idx;     /* SIGNAL by index (when signal_name is empty and !by_name) */
     bool signal_by_name;
     struct stet_slice signal_name;
+
+    /* STATE_MUTATION: service + key, payload = new state (repeated {1 key, 2 value}),
+     * optional expected state version (the CLI's hash of the state it read) */
+    bool has_state_version;
+    struct stet_slice state_version;
 
     /* OUTBOX_TRUNCATE */
     uint64_t outbox_seq;
@@ -212,6 +218,10 @@ int stet_partition_apply(struct stet_partition *p, uint64_t lsn, const uint8_t *
 /* Emits INVOKE for every INVOKED invocation and starts emitting actions; before this call
  * (while replaying) actions are suppressed except none. */
 int stet_partition_become_leader(struct stet_partition *p);
+
+/* Restate's state version: entries sorted by key, SHA-256 over (u64be index, 0x01, key, 0x02,
+ * value, 0x03) per entry, base64url without padding (43 chars + NUL). */
+void stet_state_version_hash(const struct stet_slice *keys, const struct stet_slice *values, size_t n, char out[44]);
 
 /* Outbox access for the shuffle (the node delivers outbox messages to their partitions). */
 int stet_partition_outbox_get(struct stet_store *store, uint32_t partition_id, uint64_t seq, struct stet_buf *out);

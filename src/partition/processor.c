@@ -318,6 +318,144 @@ static void start_invocation(struct stet_partition *p, const struct stet_invocat
     stage_invoke(p, id);
 }
 
+/* ---- state mutations (admin POST /services/{svc}/state) ----------------------------------- */
+
+void stet_state_version_hash(const struct stet_slice *keys, const struct stet_slice *values, size_t n, char out[44]) {
+    struct stet_buf b = STET_BUF_INIT;
+    for (size_t i = 0; i < n; i++) {
+        stet_buf_append_u64be(&b, (uint64_t)i);
+        stet_buf_append_byte(&b, 0x01);
+        stet_buf_append(&b, keys[i].ptr, keys[i].len);
+        stet_buf_append_byte(&b, 0x02);
+        stet_buf_append(&b, values[i].ptr, values[i].len);
+        stet_buf_append_byte(&b, 0x03);
+    }
+    uint8_t digest[32];
+    stet_sha256(b.data, b.len, digest);
+    size_t w = stet_base64url_encode(digest, 32, out, 44);
+    out[w] = 0;
+    stet_buf_free(&b);
+}
+
+struct kv_list {
+    struct stet_slice *keys, *values;
+    size_t n, cap;
+    struct stet_buf arena;
+};
+
+static void kv_list_free(struct kv_list *l) {
+    free(l->keys);
+    free(l->values);
+    stet_buf_free(&l->arena);
+    memset(l, 0, sizeof(*l));
+}
+
+static int kv_collect_cb(void *arg, struct stet_slice k, struct stet_slice v) {
+    struct kv_list *l = arg;
+    if (l->n == l->cap) {
+        l->cap = l->cap ? l->cap * 2 : 16;
+        l->keys = realloc(l->keys, l->cap * sizeof(*l->keys));
+        l->values = realloc(l->values, l->cap * sizeof(*l->values));
+        STET_ASSERT(l->keys && l->values);
+    }
+    /* offsets now, pointers once the arena stops growing */
+    l->keys[l->n] = (struct stet_slice){(const uint8_t *)(uintptr_t)l->arena.len, k.len};
+    stet_buf_append(&l->arena, k.ptr, k.len);
+    l->values[l->n] = (struct stet_slice){(const uint8_t *)(uintptr_t)l->arena.len, v.len};
+    stet_buf_append(&l->arena, v.ptr, v.len);
+    l->n++;
+    return 0;
+}
+
+static void kv_list_fix(struct kv_list *l) {
+    for (size_t i = 0; i < l->n; i++) {
+        l->keys[i].ptr = l->arena.data + (uintptr_t)l->keys[i].ptr;
+        l->values[i].ptr = l->arena.data + (uintptr_t)l->values[i].ptr;
+    }
+}
+
+/* Decodes a new-state payload (repeated {1 key, 2 value}) sorted by key. */
+static int kv_cmp_idx(const void *a, const void *b, void *arg) {
+    const struct kv_list *l = arg;
+    size_t i = *(const size_t *)a, j = *(const size_t *)b;
+    size_t n = l->keys[i].len < l->keys[j].len ? l->keys[i].len : l->keys[j].len;
+    int c = memcmp(l->keys[i].ptr, l->keys[j].ptr, n);
+    if (c) return c;
+    return l->keys[i].len < l->keys[j].len ? -1 : l->keys[i].len > l->keys[j].len;
+}
+
+static void kv_from_payload(struct stet_slice payload, struct kv_list *out) {
+    struct kv_list raw = {0};
+    struct stet_pb_reader r = {payload.ptr, payload.ptr + payload.len};
+    struct stet_pb_field f;
+    while (stet_pb_next(&r, &f) == 1) {
+        if (f.number != 1 || f.wire_type != 2) continue;
+        struct stet_pb_reader er = {f.data, f.data + f.len};
+        struct stet_pb_field ef;
+        struct stet_slice k = {NULL, 0}, v = {NULL, 0};
+        while (stet_pb_next(&er, &ef) == 1) {
+            if (ef.number == 1) k = (struct stet_slice){ef.data, ef.len};
+            if (ef.number == 2) v = (struct stet_slice){ef.data, ef.len};
+        }
+        kv_collect_cb(&raw, k, v);
+    }
+    kv_list_fix(&raw);
+    size_t *idx = malloc((raw.n + 1) * sizeof(*idx));
+    STET_ASSERT(idx != NULL);
+    for (size_t i = 0; i < raw.n; i++) idx[i] = i;
+    qsort_r(idx, raw.n, sizeof(*idx), kv_cmp_idx, &raw);
+    memset(out, 0, sizeof(*out));
+    for (size_t i = 0; i < raw.n; i++) kv_collect_cb(out, raw.keys[idx[i]], raw.values[idx[i]]);
+    kv_list_fix(out);
+    free(idx);
+    kv_list_free(&raw);
+}
+
+/* Applies a mutation if its version matches. `current` is the key's state as of now (the
+ * store, or what an earlier mutation of the same record just wrote); it becomes the new one. */
+static void apply_mutation_now(struct stet_partition *p, const struct stet_record *r, struct kv_list *current) {
+    if (r->has_state_version) {
+        char h[44];
+        stet_state_version_hash(current->keys, current->values, current->n, h);
+        if (strlen(h) != r->state_version.len || memcmp(h, r->state_version.ptr, r->state_version.len) != 0) {
+            stet_info(MOD, "state mutation dropped: the state changed since it was read partition=%u",
+                      p->cfg.partition_id);
+            return;
+        }
+    }
+    uint64_t pk = r->id.partition_key;
+    stet_key_state_prefix(&p->k1, pk, r->service, r->key);
+    stet_key_prefix_end(&p->k1, &p->k2);
+    stet_store_batch_delete_range(&p->batch, p->k1.data, p->k1.len, p->k2.data, p->k2.len);
+    kv_list_free(current);
+    kv_from_payload(r->payload, current);
+    for (size_t i = 0; i < current->n; i++) {
+        stet_key_state(&p->k1, pk, r->service, r->key, current->keys[i]);
+        stet_store_batch_put(&p->batch, p->k1.data, p->k1.len, current->values[i].ptr, current->values[i].len);
+    }
+}
+
+static int apply_state_mutation(struct stet_partition *p, const struct stet_record *r) {
+    stet_key_lock(&p->k1, r->id.partition_key, r->service, r->key);
+    int rc = stet_store_get(p->store, p->k1.data, p->k1.len, &p->v1);
+    if (rc < 0) return rc;
+    if (rc == 0) {
+        /* the key is locked: queue behind the invocations already waiting */
+        struct stet_buf v = STET_BUF_INIT;
+        stet_record_encode(&v, r);
+        stet_key_inbox(&p->k1, r->id.partition_key, r->service, r->key, ++p->inbox_seq);
+        stet_store_batch_put(&p->batch, p->k1.data, p->k1.len, v.data, v.len);
+        stet_buf_free(&v);
+        return 0;
+    }
+    struct kv_list cur = {0};
+    rc = stet_table_state_scan(p->store, r->id.partition_key, r->service, r->key, kv_collect_cb, &cur);
+    kv_list_fix(&cur);
+    if (rc == 0) apply_mutation_now(p, r, &cur);
+    kv_list_free(&cur);
+    return rc;
+}
+
 /* Releases the lock held by a finished invocation and starts the next inboxed one. */
 static int release_lock(struct stet_partition *p, const struct stet_invocation_id *id, const struct stet_inv_status *st) {
     if (!st->keyed || !uses_lock(st->service_type, st->handler_type)) return 0;
@@ -336,6 +474,27 @@ static int release_lock(struct stet_partition *p, const struct stet_invocation_i
     stet_key_prefix_end(&lo, &hi);
     struct stet_store_iter *it = stet_store_iter_create(p->store, lo.data, lo.len, hi.data, hi.len);
     rc = 0;
+    struct kv_list cur = {0};
+    bool have_cur = false;
+    /* queued state mutations run in order until the next queued invocation takes the lock */
+    while (it && stet_store_iter_valid(p->store, it)) {
+        size_t kl, vl;
+        const uint8_t *k = stet_store_iter_key(p->store, it, &kl);
+        const uint8_t *v = stet_store_iter_value(p->store, it, &vl);
+        if (vl == 24) break;
+        struct stet_record m;
+        if (stet_record_decode(v, vl, &m) == 0 && m.kind == STET_REC_STATE_MUTATION) {
+            if (!have_cur) {
+                stet_table_state_scan(p->store, pk, st->service, st->key, kv_collect_cb, &cur);
+                kv_list_fix(&cur);
+                have_cur = true;
+            }
+            apply_mutation_now(p, &m, &cur);
+        }
+        stet_store_batch_delete(&p->batch, k, kl);
+        stet_store_iter_next(p->store, it);
+    }
+    kv_list_free(&cur);
     if (it && stet_store_iter_valid(p->store, it)) {
         size_t kl, vl;
         const uint8_t *k = stet_store_iter_key(p->store, it, &kl);
@@ -1388,6 +1547,7 @@ int stet_partition_apply(struct stet_partition *p, uint64_t lsn, const uint8_t *
             case STET_REC_PURGE:
             case STET_REC_PAUSE:
             case STET_REC_RESUME: rc = apply_admin(p, &r); break;
+            case STET_REC_STATE_MUTATION: rc = apply_state_mutation(p, &r); break;
             }
         }
         if (rc < 0) return rc;

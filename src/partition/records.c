@@ -7,7 +7,8 @@
  *   22 failure_code, 23 failure_message, 24 attach_mode, 25 target_service_type,
  *   26 target_handler_type, 27 target_completion_retention_ms, 28 target_journal_retention_ms,
  *   29 completion_id, 30 timer_kind, 31 wake_at_ms, 32 result_kind, 33 signal_idx,
- *   34 signal_name (presence = by name), 35 outbox_seq, 36 dedup_source, 37 dedup_seq. */
+ *   34 signal_name (presence = by name), 35 outbox_seq, 36 dedup_source, 37 dedup_seq,
+ *   38 state_version (presence). */
 #include "partition/partition.h"
 
 #include <errno.h>
@@ -69,6 +70,7 @@ void stet_record_encode(struct stet_buf *out, const struct stet_record *r) {
     put_u(out, 35, r->outbox_seq);
     put_u(out, 36, r->dedup_source);
     put_u(out, 37, r->dedup_seq);
+    if (r->has_state_version) stet_pb_put_bytes_field(out, 38, r->state_version.ptr, r->state_version.len);
 }
 
 int stet_record_decode(const uint8_t *data, size_t len, struct stet_record *r) {
@@ -126,6 +128,7 @@ int stet_record_decode(const uint8_t *data, size_t len, struct stet_record *r) {
         case 35: r->outbox_seq = f.varint; break;
         case 36: r->dedup_source = (uint32_t)f.varint; break;
         case 37: r->dedup_seq = f.varint; break;
+        case 38: r->has_state_version = true; r->state_version = SL; break;
         default: break;
         }
     }

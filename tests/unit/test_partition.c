@@ -615,6 +615,72 @@ static void test_workflow_promises(void **state) {
     part_close(&pt);
 }
 
+
+static void test_state_version_hash_and_mutation(void **state) {
+    (void)state;
+    /* http-api.md §4.6 test vectors */
+    char h[44];
+    stet_state_version_hash(NULL, NULL, 0, h);
+    assert_string_equal(h, "47DEQpj8HBSa-_TImW-5JCeuQeRkm5NMpJWZG3hSuFU");
+    struct stet_slice k1[] = {S("name")}, v1[] = {S("bob")};
+    stet_state_version_hash(k1, v1, 1, h);
+    assert_string_equal(h, "tDqA04Lj3_qJ-PgNPTecXDGZgpwy6jm2Ni2BYqJIthM");
+    struct stet_slice k2[] = {S("count"), S("last_key")}, v2[] = {S("20"), S("\"idem\"")};
+    stet_state_version_hash(k2, v2, 2, h);
+    assert_string_equal(h, "tL4icr1FjNTtddtn6osKLrpGTSHVPVrBFmrtjY3_Z-Q");
+
+    struct part pt;
+    part_open(&pt, stet_store_create_mem());
+    struct stet_buf in = STET_BUF_INIT, pl = STET_BUF_INIT, ns = STET_BUF_INIT;
+    uint64_t pk = stet_partition_key_for_key("k", 1);
+    struct stet_invocation_id a = make_id(pk, 1);
+    /* a holds the lock; a mutation waits behind it */
+    struct stet_record r = invoke_rec(a, "Obj", "run", "k", STET_VIRTUAL_OBJECT, STET_HANDLER_EXCLUSIVE, 1, &in);
+    apply(&pt, &r);
+    encode_set_state(&pl, "name", "bob");
+    struct stet_record e = effect_rec(a, STET_EFFECT_ENTRY, STET_CMD_SET_STATE, &pl);
+    apply(&pt, &e);
+    size_t m = stet_pb_begin_submsg(&ns, 1);
+    stet_pb_put_bytes_field(&ns, 1, "x", 1);
+    stet_pb_put_bytes_field(&ns, 2, "1", 1);
+    stet_pb_end_submsg(&ns, m);
+    struct stet_record mut;
+    memset(&mut, 0, sizeof(mut));
+    mut.kind = STET_REC_STATE_MUTATION;
+    mut.id.partition_key = pk;
+    mut.service = S("Obj");
+    mut.keyed = true;
+    mut.key = S("k");
+    mut.payload = (struct stet_slice){ns.data, ns.len};
+    mut.has_state_version = true;
+    mut.state_version = S("tDqA04Lj3_qJ-PgNPTecXDGZgpwy6jm2Ni2BYqJIthM"); /* {"name":"bob"} */
+    apply(&pt, &mut);
+    struct stet_buf v = STET_BUF_INIT, key = STET_BUF_INIT;
+    stet_key_state(&key, pk, S("Obj"), S("k"), S("name"));
+    assert_int_equal(stet_store_get(pt.store, key.data, key.len, &v), 0); /* not applied yet: queued */
+    /* a ends: the mutation runs with the version it read */
+    e = effect_rec(a, STET_EFFECT_END, 0, NULL);
+    apply(&pt, &e);
+    assert_int_equal(stet_store_get(pt.store, key.data, key.len, &v), 1);
+    stet_key_state(&key, pk, S("Obj"), S("k"), S("x"));
+    assert_int_equal(stet_store_get(pt.store, key.data, key.len, &v), 0);
+    /* a stale version is dropped */
+    stet_buf_reset(&ns);
+    mut.payload = (struct stet_slice){NULL, 0};
+    apply(&pt, &mut);
+    assert_int_equal(stet_store_get(pt.store, key.data, key.len, &v), 0);
+    /* without a version it always applies: empty state clears */
+    mut.has_state_version = false;
+    apply(&pt, &mut);
+    assert_int_equal(stet_store_get(pt.store, key.data, key.len, &v), 1);
+    stet_buf_free(&v);
+    stet_buf_free(&key);
+    stet_buf_free(&in);
+    stet_buf_free(&pl);
+    stet_buf_free(&ns);
+    part_close(&pt);
+}
+
 /* Builds a log of mixed records. */
 static void build_log(struct stet_buf *records, size_t *offsets, size_t *n) {
     struct stet_buf in = STET_BUF_INIT, pl = STET_BUF_INIT;
@@ -731,6 +797,7 @@ int main(void) {
         cmocka_unit_test(test_sleep_timer_and_delayed_start),
         cmocka_unit_test(test_signals_cancel_and_kill),
         cmocka_unit_test(test_workflow_promises),
+        cmocka_unit_test(test_state_version_hash_and_mutation),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
