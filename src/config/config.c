@@ -92,6 +92,7 @@ int stet_config_defaults(struct stet_config *cfg) {
     cfg->log_format = strdup("pretty");
     cfg->default_num_partitions = 24;
     cfg->ingress_request_size_limit = (size_t)32 * 1024 * 1024;
+    cfg->eager_state_size_limit = (size_t)32 * 1024 * 1024;
     cfg->ingress_max_connections = 10000;
     cfg->inactivity_timeout_ms = 60 * 1000;
     cfg->abort_timeout_ms = 10 * 60 * 1000;
@@ -542,6 +543,15 @@ static int set_request_size_limit(struct stet_config *c, const char *n, const ch
     c->ingress_request_size_limit = (size_t)b;
     return 0;
 }
+static int set_eager_state_limit(struct stet_config *c, const char *n, const char *v, char *e, size_t el) {
+    uint64_t b;
+    if (parse_bytes(v, &b) != 0 || b > SIZE_MAX / 2) {
+        set_err(e, el, "invalid value for %s: '%s' (expected a byte size such as \"32 MiB\" or 33554432)", n, v);
+        return -EINVAL;
+    }
+    c->eager_state_size_limit = (size_t)b;
+    return 0;
+}
 static int set_max_connections(struct stet_config *c, const char *n, const char *v, char *e, size_t el) {
     uint64_t x;
     if (parse_u64_range(v, 1, 1000000, &x) != 0) {
@@ -803,7 +813,7 @@ static const struct key key_table[] = {
     IGN("worker.experimental-partition-driven-log-trimming", K_BOOL),
     IGN("worker.invoker.message-size-warning", K_SIZE), IGN("worker.invoker.message-size-limit", K_SIZE),
     IGN("worker.invoker.tmp-dir", K_STR), IGN("worker.invoker.in-memory-queue-length-limit", K_INT),
-    IGN("worker.invoker.concurrent-invocations-limit", K_INT), IGN("worker.invoker.eager-state-size-limit", K_SIZE),
+    IGN("worker.invoker.concurrent-invocations-limit", K_INT), SET("worker.invoker.eager-state-size-limit", set_eager_state_limit),
     IGN("worker.invoker.disable-eager-state", K_BOOL), IGN("worker.invoker.invocation-throttling", K_ANY),
     IGN("worker.invoker.action-throttling", K_ANY), IGN("worker.invoker.memory-limit", K_SIZE),
     IGN("worker.invoker.per-invocation-memory-limit", K_SIZE), IGN("worker.invoker.per-invocation-initial-memory", K_SIZE),
@@ -1343,6 +1353,7 @@ void stet_config_print(const struct stet_config *cfg, FILE *f) {
     fputs("\n[worker.invoker]\n", f);
     print_duration(f, "inactivity-timeout", cfg->inactivity_timeout_ms);
     print_duration(f, "abort-timeout", cfg->abort_timeout_ms);
+    fprintf(f, "eager-state-size-limit = %zu\n", cfg->eager_state_size_limit);
     fputs("\n[worker.snapshots]\n", f);
     if (cfg->snapshots_destination) print_string(f, "destination", cfg->snapshots_destination);
     if (cfg->snapshot_interval_num_records)

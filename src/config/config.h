@@ -64,6 +64,7 @@ struct stet_config {
 
     uint32_t default_num_partitions;    /* default-num-partitions, 24 (1..65535) */
     size_t ingress_request_size_limit;  /* bytes, 32 MiB */
+    size_t eager_state_size_limit;      /* worker.invoker.eager-state-size-limit, 32 MiB */
     uint32_t ingress_max_connections;   /* 10000 */
 
     uint64_t inactivity_timeout_ms;     /* worker.invoker.inactivity-timeout, 1m */

@@ -246,10 +246,16 @@ struct state_ctx {
     size_t n, cap;
     struct stet_buf arena;
     size_t bytes;
+    size_t limit;
+    bool truncated;
 };
 
 static int state_cb(void *arg, struct stet_slice k, struct stet_slice v) {
     struct state_ctx *c = arg;
+    if (c->bytes + k.len + v.len > c->limit) {
+        c->truncated = true;
+        return 1; /* stop */
+    }
     if (c->n == c->cap) {
         c->cap = c->cap ? c->cap * 2 : 8;
         c->entries = realloc(c->entries, c->cap * sizeof(*c->entries));
@@ -413,9 +419,10 @@ static void attempt_start(struct task *t) {
     struct state_ctx sc = {0};
     bool partial = true;
     if (st.keyed && !lazy) {
+        sc.limit = cfg->eager_state_size_limit;
         rc = stet_table_state_scan(store, t->id.partition_key, st.service, st.key, state_cb, &sc);
-        partial = false;
-        if (sc.bytes > 32u * 1024 * 1024) { sc.n = 0; partial = true; }
+        /* past the limit the map holds the entries (in key order) that fit, and is partial */
+        partial = sc.truncated;
     }
     for (size_t i = 0; i < sc.n; i++) {
         sc.entries[i].key.ptr = sc.arena.data + (uintptr_t)sc.entries[i].key.ptr;
