@@ -1,6 +1,7 @@
 /* stet: a durable execution server compatible with Restate 1.7.
  * With no arguments it runs a single node with data in ./restate-data/<node-name>, ingress
  * on :8080, admin on :9070 and the node port on :5122 (see src/config/config.h). */
+#include <malloc.h>
 #include <stdio.h>
 #include <stdlib.h>
 
@@ -11,6 +12,9 @@
 extern char **environ;
 
 int main(int argc, char **argv) {
+    /* all our work runs on one loop thread; a few more threads (fsync, RocksDB) must not each
+     * grow a heap arena of their own */
+    mallopt(M_ARENA_MAX, 2);
     if (stet_log_init_from_env() != 0) {
         fprintf(stderr, "stet: invalid value for RESTATE_LOG_FILTER: '%s' (expected error|warn|info|debug|trace "
                         "or restate=<level>)\n", getenv("RESTATE_LOG_FILTER"));

@@ -20,6 +20,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <malloc.h>
 #include <sys/random.h>
 #include <sys/stat.h>
 #include <time.h>
@@ -48,6 +49,7 @@ struct part_timer {
     uv_timer_t timer;
     uint64_t armed_at; /* wall-clock ms the timer is armed for, 0 = not armed */
     uint64_t pending_lsn;
+    uint64_t scan_from; /* no timer of this partition is due before this wake time */
 };
 
 struct stet_node {
@@ -69,6 +71,8 @@ struct stet_node {
     struct stet_query *query;
     struct stet_http_server *ingress_http, *admin_http, *node_http;
     uv_prepare_t flush;
+    uv_timer_t trim_timer;
+    bool trim_running;
     uv_signal_t sigint, sigterm;
     uint64_t incarnation;
     uint64_t epoch;
@@ -199,12 +203,14 @@ static void timer_arm(struct part_timer *t, uint64_t wake_at);
 struct timer_fire_ctx {
     struct stet_node *node;
     uint64_t last_lsn;
+    uint64_t last_wake;
 };
 
 static int timer_fire_cb(void *arg, const struct stet_record *fired) {
     struct timer_fire_ctx *c = arg;
     struct stet_record r = *fired;
     stet_node_propose(c->node, &r, NULL, NULL, &c->last_lsn);
+    c->last_wake = fired->wake_at_ms;
     return 0;
 }
 
@@ -217,9 +223,12 @@ static void timer_cb(uv_timer_t *h) {
         timer_arm(t, env_now_ms(n) + 1); /* the last batch is not applied yet */
         return;
     }
-    struct timer_fire_ctx c = {n, 0};
+    struct timer_fire_ctx c = {n, 0, 0};
     uint64_t next = 0;
-    stet_partition_timers_due(n->store, t->partition_id, env_now_ms(n), 1000, timer_fire_cb, &c, &next);
+    /* fired timers are deleted when applied: scanning from the last fired wake time skips
+     * their tombstones instead of walking over all of them on every scan */
+    stet_partition_timers_due(n->store, t->partition_id, t->scan_from, env_now_ms(n), 1000, timer_fire_cb, &c, &next);
+    if (c.last_wake) t->scan_from = c.last_wake;
     if (c.last_lsn) {
         t->pending_lsn = c.last_lsn;
         timer_arm(t, env_now_ms(n) + 1); /* look again once applied: more may be due */
@@ -229,6 +238,7 @@ static void timer_cb(uv_timer_t *h) {
 }
 
 static void timer_arm(struct part_timer *t, uint64_t wake_at) {
+    if (wake_at < t->scan_from) t->scan_from = wake_at;
     if (t->armed_at && t->armed_at <= wake_at) return;
     uint64_t now = env_now_ms(t->node);
     t->armed_at = wake_at;
@@ -540,6 +550,62 @@ static bool admin_extra_handler(void *ctx, struct stet_http_request *req) {
     return false;
 }
 
+/* Log trimming. The partition store is written without a WAL (the log is the durable copy),
+ * so a record may be trimmed only once the store state that covers it is durable: every
+ * TRIM_INTERVAL_MS the applied LSNs are noted, the store is flushed on the thread pool, and
+ * then each log is trimmed up to what was noted. Trimming is rare and in big steps: each trim
+ * is a range deletion, which RocksDB makes every read pay for until its memtable is flushed. */
+#define TRIM_INTERVAL_MS 10000
+#define TRIM_MIN_RECORDS 5000
+
+struct trim_job {
+    struct stet_node *node;
+    uint64_t *applied;
+    int rc;
+};
+
+static void trim_work(void *arg) {
+    struct trim_job *j = arg;
+    j->rc = stet_store_flush(j->node->store);
+}
+
+static void trim_done(void *arg) {
+    struct trim_job *j = arg;
+    struct stet_node *n = j->node;
+    if (j->rc == 0 && !n->stopping) {
+        for (uint32_t i = 0; i < n->n_parts; i++)
+            if (j->applied[i] > stet_log_trim_point(n->log, i)) stet_log_trim(n->log, i, j->applied[i]);
+    } else if (j->rc != 0) {
+        stet_warn(MOD, "store flush failed (rc=%d); the log is not trimmed this time", j->rc);
+    }
+    n->trim_running = false;
+    free(j->applied);
+    free(j);
+}
+
+static void trim_cb(uv_timer_t *h) {
+    struct stet_node *n = h->data;
+    /* give freed heap back to the system (bursts of invocations leave free chunks behind) */
+    malloc_trim(0);
+    if (n->stopping || n->trim_running) return;
+    bool due = false;
+    for (uint32_t i = 0; i < n->n_parts && !due; i++)
+        due = stet_partition_applied_lsn(n->parts[i]) >= stet_log_trim_point(n->log, i) + TRIM_MIN_RECORDS;
+    if (!due) return;
+    struct trim_job *j = calloc(1, sizeof(*j));
+    STET_ASSERT(j != NULL);
+    j->node = n;
+    j->applied = calloc(n->n_parts, sizeof(*j->applied));
+    STET_ASSERT(j->applied != NULL);
+    for (uint32_t i = 0; i < n->n_parts; i++) j->applied[i] = stet_partition_applied_lsn(n->parts[i]);
+    n->trim_running = true;
+    if (env_submit(n, trim_work, trim_done, j) != 0) {
+        n->trim_running = false;
+        free(j->applied);
+        free(j);
+    }
+}
+
 static void flush_cb(uv_prepare_t *h) {
     struct stet_node *n = h->data;
     stet_log_flush(n->log);
@@ -735,6 +801,9 @@ int stet_node_create(const struct stet_config *cfg, struct stet_node **out, char
     rc = start_http(n, cfg->node_bind, "admin", 0, node_port_handle, n, &n->node_http, err, errlen, "node");
     if (rc != 0) goto fail;
 
+    uv_timer_init(&n->loop, &n->trim_timer);
+    n->trim_timer.data = n;
+    uv_timer_start(&n->trim_timer, trim_cb, TRIM_INTERVAL_MS, TRIM_INTERVAL_MS);
     uv_prepare_init(&n->loop, &n->flush);
     n->flush.data = n;
     uv_prepare_start(&n->flush, flush_cb);
@@ -780,6 +849,11 @@ void stet_node_destroy(struct stet_node *n) {
             stet_log_flush(n->log);
             uv_run(&n->loop, UV_RUN_ONCE);
         }
+    }
+    /* a clean stop leaves the partition store durable: the next start replays nothing */
+    if (n->store && n->log && !stet_log_failed(n->log)) {
+        while (n->trim_running) uv_run(&n->loop, UV_RUN_ONCE);
+        stet_store_flush(n->store);
     }
     if (n->pool) stet_h2_pool_destroy(n->pool, NULL, NULL);
     uv_run(&n->loop, UV_RUN_NOWAIT);

@@ -11,7 +11,9 @@
  * Invariants
  *  1. applied_lsn only grows; a record is applied at most once (records at or below
  *     applied_lsn are skipped, so replay after a crash is safe).
- *  2. The store batch of a record and the applied_lsn that covers it are written together.
+ *  2. The store batch of a record and the applied_lsn that covers it are written together,
+ *     without the store's WAL: after a crash the store is as of its last flush and the log
+ *     (trimmed only up to flushed state) replays the rest.
  *  3. Actions are emitted after the batch is written: whoever reacts reads the new state.
  *  4. Journal entries are stored as raw protocol payloads and replayed byte for byte.
  *  5. An invocation's journal index space is dense: entries 0..journal_len-1 exist.
@@ -228,10 +230,11 @@ int stet_partition_outbox_get(struct stet_store *store, uint32_t partition_id, u
 /* Calls cb for every outbox message from_seq.. in order; cb returns non-zero to stop. */
 int stet_partition_outbox_scan(struct stet_store *store, uint32_t partition_id, uint64_t from_seq,
                                int (*cb)(void *arg, uint64_t seq, const uint8_t *rec, size_t len), void *arg);
-/* Calls cb for the due timers (wake_at <= now_ms) in time order, at most limit of them;
+/* Calls cb for the due timers (from_wake_ms <= wake_at <= now_ms; timers before from_wake_ms are
+ * not looked at: the caller knows none is left there) in time order, at most limit of them;
  * *next_wake_ms gets the wake time of the first timer not returned (0 when none). */
-int stet_partition_timers_due(struct stet_store *store, uint32_t partition_id, uint64_t now_ms, size_t limit,
-                              int (*cb)(void *arg, const struct stet_record *fired), void *arg,
+int stet_partition_timers_due(struct stet_store *store, uint32_t partition_id, uint64_t from_wake_ms, uint64_t now_ms,
+                              size_t limit, int (*cb)(void *arg, const struct stet_record *fired), void *arg,
                               uint64_t *next_wake_ms);
 
 /* Checks internal invariants (for tests and the simulator). */

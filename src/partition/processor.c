@@ -32,6 +32,7 @@ struct stet_partition {
     uint64_t applied_lsn;
     uint64_t inbox_seq;
     uint64_t outbox_seq;
+    uint64_t outbox_truncated; /* outbox messages up to here were deleted */
     bool leader;
     /* per-record scratch */
     uint64_t now_ms;
@@ -240,13 +241,30 @@ static int put_status(struct stet_partition *p, const struct stet_invocation_id 
     return 0;
 }
 
+/* Deletes every key under a prefix with point deletes. Range deletions are avoided on purpose:
+ * RocksDB re-fragments the range tombstones of the active memtable on every read, so a
+ * steady stream of them makes every Get slower (measured: quadratic slowdown of the call
+ * path before this). The prefix is copied: callers may pass p->k1. */
+static void delete_prefix(struct stet_partition *p, const struct stet_buf *prefix) {
+    struct stet_buf lo = STET_BUF_INIT, hi = STET_BUF_INIT;
+    stet_buf_append(&lo, prefix->data, prefix->len);
+    stet_key_prefix_end(&lo, &hi);
+    struct stet_store_iter *it = stet_store_iter_create(p->store, lo.data, lo.len, hi.len ? hi.data : NULL, hi.len);
+    for (; it && stet_store_iter_valid(p->store, it); stet_store_iter_next(p->store, it)) {
+        size_t kl;
+        const uint8_t *k = stet_store_iter_key(p->store, it, &kl);
+        stet_store_batch_delete(&p->batch, k, kl);
+    }
+    if (it) stet_store_iter_destroy(p->store, it);
+    stet_buf_free(&lo);
+    stet_buf_free(&hi);
+}
+
 static void delete_journal(struct stet_partition *p, const struct stet_invocation_id *id) {
     stet_key_journal_prefix(&p->k1, id);
-    stet_key_prefix_end(&p->k1, &p->k2);
-    stet_store_batch_delete_range(&p->batch, p->k1.data, p->k1.len, p->k2.data, p->k2.len);
+    delete_prefix(p, &p->k1);
     stet_key_notification_prefix(&p->k1, id);
-    stet_key_prefix_end(&p->k1, &p->k2);
-    stet_store_batch_delete_range(&p->batch, p->k1.data, p->k1.len, p->k2.data, p->k2.len);
+    delete_prefix(p, &p->k1);
 }
 
 static void append_entry(struct stet_partition *p, const struct stet_invocation_id *id, struct stet_inv_status *st,
@@ -313,6 +331,9 @@ static void start_invocation(struct stet_partition *p, const struct stet_invocat
         uint8_t idb[24];
         stet_invocation_id_to_bytes(id, idb);
         stet_store_batch_put(&p->batch, p->k1.data, p->k1.len, idb, 24);
+        /* every inbox entry of this key still waiting has a higher sequence than this: the
+         * release scans from there instead of over the deleted entries before it */
+        st->inbox_floor = st->state == STET_INV_INBOXED ? st->inbox_seq : p->inbox_seq;
     }
     st->state = STET_INV_INVOKED;
     stage_invoke(p, id);
@@ -424,9 +445,11 @@ static void apply_mutation_now(struct stet_partition *p, const struct stet_recor
         }
     }
     uint64_t pk = r->id.partition_key;
-    stet_key_state_prefix(&p->k1, pk, r->service, r->key);
-    stet_key_prefix_end(&p->k1, &p->k2);
-    stet_store_batch_delete_range(&p->batch, p->k1.data, p->k1.len, p->k2.data, p->k2.len);
+    /* delete what is there now (current), then write the new state */
+    for (size_t i = 0; i < current->n; i++) {
+        stet_key_state(&p->k1, pk, r->service, r->key, current->keys[i]);
+        stet_store_batch_delete(&p->batch, p->k1.data, p->k1.len);
+    }
     kv_list_free(current);
     kv_from_payload(r->payload, current);
     for (size_t i = 0; i < current->n; i++) {
@@ -472,6 +495,7 @@ static int release_lock(struct stet_partition *p, const struct stet_invocation_i
     struct stet_buf lo = STET_BUF_INIT, hi = STET_BUF_INIT;
     stet_key_inbox_prefix(&lo, pk, st->service, st->key);
     stet_key_prefix_end(&lo, &hi);
+    stet_key_inbox(&lo, pk, st->service, st->key, st->inbox_floor + 1);
     struct stet_store_iter *it = stet_store_iter_create(p->store, lo.data, lo.len, hi.data, hi.len);
     rc = 0;
     struct kv_list cur = {0};
@@ -508,7 +532,6 @@ static int release_lock(struct stet_partition *p, const struct stet_invocation_i
             rc = stet_table_status_get(p->store, &next, &ns);
             if (rc == 0 && ns.state == STET_INV_INBOXED) {
                 start_invocation(p, &next, &ns);
-                ns.inbox_seq = 0;
                 put_status(p, &next, &ns);
             }
             if (rc == 1) rc = 0;
@@ -946,8 +969,7 @@ static int apply_command(struct stet_partition *p, const struct stet_record *r, 
     case STET_CMD_CLEAR_ALL_STATE:
         if (st->keyed) {
             stet_key_state_prefix(&p->k1, pk, st->service, st->key);
-            stet_key_prefix_end(&p->k1, &p->k2);
-            stet_store_batch_delete_range(&p->batch, p->k1.data, p->k1.len, p->k2.data, p->k2.len);
+            delete_prefix(p, &p->k1);
         }
         break;
     case STET_CMD_GET_LAZY_STATE: {
@@ -1214,11 +1236,9 @@ static int apply_timer(struct stet_partition *p, const struct stet_record *r) {
             if (st.service_type == STET_WORKFLOW && st.handler_type == STET_HANDLER_WORKFLOW) {
                 /* the workflow's retention ended: its state and promises go with it */
                 stet_key_state_prefix(&p->k1, r->id.partition_key, st.service, st.key);
-                stet_key_prefix_end(&p->k1, &p->k2);
-                stet_store_batch_delete_range(&p->batch, p->k1.data, p->k1.len, p->k2.data, p->k2.len);
+                delete_prefix(p, &p->k1);
                 stet_key_promise(&p->k1, r->id.partition_key, st.service, st.key, (struct stet_slice){NULL, 0});
-                stet_key_prefix_end(&p->k1, &p->k2);
-                stet_store_batch_delete_range(&p->batch, p->k1.data, p->k1.len, p->k2.data, p->k2.len);
+                delete_prefix(p, &p->k1);
             }
         }
         break;
@@ -1428,12 +1448,13 @@ static int apply_admin(struct stet_partition *p, const struct stet_record *r) {
 }
 
 static void apply_outbox_truncate(struct stet_partition *p, const struct stet_record *r) {
-    struct stet_buf lo = STET_BUF_INIT, hi = STET_BUF_INIT;
-    stet_key_outbox(&lo, p->cfg.partition_id, 0);
-    stet_key_outbox(&hi, p->cfg.partition_id, r->outbox_seq + 1);
-    stet_store_batch_delete_range(&p->batch, lo.data, lo.len, hi.data, hi.len);
-    stet_buf_free(&lo);
-    stet_buf_free(&hi);
+    /* point deletes of what was not truncated yet (see delete_prefix on range deletions) */
+    uint64_t upto = r->outbox_seq < p->outbox_seq ? r->outbox_seq : p->outbox_seq;
+    for (uint64_t seq = p->outbox_truncated + 1; seq <= upto; seq++) {
+        stet_key_outbox(&p->k1, p->cfg.partition_id, seq);
+        stet_store_batch_delete(&p->batch, p->k1.data, p->k1.len);
+    }
+    if (upto > p->outbox_truncated) p->outbox_truncated = upto;
 }
 
 /* Exactly-once delivery between partitions: returns true when the record was seen before. */
@@ -1466,6 +1487,7 @@ static int load_fsm(struct stet_partition *p) {
         if (f.number == 1) p->applied_lsn = f.varint;
         if (f.number == 2) p->inbox_seq = f.varint;
         if (f.number == 3) p->outbox_seq = f.varint;
+        if (f.number == 4) p->outbox_truncated = f.varint;
     }
     return rc < 0 ? -EPROTO : 0;
 }
@@ -1558,8 +1580,11 @@ int stet_partition_apply(struct stet_partition *p, uint64_t lsn, const uint8_t *
     stet_pb_put_uint_field(&p->v1, 1, p->applied_lsn);
     if (p->inbox_seq) stet_pb_put_uint_field(&p->v1, 2, p->inbox_seq);
     if (p->outbox_seq) stet_pb_put_uint_field(&p->v1, 3, p->outbox_seq);
+    if (p->outbox_truncated) stet_pb_put_uint_field(&p->v1, 4, p->outbox_truncated);
     stet_store_batch_put(&p->batch, p->k1.data, p->k1.len, p->v1.data, p->v1.len);
-    rc = stet_store_write(p->store, &p->batch, false);
+    /* no WAL: the log is the durable copy; a crash loses at most what replay rebuilds (the node
+     * trims the log only up to what a store flush made durable) */
+    rc = stet_store_write(p->store, &p->batch, STET_STORE_WRITE_NO_WAL);
     if (rc < 0) {
         stet_error(MOD, "partition store write failed partition=%u lsn=%llu rc=%d", p->cfg.partition_id,
                    (unsigned long long)lsn, rc);
@@ -1669,12 +1694,13 @@ int stet_partition_outbox_scan(struct stet_store *store, uint32_t partition_id, 
     return rc;
 }
 
-int stet_partition_timers_due(struct stet_store *store, uint32_t partition_id, uint64_t now_ms, size_t limit,
-                              int (*cb)(void *arg, const struct stet_record *fired), void *arg,
+int stet_partition_timers_due(struct stet_store *store, uint32_t partition_id, uint64_t from_wake_ms, uint64_t now_ms,
+                              size_t limit, int (*cb)(void *arg, const struct stet_record *fired), void *arg,
                               uint64_t *next_wake_ms) {
     struct stet_buf lo = STET_BUF_INIT, hi = STET_BUF_INIT;
     stet_key_timer_prefix(&lo, partition_id);
     stet_key_prefix_end(&lo, &hi);
+    stet_buf_append_u64be(&lo, from_wake_ms);
     struct stet_store_iter *it = stet_store_iter_create(store, lo.data, lo.len, hi.data, hi.len);
     int rc = 0;
     size_t n = 0;

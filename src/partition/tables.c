@@ -181,6 +181,7 @@ void stet_inv_status_encode(const struct stet_inv_status *s, struct stet_buf *ou
     if (s->waiting.len) put_s(out, 24, s->waiting);
     put_u(out, 25, s->inbox_seq);
     put_u(out, 26, s->pausing);
+    put_u(out, 27, s->inbox_floor);
 }
 
 void stet_inv_sink_encode(const struct stet_inv_sink *k, struct stet_buf *out) {
@@ -263,6 +264,7 @@ int stet_inv_status_decode(struct stet_inv_status *s, const uint8_t *data, size_
         case 24: s->waiting = SL(f); break;
         case 25: s->inbox_seq = f.varint; break;
         case 26: s->pausing = f.varint != 0; break;
+        case 27: s->inbox_floor = f.varint; break;
         default: break;
         }
     }

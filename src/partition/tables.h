@@ -84,6 +84,7 @@ struct stet_inv_status {
     struct stet_slice waiting;      /* SUSPENDED: encoded SuspensionMessage */
     uint64_t inbox_seq;             /* INBOXED */
     bool pausing;                   /* INVOKED: a pause was requested; the attempt is being stopped */
+    uint64_t inbox_floor;           /* lock holder: inbox entries of its key all have a higher sequence */
     /* the slices above point into this buffer (or into caller memory while encoding) */
     struct stet_buf storage;
 };

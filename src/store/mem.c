@@ -141,9 +141,9 @@ static int mem_get(struct stet_store *base, const void *key, size_t klen, struct
     return 0;
 }
 
-static int mem_write(struct stet_store *base, const struct stet_store_batch *b, bool sync) {
+static int mem_write(struct stet_store *base, const struct stet_store_batch *b, unsigned flags) {
     struct mem_store *s = (struct mem_store *)base;
-    STET_UNUSED(sync);
+    STET_UNUSED(flags);
     struct stet_store_batch_cursor c = {b, 0};
     int op;
     const uint8_t *k, *v;

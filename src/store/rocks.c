@@ -2,11 +2,13 @@
  *
  * One database, default column family only, tuned for a small server:
  *  - create_if_missing (and the parent directories are created, like `mkdir -p`);
- *  - a 32 MiB LRU block cache shared by all tables, a 10-bit bloom filter for point reads;
+ *  - an 8 MiB LRU block cache shared by all tables, a 10-bit bloom filter for point reads
+ *    (the working set of a node is small: live invocations and their state; memory is a
+ *    target, see bench/RESULTS.md);
  *  - max_open_files 256 so file descriptors stay bounded;
  *  - LZ4 compression (Debian's librocksdb links liblz4); if this build of RocksDB rejects
  *    it, the open is retried without compression;
- *  - 16 MiB memtables, at most 2 background jobs, info LOG capped at 2 files of 4 MiB;
+ *  - 4 MiB memtables (at most 2), at most 2 background jobs, info LOG capped at 2 files of 4 MiB;
  *  - the WAL is on; write(sync=true) sets WriteOptions.sync (fsync of the WAL before the
  *    write returns), write(sync=false) leaves the WAL in the OS page cache.
  *
@@ -36,8 +38,8 @@
 #include "common/log.h"
 
 enum {
-    ROCKS_BLOCK_CACHE_BYTES = 32 << 20,
-    ROCKS_WRITE_BUFFER_BYTES = 16 << 20,
+    ROCKS_BLOCK_CACHE_BYTES = 8 << 20,
+    ROCKS_WRITE_BUFFER_BYTES = 4 << 20,
     ROCKS_MAX_OPEN_FILES = 256,
     ROCKS_BACKGROUND_JOBS = 2,
     ROCKS_INFO_LOG_FILES = 2,
@@ -54,6 +56,8 @@ struct rocks_store {
     rocksdb_readoptions_t *read_options;
     rocksdb_writeoptions_t *write_sync;
     rocksdb_writeoptions_t *write_nosync;
+    rocksdb_writeoptions_t *write_nowal;
+    rocksdb_flushoptions_t *flush_opts;
     uint32_t iters_open; /* atomic: iterators are created on the loop thread only, but be safe */
 };
 
@@ -95,7 +99,8 @@ static int rocks_get(struct stet_store *base, const void *key, size_t klen, stru
     return 0;
 }
 
-static int rocks_write(struct stet_store *base, const struct stet_store_batch *b, bool sync) {
+static int rocks_write(struct stet_store *base, const struct stet_store_batch *b, unsigned flags) {
+    bool sync = (flags & STET_STORE_WRITE_SYNC) != 0;
     struct rocks_store *s = (struct rocks_store *)base;
     rocksdb_writebatch_t *wb = rocksdb_writebatch_create();
     struct stet_store_batch_cursor c = {b, 0};
@@ -119,9 +124,18 @@ static int rocks_write(struct stet_store *base, const struct stet_store_batch *b
     }
     STET_ASSERT(n == b->count);
     char *err = NULL;
-    rocksdb_write(s->db, sync ? s->write_sync : s->write_nosync, wb, &err);
+    rocksdb_write(s->db, sync ? s->write_sync : (flags & STET_STORE_WRITE_NO_WAL) ? s->write_nowal : s->write_nosync, wb,
+                  &err);
     rocksdb_writebatch_destroy(wb);
     if (err != NULL) return rocks_error(err, sync ? "write(sync)" : "write");
+    return 0;
+}
+
+static int rocks_flush(struct stet_store *base) {
+    struct rocks_store *s = (struct rocks_store *)base;
+    char *err = NULL;
+    rocksdb_flush(s->db, s->flush_opts, &err);
+    if (err != NULL) return rocks_error(err, "flush");
     return 0;
 }
 
@@ -211,6 +225,8 @@ static void rocks_free_handles(struct rocks_store *s) {
     if (s->db) rocksdb_close(s->db);
     if (s->write_sync) rocksdb_writeoptions_destroy(s->write_sync);
     if (s->write_nosync) rocksdb_writeoptions_destroy(s->write_nosync);
+    if (s->write_nowal) rocksdb_writeoptions_destroy(s->write_nowal);
+    if (s->flush_opts) rocksdb_flushoptions_destroy(s->flush_opts);
     if (s->read_options) rocksdb_readoptions_destroy(s->read_options);
     if (s->options) rocksdb_options_destroy(s->options);
     if (s->table_options) rocksdb_block_based_options_destroy(s->table_options);
@@ -240,6 +256,7 @@ static const struct stet_store_ops rocks_ops = {
     .iter_seek_for_prev = rocks_iter_seek_for_prev,
     .iter_seek_last = rocks_iter_seek_last,
     .iter_error = rocks_iter_error,
+    .flush = rocks_flush,
 };
 
 /* mkdir -p of the parents of dir (RocksDB creates the last component itself). */
@@ -290,6 +307,7 @@ int stet_store_open_rocks(const char *dir, struct stet_store **out, char **errms
     rocksdb_options_set_block_based_table_factory(s->options, s->table_options);
     rocksdb_options_set_max_open_files(s->options, ROCKS_MAX_OPEN_FILES);
     rocksdb_options_set_write_buffer_size(s->options, ROCKS_WRITE_BUFFER_BYTES);
+    rocksdb_options_set_max_write_buffer_number(s->options, 2);
     rocksdb_options_set_max_background_jobs(s->options, ROCKS_BACKGROUND_JOBS);
     rocksdb_options_set_keep_log_file_num(s->options, ROCKS_INFO_LOG_FILES);
     rocksdb_options_set_max_log_file_size(s->options, ROCKS_INFO_LOG_BYTES);
@@ -299,6 +317,10 @@ int stet_store_open_rocks(const char *dir, struct stet_store **out, char **errms
     rocksdb_writeoptions_set_sync(s->write_sync, 1);
     s->write_nosync = rocksdb_writeoptions_create();
     rocksdb_writeoptions_set_sync(s->write_nosync, 0);
+    s->write_nowal = rocksdb_writeoptions_create();
+    rocksdb_writeoptions_disable_WAL(s->write_nowal, 1);
+    s->flush_opts = rocksdb_flushoptions_create();
+    rocksdb_flushoptions_set_wait(s->flush_opts, 1);
 
     char *err = NULL;
     s->db = rocksdb_open(s->options, dir, &err);

@@ -56,7 +56,8 @@ enum { STET_STORE_OP_PUT = 1, STET_STORE_OP_DELETE = 2, STET_STORE_OP_DELETE_RAN
 
 struct stet_store_ops {
     int (*get)(struct stet_store *s, const void *key, size_t klen, struct stet_buf *out);
-    int (*write)(struct stet_store *s, const struct stet_store_batch *b, bool sync);
+    /* flags: STET_STORE_WRITE_* (0 = durable eventually through the WAL, not synced) */
+    int (*write)(struct stet_store *s, const struct stet_store_batch *b, unsigned flags);
     struct stet_store_iter *(*iter_create)(struct stet_store *s, const void *lower, size_t llen, const void *upper,
                                            size_t ulen);
     void (*iter_destroy)(struct stet_store_iter *it);
@@ -66,6 +67,7 @@ struct stet_store_ops {
     const uint8_t *(*iter_key)(struct stet_store_iter *it, size_t *klen);
     const uint8_t *(*iter_value)(struct stet_store_iter *it, size_t *vlen);
     void (*destroy)(struct stet_store *s);
+    int (*flush)(struct stet_store *s); /* may be NULL */
     /* Added after the first version; stores that wrap another store must forward them. */
     void (*iter_prev)(struct stet_store_iter *it);
     /* Positions at the last key <= key (within bounds). */
@@ -90,9 +92,16 @@ struct stet_store *stet_store_create_mem(void);
 static inline int stet_store_get(struct stet_store *s, const void *k, size_t kl, struct stet_buf *out) {
     return s->ops->get(s, k, kl, out);
 }
-static inline int stet_store_write(struct stet_store *s, const struct stet_store_batch *b, bool sync) {
-    return s->ops->write(s, b, sync);
+/* STET_STORE_WRITE_SYNC: durable (fsynced) when write returns. STET_STORE_WRITE_NO_WAL: not
+ * written to the WAL at all: the data survives a crash only once flushed (stet_store_flush),
+ * which is right for data that can be rebuilt (the partition store, rebuilt from the log). */
+enum { STET_STORE_WRITE_SYNC = 1, STET_STORE_WRITE_NO_WAL = 2 };
+static inline int stet_store_write(struct stet_store *s, const struct stet_store_batch *b, unsigned flags) {
+    return s->ops->write(s, b, flags);
 }
+/* Makes every write so far durable, NO_WAL ones included (a memtable flush). Blocking; call it
+ * off the loop thread. A store without the op has nothing to flush. */
+static inline int stet_store_flush(struct stet_store *s) { return s->ops->flush ? s->ops->flush(s) : 0; }
 /* Iterates keys in [lower, upper); upper NULL means unbounded. Starts at lower. */
 static inline struct stet_store_iter *stet_store_iter_create(struct stet_store *s, const void *lo, size_t ll,
                                                              const void *up, size_t ul) {

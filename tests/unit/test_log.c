@@ -97,7 +97,7 @@ static int wrap_get(struct stet_store *s, const void *k, size_t kl, struct stet_
     return stet_store_get(w->inner, k, kl, out);
 }
 
-static int wrap_write(struct stet_store *s, const struct stet_store_batch *b, bool sync) {
+static int wrap_write(struct stet_store *s, const struct stet_store_batch *b, unsigned sync) {
     struct wrap_store *w = (struct wrap_store *)s;
     if (w->fail_next_write) {
         int rc = w->fail_next_write;

@@ -480,10 +480,10 @@ static void test_sleep_timer_and_delayed_start(void **state) {
     struct stet_record fired;
     uint64_t next = 0;
     memset(&fired, 0, sizeof(fired));
-    assert_int_equal(stet_partition_timers_due(pt.store, 0, 4999, 10, collect_timer, &fired, &next), 0);
+    assert_int_equal(stet_partition_timers_due(pt.store, 0, 0, 4999, 10, collect_timer, &fired, &next), 0);
     assert_int_equal(fired.kind, 0);
     assert_int_equal(next, 5000);
-    assert_int_equal(stet_partition_timers_due(pt.store, 0, 5000, 10, collect_timer, &fired, &next), 0);
+    assert_int_equal(stet_partition_timers_due(pt.store, 0, 0, 5000, 10, collect_timer, &fired, &next), 0);
     assert_int_equal(fired.kind, STET_REC_TIMER_FIRED);
     fired.timestamp_ms = 5001;
     size_t notifies = count_actions(&pt.rec, STET_ACTION_NOTIFY);
@@ -500,7 +500,7 @@ static void test_sleep_timer_and_delayed_start(void **state) {
     apply(&pt, &r);
     assert_int_equal(count_actions(&pt.rec, STET_ACTION_INVOKE), invokes);
     memset(&fired, 0, sizeof(fired));
-    assert_int_equal(stet_partition_timers_due(pt.store, 0, 9000, 10, collect_timer, &fired, &next), 0);
+    assert_int_equal(stet_partition_timers_due(pt.store, 0, 6000, 9000, 10, collect_timer, &fired, &next), 0);
     assert_int_equal(fired.timer_kind, STET_TIMER_START);
     fired.timestamp_ms = 9000;
     apply(&pt, &fired);

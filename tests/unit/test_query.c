@@ -50,7 +50,7 @@ static int cs_get(struct stet_store *s, const void *k, size_t kl, struct stet_bu
     cs_of(s)->gets++;
     return stet_store_get(cs_of(s)->inner, k, kl, out);
 }
-static int cs_write(struct stet_store *s, const struct stet_store_batch *b, bool sync) {
+static int cs_write(struct stet_store *s, const struct stet_store_batch *b, unsigned sync) {
     return stet_store_write(cs_of(s)->inner, b, sync);
 }
 static struct stet_store_iter *cs_iter_create(struct stet_store *s, const void *lo, size_t ll, const void *up,
