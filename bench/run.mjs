@@ -409,15 +409,24 @@ class Services {
   async start() {
     const fd = fs.openSync(this.logFile, "a");
     const args = ["--import", path.join(BENCH_DIR, "polyfill.mjs"), path.join(BENCH_DIR, "services.mjs"), "--port", String(this.port), "--side-port", String(this.sidePort)];
-    const child = track(spawn(process.execPath, args, { cwd: BENCH_DIR, stdio: ["ignore", "pipe", fd] }));
+    // RESTATE_LOGGING=WARN: the SDK's per-invocation INFO lines would cost SDK CPU (the
+    // bottleneck on small machines) without telling anything about the server.
+    const env = { ...process.env, RESTATE_LOGGING: "WARN" };
+    const child = track(spawn(process.execPath, args, { cwd: BENCH_DIR, env, stdio: ["ignore", "pipe", fd] }));
     fs.closeSync(fd);
     this.child = child;
     const ready = new Promise((resolve, reject) => {
       let buf = "";
-      child.stdout.on("data", (c) => {
+      const onData = (c) => {
         buf += c.toString("utf8");
-        if (/^READY /m.test(buf)) resolve();
-      });
+        if (/^READY /m.test(buf)) {
+          // From now on stdout goes straight to the log, not through a growing string here.
+          child.stdout.off("data", onData);
+          child.stdout.pipe(fs.createWriteStream(this.logFile, { flags: "a" }));
+          resolve();
+        }
+      };
+      child.stdout.on("data", onData);
       child.once("exit", (code, sig) => reject(new Error(`services exited during startup (code ${code}, signal ${sig}); see ${this.logFile}`)));
     });
     let timer;
@@ -429,7 +438,6 @@ class Services {
     } finally {
       clearTimeout(timer);
     }
-    child.stdout.resume();
   }
   async stamps() {
     const r = await request(`http://127.0.0.1:${this.sidePort}/stamps`, { timeout: 5000 });
@@ -1202,7 +1210,7 @@ function render(results) {
   md.push(
     [
       `- Machine: ${m.cpu}, ${m.cores} cores, ${m.memGiB.toFixed(1)} GiB RAM, Linux ${m.kernel}, Debian ${m.debian || "?"}; data directories on ${m.fs || "?"}; load average before the run ${m.loadavg.map((x) => x.toFixed(2)).join(" ")}.`,
-      `- Servers: Stet \`${results.versions.stet || "-"}\` (${results.bins.stet}); restate-server \`${results.versions.restate || "-"}\` (${results.bins.restate}). SDK: @restatedev/restate-sdk ${results.versions.sdk} on Node ${m.node}. Generator: ${m.wrk}.`,
+      `- Servers: Stet \`${results.versions.stet || "-"}\` (${results.bins.stet}); restate-server \`${results.versions.restate || "-"}\` (${results.bins.restate}). SDK: @restatedev/restate-sdk ${results.versions.sdk} on Node ${m.node} (\`RESTATE_LOGGING=WARN\`: no per-invocation log lines). Generator: ${m.wrk}.`,
       `- One server at a time, same loopback ports (ingress ${results.ports.ingress}, admin ${results.ports.admin}, node ${results.ports.node}, SDK endpoint ${results.ports.sdk}), fresh data directory, fresh services process (\`bench/services.mjs\`, h2c BIDI_STREAM), deployment registered through the admin API.`,
       `- Both servers get the same environment: \`RESTATE_BASE_DIR\`, \`RESTATE_NODE_NAME=bench\`, \`RESTATE_INGRESS__BIND_ADDRESS\`, \`RESTATE_ADMIN__BIND_ADDRESS\`, \`RESTATE_BIND_ADDRESS\`, \`RESTATE_ADVERTISED_ADDRESS\`, \`RESTATE_LOG_FILTER=warn\`; restate-server also \`--no-logo\`, \`RESTATE_DISABLE_TELEMETRY=true\`, \`RESTATE_LISTEN_MODE=tcp\`, \`RESTATE_LOG_DISABLE_ANSI_CODES=true\`. Everything else is each server's default (24 partitions).`,
       `- Load: \`wrk\` closed loop, ${opts.threads} thread(s), keep-alive HTTP/1.1, POST with a JSON body (\`bench/wrk.lua\`), ${opts.runs} run(s) of ${opts.duration} s per workload and concurrency (${opts.concurrency.join(", ")}) after a ${opts.warmup} s warm-up at c=${Math.max(...opts.concurrency)}; medians over the runs; req/s counts successful (2xx) answers only, latencies are wrk's (all answers). Example: \`${results.exampleCmd || "wrk ..."}\`.`,
