@@ -104,10 +104,8 @@ static void timer_closed_cb(uv_handle_t *h) {
     free(t);
 }
 
-static void task_free(struct task *t) {
-    struct stet_invoker *inv = t->inv;
-    stet_hmap_remove(&inv->tasks, t->id_bytes, 24);
-    inv->stats.open_tasks--;
+/* Drops the attempt's HTTP/2 stream or HTTP/1.1 request; no callback of it runs afterwards. */
+static void close_transport(struct task *t) {
     if (t->stream) {
         stet_h2_stream_reset(t->stream);
         t->stream = NULL;
@@ -116,6 +114,13 @@ static void task_free(struct task *t) {
         stet_h1_request_cancel(t->h1);
         t->h1 = NULL;
     }
+}
+
+static void task_free(struct task *t) {
+    struct stet_invoker *inv = t->inv;
+    stet_hmap_remove(&inv->tasks, t->id_bytes, 24);
+    inv->stats.open_tasks--;
+    close_transport(t);
     uv_timer_stop(&t->timer);
     t->timer_closing = true;
     uv_close((uv_handle_t *)&t->timer, timer_closed_cb);
@@ -628,14 +633,7 @@ static void attempt_fail(struct task *t, const char *fmt, ...) {
     stet_buf_reset(&t->last_stacktrace);
     t->attempt_failed = true;
     uv_timer_stop(&t->timer);
-    if (t->stream) {
-        stet_h2_stream_reset(t->stream);
-        t->stream = NULL;
-    }
-    if (t->h1) {
-        stet_h1_request_cancel(t->h1);
-        t->h1 = NULL;
-    }
+    close_transport(t);
     attempt_finished(t);
 }
 

@@ -339,6 +339,27 @@ static void start_invocation(struct stet_partition *p, const struct stet_invocat
     stage_invoke(p, id);
 }
 
+/* Starts the invocation, or queues it in its key's inbox when another invocation holds the
+ * key's lock. The caller writes the status. Returns 0 or a negative errno. */
+static int start_or_enqueue(struct stet_partition *p, const struct stet_invocation_id *id, struct stet_inv_status *st) {
+    if (st->keyed && uses_lock(st->service_type, st->handler_type)) {
+        stet_key_lock(&p->k1, id->partition_key, st->service, st->key);
+        int rc = stet_store_get(p->store, p->k1.data, p->k1.len, &p->v1);
+        if (rc < 0) return rc;
+        if (rc == 0) {
+            st->state = STET_INV_INBOXED;
+            st->inbox_seq = ++p->inbox_seq;
+            stet_key_inbox(&p->k1, id->partition_key, st->service, st->key, st->inbox_seq);
+            uint8_t idb[24];
+            stet_invocation_id_to_bytes(id, idb);
+            stet_store_batch_put(&p->batch, p->k1.data, p->k1.len, idb, 24);
+            return 0;
+        }
+    }
+    start_invocation(p, id, st);
+    return 0;
+}
+
 /* ---- state mutations (admin POST /services/{svc}/state) ----------------------------------- */
 
 void stet_state_version_hash(const struct stet_slice *keys, const struct stet_slice *values, size_t n, char out[44]) {
@@ -643,23 +664,9 @@ static int apply_invoke(struct stet_partition *p, const struct stet_record *r) {
     if (r->execute_at_ms > p->now_ms) {
         st.state = STET_INV_SCHEDULED;
         put_timer(p, r->execute_at_ms, &r->id, 0, STET_TIMER_START);
-    } else if (st.keyed && uses_lock(st.service_type, st.handler_type)) {
-        stet_key_lock(&p->k1, r->id.partition_key, st.service, st.key);
-        rc = stet_store_get(p->store, p->k1.data, p->k1.len, &p->v1);
-        if (rc < 0) goto out;
-        if (rc == 0) {
-            st.state = STET_INV_INBOXED;
-            st.inbox_seq = ++p->inbox_seq;
-            stet_key_inbox(&p->k1, r->id.partition_key, st.service, st.key, st.inbox_seq);
-            uint8_t idb[24];
-            stet_invocation_id_to_bytes(&r->id, idb);
-            stet_store_batch_put(&p->batch, p->k1.data, p->k1.len, idb, 24);
-        } else {
-            start_invocation(p, &r->id, &st);
-        }
-        rc = 0;
     } else {
-        start_invocation(p, &r->id, &st);
+        rc = start_or_enqueue(p, &r->id, &st);
+        if (rc < 0) goto out;
     }
     put_status(p, &r->id, &st);
 out:
@@ -1208,23 +1215,8 @@ static int apply_timer(struct stet_partition *p, const struct stet_record *r) {
         break;
     case STET_TIMER_START:
         if (st.state == STET_INV_SCHEDULED) {
-            if (st.keyed && uses_lock(st.service_type, st.handler_type)) {
-                stet_key_lock(&p->k1, r->id.partition_key, st.service, st.key);
-                rc = stet_store_get(p->store, p->k1.data, p->k1.len, &p->v1);
-                if (rc < 0) break;
-                if (rc == 0) {
-                    st.state = STET_INV_INBOXED;
-                    st.inbox_seq = ++p->inbox_seq;
-                    stet_key_inbox(&p->k1, r->id.partition_key, st.service, st.key, st.inbox_seq);
-                    uint8_t idb[24];
-                    stet_invocation_id_to_bytes(&r->id, idb);
-                    stet_store_batch_put(&p->batch, p->k1.data, p->k1.len, idb, 24);
-                } else {
-                    start_invocation(p, &r->id, &st);
-                }
-            } else {
-                start_invocation(p, &r->id, &st);
-            }
+            rc = start_or_enqueue(p, &r->id, &st);
+            if (rc < 0) break;
             rc = put_status(p, &r->id, &st);
         }
         break;
