@@ -115,6 +115,10 @@ struct stet_log {
     int failed; /* 0, or the negative errno of the commit that failed */
     uint32_t callbacks_running;
     struct stet_log_stats stats;
+    /* While commit_done runs the callbacks, the group's batch is still in memory:
+     * stet_log_read answers from it instead of reading back from the store. */
+    const struct log_group *reading;
+    struct stet_store_batch_cursor read_cursor; /* where the last read from `reading` ended */
 };
 
 /* ---- keys ----------------------------------------------------------------------------- */
@@ -242,6 +246,7 @@ static void group_fail(struct stet_log *log, struct log_group *g, int status) {
         if (e->cb != NULL) e->cb(e->arg, status, e->lsn);
     }
     log->callbacks_running--;
+    log->reading = NULL;
     group_recycle(log, g);
 }
 
@@ -307,6 +312,8 @@ static void commit_done(void *arg) {
     log->unflushed_bytes -= g->bytes;
 
     log->callbacks_running++;
+    log->reading = g;
+    log->read_cursor = (struct stet_store_batch_cursor){&g->batch, 0};
     if (log->durable_cb != NULL) {
         for (size_t i = 0; i < g->range_count; i++) {
             const struct log_range *r = &g->ranges[i];
@@ -318,6 +325,7 @@ static void commit_done(void *arg) {
         if (e->cb != NULL) e->cb(e->arg, 0, e->lsn);
     }
     log->callbacks_running--;
+    log->reading = NULL;
     group_recycle(log, g);
 
     /* A full batch waited behind this commit: do not wait for the owner's next flush. */
@@ -501,11 +509,36 @@ bool stet_log_drain(struct stet_log *log) {
     return !stet_log_busy(log);
 }
 
+/* Looks for the record in the group whose callbacks are running. Readers go through a
+ * group's records in order, so the search continues where the previous one stopped and
+ * wraps around once. */
+static bool read_recent(struct stet_log *log, const uint8_t key[STET_LOG_RECORD_KEY_LEN], struct stet_buf *out) {
+    if (log->reading == NULL) return false;
+    for (int pass = 0; pass < 2; pass++) {
+        struct stet_store_batch_cursor c = pass == 0 ? log->read_cursor
+                                                     : (struct stet_store_batch_cursor){&log->reading->batch, 0};
+        int op;
+        const uint8_t *k, *v;
+        size_t kl, vl;
+        while (stet_store_batch_next(&c, &op, &k, &kl, &v, &vl)) {
+            if (op != STET_STORE_OP_PUT || kl != STET_LOG_RECORD_KEY_LEN ||
+                memcmp(k, key, STET_LOG_RECORD_KEY_LEN) != 0)
+                continue;
+            stet_buf_reset(out);
+            stet_buf_append(out, v, vl);
+            log->read_cursor = c;
+            return true;
+        }
+    }
+    return false;
+}
+
 int stet_log_read(struct stet_log *log, uint32_t log_id, uint64_t lsn, struct stet_buf *out) {
     const struct log_state *st = state_find(log, log_id);
     if (st == NULL || lsn == 0 || lsn <= st->trim || lsn > st->durable) return 1;
     uint8_t key[STET_LOG_RECORD_KEY_LEN];
     stet_log_record_key(key, log_id, lsn);
+    if (read_recent(log, key, out)) return 0;
     int rc = stet_store_get(log->store, key, sizeof(key), out);
     if (rc == 1) {
         stet_error("log", "durable record log=%u lsn=%llu is missing from the store (trim point %llu, tail %llu)",
