@@ -439,10 +439,21 @@ class Services {
       clearTimeout(timer);
     }
   }
-  async stamps() {
-    const r = await request(`http://127.0.0.1:${this.sidePort}/stamps`, { timeout: 5000 });
+  async stamps(timeout = 10_000) {
+    const r = await request(`http://127.0.0.1:${this.sidePort}/stamps`, { timeout });
     if (r.status !== 200) throw new Error(`services /stamps answered ${r.status}`);
     return JSON.parse(r.text);
+  }
+  /** stamps(), retried until deadline: while a send backlog executes, the SDK's loop is busy. */
+  async stampsBy(deadline) {
+    for (;;) {
+      try {
+        return await this.stamps(Math.max(1000, deadline - nowMs()));
+      } catch (e) {
+        if (nowMs() >= deadline) throw e;
+        await sleep(100);
+      }
+    }
   }
   async resetStamps() {
     const r = await request(`http://127.0.0.1:${this.sidePort}/stamps/reset`, { method: "POST", timeout: 5000 });
@@ -674,11 +685,11 @@ async function measure(target, services, name, connections, durationS, threads, 
   const result = { workload: name, connections, durationS, cmd: wrk.cmd, quiet };
   if (wl.send) {
     // Wait (bounded) until every accepted /send has executed.
-    let st = await services.stamps();
-    const deadline = nowMs() + 30_000;
+    const deadline = nowMs() + SEND_DRAIN_LIMIT_MS;
+    let st = await services.stampsBy(deadline);
     while (st.count < ok && nowMs() < deadline) {
       await sleep(20);
-      st = await services.stamps();
+      st = await services.stampsBy(deadline);
     }
     const wallNow = performance.timeOrigin + nowMs();
     result.send = {
@@ -724,6 +735,7 @@ async function measure(target, services, name, connections, durationS, threads, 
 }
 
 const NCPU = os.cpus().length;
+const SEND_DRAIN_LIMIT_MS = 120_000;
 
 /** Names what limited a run, from the CPU each party used. */
 function bottleneck(r, threads) {
@@ -822,7 +834,17 @@ async function runWorkloads(opts, target, services, out) {
       for (const c of opts.concurrency) {
         wres.runs[c] = [];
         for (let i = 0; i < opts.runs; i++) {
-          const r = await measure(target, services, name, c, opts.duration, opts.threads, opts.waitQuiet);
+          let r;
+          try {
+            r = await measure(target, services, name, c, opts.duration, opts.threads, opts.waitQuiet);
+          } catch (e) {
+            // One failed run does not end the workload, unless the server is gone.
+            for (const n of target.nodes) n.checkAlive();
+            (wres.runErrors ??= []).push(`c=${c} run ${i + 1}: ${e.message.split("\n")[0]}`);
+            log(`${target.kind}/${target.shape} ${name} c=${c} run ${i + 1}/${opts.runs}: FAILED: ${e.message.split("\n")[0]}`);
+            await sleep(1000);
+            continue;
+          }
           wres.runs[c].push(r);
           log(
             `${target.kind}/${target.shape} ${name} c=${c} run ${i + 1}/${opts.runs}: ${r.okRps.toFixed(0)} ok req/s, ` +
@@ -1289,6 +1311,16 @@ function render(results) {
     row("idle CPU (cores)", (r) => r.idle?.cpuCores, fmt.cores);
     row("RSS after the suite, 3 s idle (MB)", (r) => r.after?.rssKb, fmt.mb);
     row("server CPU over the suite (s)", (r) => r.suiteServerCpuS, fmt.s);
+    const failures = [ra, rb].filter(Boolean).flatMap((r) =>
+      Object.entries(r.workloads || {}).flatMap(([w, wr]) => [
+        ...(wr.error ? [`${label(r.kind)} ${w}: ${wr.error.split("\n")[0]}`] : []),
+        ...(wr.runErrors || []).map((e) => `${label(r.kind)} ${w} ${e}`),
+      ]),
+    );
+    if (failures.length) {
+      md.push(`**Failed runs (left out of the medians):**\n\n${failures.map((f) => `- ${f}`).join("\n")}\n`);
+      con.push(`Failed runs (left out of the medians):\n${failures.map((f) => `  ${f}`).join("\n")}`);
+    }
     both(`Start-up and memory${shape === "cluster" ? " (sums over 3 nodes)" : ""}`, table(["", label(A), ...(B ? [label(B), `${label(A)}/${label(B)}`] : [])], srows));
 
     for (const c of [...opts.concurrency].reverse()) {
@@ -1383,6 +1415,7 @@ function render(results) {
   for (const s of results.servers) {
     for (const [w, wr] of Object.entries(s.workloads || {})) {
       if (wr.error) all.push([`${s.kind}/${s.shape}`, w, "", `error: ${wr.error.split("\n")[0]}`, "", "", "", "", ""]);
+      for (const e of wr.runErrors || []) all.push([`${s.kind}/${s.shape}`, w, "", `failed: ${e}`, "", "", "", "", ""]);
       for (const [c, runs] of Object.entries(wr.runs || {})) {
         runs.forEach((r, i) => all.push([`${s.kind}/${s.shape}`, w, c, String(i + 1), fmt.rps(r.okRps), `${fmt.ms(r.latencyMs.p50)}/${fmt.ms(r.latencyMs.p99)}`, String(r.errorCount), fmt.us(r.serverCpuUsPerReq), r.bottleneck]));
       }
