@@ -640,6 +640,57 @@ function runWrk(url, wl, connections, durationS, threads) {
   });
 }
 
+// Log lines that say something went wrong: "<timestamp>Z WARN|ERROR ..." (both servers' plain
+// format at RESTATE_LOG_FILTER=warn) and the SDK's "[restate][...] ERROR|WARN:" lines.
+const SERVER_PROBLEM_RE = /^\S+Z\s+(WARN|ERROR)\b/gm;
+const SDK_PROBLEM_RE = /^\[restate\]\S* (ERROR|WARN):/gm;
+
+function fileSize(file) {
+  try {
+    return fs.statSync(file).size;
+  } catch {
+    return 0;
+  }
+}
+
+function logSizes(target, services) {
+  return { server: target.nodes.map((n) => fileSize(n.logFile)), sdk: fileSize(services.logFile) };
+}
+
+function readFrom(file, offset) {
+  const size = fileSize(file);
+  if (size <= offset) return "";
+  const fd = fs.openSync(file, "r");
+  try {
+    const buf = Buffer.alloc(size - offset);
+    fs.readSync(fd, buf, 0, buf.length, offset);
+    return buf.toString("utf8");
+  } finally {
+    fs.closeSync(fd);
+  }
+}
+
+/** WARN/ERROR lines the server(s) and the SDK logged since `before`, with one example each. */
+function countLogProblems(target, services, before) {
+  let serverProblems = 0;
+  let serverExample = "";
+  target.nodes.forEach((n, i) => {
+    const text = readFrom(n.logFile, before.server[i]);
+    for (const m of text.matchAll(SERVER_PROBLEM_RE)) {
+      serverProblems++;
+      if (!serverExample) serverExample = text.slice(m.index, text.indexOf("\n", m.index + 1) >>> 0).slice(0, 300);
+    }
+  });
+  const sdkText = readFrom(services.logFile, before.sdk);
+  let sdkProblems = 0;
+  let sdkExample = "";
+  for (const m of sdkText.matchAll(SDK_PROBLEM_RE)) {
+    sdkProblems++;
+    if (!sdkExample) sdkExample = sdkText.slice(m.index, sdkText.indexOf("\n", m.index + 1) >>> 0).slice(0, 300);
+  }
+  return { serverLogProblems: serverProblems, serverLogExample: serverExample, sdkLogProblems: sdkProblems, sdkLogExample: sdkExample };
+}
+
 /**
  * Waits up to limitS seconds until the machine's busy time, minus what the server(s), the SDK
  * process and this runner used, stays below 0.25 cores over a 500 ms window. Returns the last
@@ -672,6 +723,7 @@ async function measure(target, services, name, connections, durationS, threads, 
     const total = target.pids().reduce((s, pid) => s + (memKb(pid)?.rssKb ?? 0), 0);
     sampledPeakKb = Math.max(sampledPeakKb, total);
   }, 50);
+  const logsBefore = logSizes(target, services);
   const before = snapshot(target, services);
   let wrk;
   try {
@@ -730,6 +782,7 @@ async function measure(target, services, name, connections, durationS, threads, 
     machineCores,
     otherCores: Math.max(0, machineCores - (serverCpu + sdkCpu + genCpu + selfCpu) / wallS),
   });
+  Object.assign(result, countLogProblems(target, services, logsBefore));
   result.bottleneck = bottleneck(result, threads);
   return result;
 }
@@ -1185,6 +1238,10 @@ function summarize(runs) {
     genCores: pick((r) => r.genCpuS / r.wallS),
     serverCores: pick((r) => r.serverCpuS / r.wallS),
     otherCores: pick((r) => r.otherCores),
+    serverLogProblems: pick((r) => r.serverLogProblems),
+    sdkLogProblems: pick((r) => r.sdkLogProblems),
+    serverLogExample: runs.map((r) => r.serverLogExample).find(Boolean) || "",
+    sdkLogExample: runs.map((r) => r.sdkLogExample).find(Boolean) || "",
     bottleneck: runs.map((r) => r.bottleneck).sort((a, b) => runs.filter((r) => r.bottleneck === b).length - runs.filter((r) => r.bottleneck === a).length)[0],
   };
   if (runs[0].send) {
@@ -1366,6 +1423,26 @@ function render(results) {
           `send, c=${c}: accepted /send per second and time from sending the request until the handler ran (ms)`,
           table(["server", "accepted/s", "p50", "p90", "p99", "max", "executed/accepted", "backlog drained after the load (ms)"], rows),
         );
+      }
+      // problems the logs show (retries, resets, timeouts)
+      const prow = [];
+      const examples = [];
+      for (const w of opts.workloads) {
+        const ss = [A, B].filter(Boolean).map((k) => [k, summarize(findResult(results, k, shape)?.workloads?.[w]?.runs?.[c])]);
+        prow.push([w, ...ss.map(([, s]) => fmt.int(s?.serverLogProblems)), ...ss.map(([, s]) => fmt.int(s?.sdkLogProblems))]);
+        for (const [k, s2] of ss) {
+          if (s2?.serverLogExample) examples.push(`${label(k)} ${w}: ${s2.serverLogExample}`);
+          if (s2?.sdkLogExample) examples.push(`${label(k)} ${w} (SDK): ${s2.sdkLogExample}`);
+        }
+      }
+      if (prow.some((r) => r.slice(1).some((v) => v !== "0" && v !== "–"))) {
+        const ks = [A, B].filter(Boolean).map(label);
+        both(
+          `WARN/ERROR log lines per run, c=${c} (median; failed attempts that were retried show up here, not as HTTP errors)`,
+          table(["workload", ...ks.map((k) => `server ${k}`), ...ks.map((k) => `SDK ${k}`)], prow),
+        );
+        md.push(`First such line per workload:\n\n\`\`\`\n${examples.join("\n")}\n\`\`\`\n`);
+        con.push(examples.map((e) => `  ${e.slice(0, 200)}`).join("\n"));
       }
       // bottlenecks
       const brows = [];
