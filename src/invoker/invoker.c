@@ -32,6 +32,10 @@
 #define MAX_MESSAGE_BYTES (32u * 1024 * 1024)
 #define SERVER_MAX_PROTOCOL 6
 #define SERVER_MIN_PROTOCOL 5
+/* Attempts in flight at once (restate: worker.invoker.concurrent-invocations-limit). More
+ * INVOKE actions wait in a FIFO: thousands of concurrent streams to one deployment only slow
+ * everything down (a /send burst can start far more invocations than the SDK can run). */
+#define MAX_RUNNING_ATTEMPTS 1024
 
 enum task_phase { PHASE_IDLE, PHASE_RUNNING, PHASE_CLOSING, PHASE_BACKOFF };
 
@@ -53,6 +57,8 @@ struct task {
     bool abort_phase;        /* timer is the abort timer */
     bool request_response;   /* deployment protocol mode */
     bool pausing;            /* a pause was requested: no retries, suspend now */
+    bool has_slot;           /* counts against MAX_RUNNING_ATTEMPTS */
+    bool waiting_slot;       /* queued in inv->waitlist */
     uint32_t sent_upto;      /* next journal index to consider forwarding */
     uint32_t protocol_version;
     uint8_t deployment_id[16];
@@ -84,6 +90,9 @@ struct stet_invoker {
     struct stet_hmap tasks; /* 24-byte id -> struct task */
     struct stet_invoker_stats stats;
     bool destroying;
+    uint32_t slots_used;
+    struct stet_buf waitlist; /* FIFO of 24-byte invocation ids waiting for a slot */
+    size_t waitlist_head;
 };
 
 static void attempt_start(struct task *t);
@@ -104,6 +113,27 @@ static void timer_closed_cb(uv_handle_t *h) {
     free(t);
 }
 
+static void release_slot(struct task *t) {
+    struct stet_invoker *inv = t->inv;
+    if (!t->has_slot) return;
+    t->has_slot = false;
+    STET_ASSERT(inv->slots_used > 0);
+    inv->slots_used--;
+    /* hand the slot to the oldest waiting invocation that still wants it */
+    while (inv->waitlist_head < inv->waitlist.len && inv->slots_used < MAX_RUNNING_ATTEMPTS && !inv->destroying) {
+        struct task *w = stet_hmap_get(&inv->tasks, inv->waitlist.data + inv->waitlist_head, 24);
+        inv->waitlist_head += 24;
+        if (w && w->waiting_slot) {
+            w->waiting_slot = false;
+            attempt_start(w);
+        }
+    }
+    if (inv->waitlist_head == inv->waitlist.len) {
+        stet_buf_reset(&inv->waitlist);
+        inv->waitlist_head = 0;
+    }
+}
+
 /* Drops the attempt's HTTP/2 stream or HTTP/1.1 request; no callback of it runs afterwards. */
 static void close_transport(struct task *t) {
     if (t->stream) {
@@ -118,6 +148,8 @@ static void close_transport(struct task *t) {
 
 static void task_free(struct task *t) {
     struct stet_invoker *inv = t->inv;
+    t->waiting_slot = false;
+    release_slot(t);
     stet_hmap_remove(&inv->tasks, t->id_bytes, 24);
     inv->stats.open_tasks--;
     close_transport(t);
@@ -357,6 +389,19 @@ static void attempt_start(struct task *t) {
         task_free(t);
         return;
     }
+    if (!t->has_slot) {
+        if (inv->slots_used >= MAX_RUNNING_ATTEMPTS) {
+            stet_inv_status_free(&st);
+            t->phase = PHASE_IDLE;
+            if (!t->waiting_slot) {
+                t->waiting_slot = true;
+                stet_buf_append(&inv->waitlist, t->id_bytes, 24);
+            }
+            return;
+        }
+        t->has_slot = true;
+        inv->slots_used++;
+    }
     const struct stet_schema *schema = stet_node_schema(node);
     const struct stet_deployment_schema *dep = NULL;
     const struct stet_service_schema *svc = NULL;
@@ -521,7 +566,7 @@ void stet_invoker_invoke(struct stet_invoker *inv, const struct stet_invocation_
     t->pausing = false;
     switch (t->phase) {
     case PHASE_IDLE:
-        attempt_start(t);
+        if (!t->waiting_slot) attempt_start(t);
         break;
     case PHASE_CLOSING:
         t->restart_requested = true;
@@ -572,6 +617,7 @@ static uint64_t backoff_delay(struct task *t) {
 /* Called once the attempt's stream is gone (or never existed): decide what comes next. */
 static void attempt_finished(struct task *t) {
     struct stet_invoker *inv = t->inv;
+    release_slot(t);
     if (t->attempt_failed && t->pausing) {
         stet_info(MOD, "attempt ended while pausing inv=%s last_failure=\"%s\"; the invocation is paused", t->id_str,
                   t->last_failure);
@@ -971,6 +1017,7 @@ void stet_invoker_destroy(struct stet_invoker *inv) {
         uv_close((uv_handle_t *)&t->timer, timer_closed_cb);
     }
     stet_hmap_free(&inv->tasks);
+    stet_buf_free(&inv->waitlist);
     free(inv);
 }
 

@@ -73,6 +73,8 @@ struct stet_node {
     uv_prepare_t flush;
     uv_timer_t trim_timer;
     bool trim_running;
+    uint32_t idle_ticks;
+    uint64_t last_applied_total;
     uv_signal_t sigint, sigterm;
     uint64_t incarnation;
     uint64_t epoch;
@@ -555,8 +557,9 @@ static bool admin_extra_handler(void *ctx, struct stet_http_request *req) {
  * TRIM_INTERVAL_MS the applied LSNs are noted, the store is flushed on the thread pool, and
  * then each log is trimmed up to what was noted. Trimming is rare and in big steps: each trim
  * is a range deletion, which RocksDB makes every read pay for until its memtable is flushed. */
-#define TRIM_INTERVAL_MS 10000
-#define TRIM_MIN_RECORDS 5000
+#define TRIM_INTERVAL_MS 2000  /* how often the maintenance timer looks */
+#define TRIM_MIN_RECORDS 5000   /* trim when this many records were applied ... */
+#define TRIM_IDLE_TICKS 2       /* ... or, with fewer, once the node was idle this many ticks */
 
 struct trim_job {
     struct stet_node *node;
@@ -588,10 +591,19 @@ static void trim_cb(uv_timer_t *h) {
     /* give freed heap back to the system (bursts of invocations leave free chunks behind) */
     malloc_trim(0);
     if (n->stopping || n->trim_running) return;
-    bool due = false;
-    for (uint32_t i = 0; i < n->n_parts && !due; i++)
-        due = stet_partition_applied_lsn(n->parts[i]) >= stet_log_trim_point(n->log, i) + TRIM_MIN_RECORDS;
-    if (!due) return;
+    /* after a burst, an idle node flushes too: the memtables' memory goes back and the next
+     * start replays nothing */
+    uint64_t applied_total = 0;
+    bool due = false, pending = false;
+    for (uint32_t i = 0; i < n->n_parts; i++) {
+        uint64_t a = stet_partition_applied_lsn(n->parts[i]), t = stet_log_trim_point(n->log, i);
+        applied_total += a;
+        if (a >= t + TRIM_MIN_RECORDS) due = true;
+        if (a > t) pending = true;
+    }
+    n->idle_ticks = applied_total == n->last_applied_total ? n->idle_ticks + 1 : 0;
+    n->last_applied_total = applied_total;
+    if (!due && !(pending && n->idle_ticks == TRIM_IDLE_TICKS)) return;
     struct trim_job *j = calloc(1, sizeof(*j));
     STET_ASSERT(j != NULL);
     j->node = n;
