@@ -243,8 +243,9 @@ void stet_ingress_respond(struct stet_ingress *ing, const struct stet_action *a)
         STET_UNREACHABLE(); /* admin responses never target ingress requests */
     }
     cors(&h, p->origin[0] ? p->origin : NULL);
-    pending_free(p);
+    /* the headers point into p (content type, origin): free it only after they were sent */
     send_response(ing, req, status, &h, body.data, body.len);
+    pending_free(p);
     stet_buf_free(&body);
 }
 
@@ -457,8 +458,8 @@ static void send_durable_cb(void *arg, int status, uint64_t lsn) {
     hdr_add(&h, "content-type", "application/json");
     hdr_add(&h, "x-restate-id", id);
     cors(&h, p->origin[0] ? p->origin : NULL);
-    pending_free(p);
     send_response(ing, req, 202, &h, b.data, b.len);
+    pending_free(p);
     stet_buf_free(&b);
 }
 
