@@ -17,8 +17,9 @@
  * Groups. Appends go into the `pending` group: the record is put into the group's store
  * batch (one copy) and an entry {log_id, lsn, cb} is queued; per log id the group keeps the
  * contiguous LSN range it covers. stet_log_flush moves `pending` to `inflight` and submits
- * ONE store write with sync=true through env->submit; appends meanwhile fill a new pending
- * group. At most one group is in flight, so groups become durable in order.
+ * ONE store write with sync=true through env->submit_short (env->submit if NULL; the env may
+ * run it inline, its done still comes later from the loop); appends meanwhile fill a new
+ * pending group. At most one group is in flight, so groups become durable in order.
  *
  * States of a group and the transitions (the function that makes each one):
  *
@@ -340,7 +341,9 @@ bool stet_log_flush(struct stet_log *log) {
     log->inflight = g;
     g->status = 0;
     g->submit_ms = log_monotonic_ms(log);
-    int rc = log->env->submit(log->env->ctx, commit_work, commit_done, g);
+    int (*submit)(void *, stet_env_work_fn, stet_env_done_fn, void *) =
+        log->env->submit_short != NULL ? log->env->submit_short : log->env->submit;
+    int rc = submit(log->env->ctx, commit_work, commit_done, g);
     if (rc < 0) {
         stet_error("log", "cannot submit a commit of %zu records: %s", g->entry_count, strerror(-rc));
         log->inflight = NULL;

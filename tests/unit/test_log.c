@@ -302,6 +302,33 @@ static void test_group_commit(void **state) {
     assert_record(f->log, 5, 50);
 }
 
+/* Commits go through env->submit_short when the env has one (the node may run them inline). */
+static size_t short_calls;
+static int fake_submit_short(void *ctx, stet_env_work_fn work, stet_env_done_fn done, void *arg) {
+    short_calls++;
+    return fake_submit(ctx, work, done, arg);
+}
+
+static void test_commit_uses_submit_short(void **state) {
+    struct fixture *f = *state;
+    stet_log_destroy(f->log);
+    f->fe.env.submit_short = fake_submit_short;
+    assert_int_equal(stet_log_create(&f->fe.env, &f->store->base, NULL, on_durable, &f->rec, &f->log), 0);
+    f->rec.log = f->log;
+    short_calls = 0;
+    append_rec(f->log, 1, &f->rec);
+    assert_true(stet_log_flush(f->log));
+    assert_int_equal(short_calls, 1);
+    assert_int_equal(f->fe.submitted, 1);
+    assert_int_equal(f->rec.calls, 0); /* done has not run: durability is not assumed */
+    run_job(&f->fe);
+    assert_int_equal(f->rec.calls, 1);
+    assert_int_equal(f->store->sync_writes, 1);
+    append_rec(f->log, 1, &f->rec);
+    assert_true(stet_log_flush(f->log));
+    assert_int_equal(short_calls, 2);
+}
+
 static void test_appends_while_in_flight(void **state) {
     struct fixture *f = *state;
     for (int i = 0; i < 3; i++) append_rec(f->log, 1, &f->rec);
@@ -785,6 +812,7 @@ int main(void) {
         cmocka_unit_test_setup_teardown(test_submit_failure, setup, teardown),
         cmocka_unit_test(test_limits),
         cmocka_unit_test(test_full_batch_starts_after_commit),
+        cmocka_unit_test_setup_teardown(test_commit_uses_submit_short, setup, teardown),
         cmocka_unit_test(test_reentrant_inline),
         cmocka_unit_test(test_random_walk),
     };
