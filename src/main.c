@@ -15,6 +15,10 @@ int main(int argc, char **argv) {
     /* all our work runs on one loop thread; a few more threads (fsync, RocksDB) must not each
      * grow a heap arena of their own */
     mallopt(M_ARENA_MAX, 2);
+    /* blocks of 64 KiB and more (RocksDB memtable arena blocks, grown batch buffers) are
+     * mmapped and go back to the system when freed, instead of pinning heap pages behind them
+     * (a fixed threshold also stops glibc from raising it after the first big free) */
+    mallopt(M_MMAP_THRESHOLD, 64 * 1024);
     if (stet_log_init_from_env() != 0) {
         fprintf(stderr, "stet: invalid value for RESTATE_LOG_FILTER: '%s' (expected error|warn|info|debug|trace "
                         "or restate=<level>)\n", getenv("RESTATE_LOG_FILTER"));

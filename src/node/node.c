@@ -412,6 +412,21 @@ static void node_collect(void *arg, struct stet_metrics *m) {
                                                       "Time from receiving an ingress request to answering it.", NULL),
                                   &st.request_duration);
     }
+    if (n->store) {
+        struct stet_store_memory sm;
+        stet_store_memory(n->store, &sm);
+        const char *help = "Memory the partition store (RocksDB) holds, by kind.";
+        set_gauge(m, "stet_store_memory_bytes", help, (const char *[]){"kind", "memtables", NULL}, (double)sm.memtables);
+        set_gauge(m, "stet_store_memory_bytes", help, (const char *[]){"kind", "block_cache", NULL}, (double)sm.block_cache);
+        set_gauge(m, "stet_store_memory_bytes", help, (const char *[]){"kind", "table_readers", NULL},
+                  (double)sm.table_readers);
+    }
+    {
+        struct mallinfo2 mi = mallinfo2();
+        const char *help = "Heap of the process (glibc malloc), in use and free but not returned to the system.";
+        set_gauge(m, "stet_heap_bytes", help, (const char *[]){"state", "in_use", NULL}, (double)(mi.uordblks + mi.hblkhd));
+        set_gauge(m, "stet_heap_bytes", help, (const char *[]){"state", "free", NULL}, (double)mi.fordblks);
+    }
     struct stet_partition_stats total = {0};
     const char *lag_help = "Log records durable but not yet applied by the partition processor.";
     for (uint32_t i = 0; i < n->n_parts && n->parts; i++) {
@@ -628,9 +643,13 @@ static bool admin_extra_handler(void *ctx, struct stet_http_request *req) {
  * TRIM_INTERVAL_MS the applied LSNs are noted, the store is flushed on the thread pool, and
  * then each log is trimmed up to what was noted. Trimming is rare and in big steps: each trim
  * is a range deletion, which RocksDB makes every read pay for until its memtable is flushed. */
-#define TRIM_INTERVAL_MS 2000  /* how often the maintenance timer looks */
+#define TRIM_INTERVAL_MS 1000  /* how often the maintenance timer looks */
 #define TRIM_MIN_RECORDS 5000   /* trim when this many records were applied ... */
 #define TRIM_IDLE_TICKS 2       /* ... or, with fewer, once the node was idle this many ticks */
+/* Memory. Every tick gives freed heap back to the system (malloc_trim: bursts leave free
+ * chunks behind). After a burst, the first idle tick also empties the store's block cache and
+ * the idle flush (TRIM_IDLE_TICKS) frees the memtables, so an idle node returns to about its
+ * start-up footprint within ~2 s; the caches refill on the next reads. */
 
 struct trim_job {
     struct stet_node *node;
@@ -655,6 +674,7 @@ static void trim_done(void *arg) {
     n->trim_running = false;
     free(j->applied);
     free(j);
+    if (n->idle_ticks > 0) malloc_trim(0); /* the flushed memtables' memory */
 }
 
 static void trim_cb(uv_timer_t *h) {
@@ -674,6 +694,10 @@ static void trim_cb(uv_timer_t *h) {
     }
     n->idle_ticks = applied_total == n->last_applied_total ? n->idle_ticks + 1 : 0;
     n->last_applied_total = applied_total;
+    if (n->idle_ticks == 1) {
+        stet_store_release_caches(n->store);
+        malloc_trim(0);
+    }
     if (!due && !(pending && n->idle_ticks == TRIM_IDLE_TICKS)) return;
     struct trim_job *j = calloc(1, sizeof(*j));
     STET_ASSERT(j != NULL);

@@ -241,6 +241,25 @@ static void rocks_destroy(struct stet_store *base) {
     rocks_free_handles(s);
 }
 
+static uint64_t rocks_property(struct rocks_store *s, const char *name) {
+    uint64_t v = 0;
+    return rocksdb_property_int(s->db, name, &v) == 0 ? v : 0;
+}
+
+static void rocks_memory(struct stet_store *base, struct stet_store_memory *out) {
+    struct rocks_store *s = (struct rocks_store *)base;
+    out->memtables = rocks_property(s, "rocksdb.cur-size-all-mem-tables");
+    out->table_readers = rocks_property(s, "rocksdb.estimate-table-readers-mem");
+    out->block_cache = rocksdb_cache_get_usage(s->cache);
+}
+
+/* Setting the capacity to 0 evicts every unpinned entry; the old capacity comes back at once. */
+static void rocks_release_caches(struct stet_store *base) {
+    struct rocks_store *s = (struct rocks_store *)base;
+    rocksdb_cache_set_capacity(s->cache, 0);
+    rocksdb_cache_set_capacity(s->cache, ROCKS_BLOCK_CACHE_BYTES);
+}
+
 static const struct stet_store_ops rocks_ops = {
     .get = rocks_get,
     .write = rocks_write,
@@ -257,6 +276,8 @@ static const struct stet_store_ops rocks_ops = {
     .iter_seek_last = rocks_iter_seek_last,
     .iter_error = rocks_iter_error,
     .flush = rocks_flush,
+    .memory = rocks_memory,
+    .release_caches = rocks_release_caches,
 };
 
 /* mkdir -p of the parents of dir (RocksDB creates the last component itself). */

@@ -54,6 +54,12 @@ bool stet_store_batch_next(struct stet_store_batch_cursor *c, int *op, const uin
                            const uint8_t **val, size_t *vlen);
 enum { STET_STORE_OP_PUT = 1, STET_STORE_OP_DELETE = 2, STET_STORE_OP_DELETE_RANGE = 3 };
 
+struct stet_store_memory {
+    uint64_t memtables;     /* active and immutable memtables */
+    uint64_t block_cache;   /* block cache usage (data, index and filter blocks) */
+    uint64_t table_readers; /* table readers outside the block cache */
+};
+
 struct stet_store_ops {
     int (*get)(struct stet_store *s, const void *key, size_t klen, struct stet_buf *out);
     /* flags: STET_STORE_WRITE_* (0 = durable eventually through the WAL, not synced) */
@@ -77,6 +83,10 @@ struct stet_store_ops {
     /* 0, or -EIO when the iterator stopped because of a read error (valid() is then false).
      * May be NULL for stores whose iterators cannot fail. */
     int (*iter_error)(struct stet_store_iter *it);
+    /* What the store holds in memory (for /metrics and memory tuning). May be NULL. */
+    void (*memory)(struct stet_store *s, struct stet_store_memory *out);
+    /* Empties caches (the block cache keeps its capacity and refills on reads). May be NULL. */
+    void (*release_caches)(struct stet_store *s);
 };
 
 struct stet_store {
@@ -102,6 +112,15 @@ static inline int stet_store_write(struct stet_store *s, const struct stet_store
 /* Makes every write so far durable, NO_WAL ones included (a memtable flush). Blocking; call it
  * off the loop thread. A store without the op has nothing to flush. */
 static inline int stet_store_flush(struct stet_store *s) { return s->ops->flush ? s->ops->flush(s) : 0; }
+/* Fills *out (zeros for a store that does not report memory). */
+static inline void stet_store_memory(struct stet_store *s, struct stet_store_memory *out) {
+    *out = (struct stet_store_memory){0};
+    if (s->ops->memory) s->ops->memory(s, out);
+}
+/* Gives back what the store caches (an idle node calls it; reads refill the caches). */
+static inline void stet_store_release_caches(struct stet_store *s) {
+    if (s->ops->release_caches) s->ops->release_caches(s);
+}
 /* Iterates keys in [lower, upper); upper NULL means unbounded. Starts at lower. */
 static inline struct stet_store_iter *stet_store_iter_create(struct stet_store *s, const void *lo, size_t ll,
                                                              const void *up, size_t ul) {
