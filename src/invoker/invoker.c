@@ -36,6 +36,12 @@
  * INVOKE actions wait in a FIFO: thousands of concurrent streams to one deployment only slow
  * everything down (a /send burst can start far more invocations than the SDK can run). */
 #define MAX_RUNNING_ATTEMPTS 1024
+/* New attempts started per loop iteration. A group commit can make thousands of INVOKEs
+ * durable at once (a /send burst); starting them all in one iteration (status read, journal
+ * scan, new stream each) kept the loop away from the ingress for 10+ ms. Beyond the budget
+ * they wait in the same FIFO and start over the next iterations (stet_invoker_tick), which
+ * the node runs without blocking in between. */
+#define STARTS_PER_TICK 32
 
 enum task_phase { PHASE_IDLE, PHASE_RUNNING, PHASE_CLOSING, PHASE_BACKOFF };
 
@@ -91,6 +97,8 @@ struct stet_invoker {
     struct stet_invoker_stats stats;
     bool destroying;
     uint32_t slots_used;
+    uint32_t started_this_tick; /* slots taken since the last stet_invoker_tick */
+    bool draining;              /* drain_waitlist runs: waiting tasks may take slots */
     struct stet_buf waitlist; /* FIFO of 24-byte invocation ids waiting for a slot */
     size_t waitlist_head;
 };
@@ -113,14 +121,15 @@ static void timer_closed_cb(uv_handle_t *h) {
     free(t);
 }
 
-static void release_slot(struct task *t) {
-    struct stet_invoker *inv = t->inv;
-    if (!t->has_slot) return;
-    t->has_slot = false;
-    STET_ASSERT(inv->slots_used > 0);
-    inv->slots_used--;
-    /* hand the slot to the oldest waiting invocation that still wants it */
-    while (inv->waitlist_head < inv->waitlist.len && inv->slots_used < MAX_RUNNING_ATTEMPTS && !inv->destroying) {
+static bool may_take_slot(const struct stet_invoker *inv) {
+    return inv->slots_used < MAX_RUNNING_ATTEMPTS && inv->started_this_tick < STARTS_PER_TICK && !inv->destroying;
+}
+
+/* Starts waiting tasks, oldest first, while slots and this iteration's budget last. */
+static void drain_waitlist(struct stet_invoker *inv) {
+    if (inv->draining) return; /* attempt_start below may release a slot and come back here */
+    inv->draining = true;
+    while (inv->waitlist_head < inv->waitlist.len && may_take_slot(inv)) {
         struct task *w = stet_hmap_get(&inv->tasks, inv->waitlist.data + inv->waitlist_head, 24);
         inv->waitlist_head += 24;
         if (w && w->waiting_slot) {
@@ -128,10 +137,27 @@ static void release_slot(struct task *t) {
             attempt_start(w);
         }
     }
+    inv->draining = false;
     if (inv->waitlist_head == inv->waitlist.len) {
         stet_buf_reset(&inv->waitlist);
         inv->waitlist_head = 0;
     }
+}
+
+bool stet_invoker_tick(struct stet_invoker *inv) {
+    inv->started_this_tick = 0;
+    drain_waitlist(inv);
+    return inv->waitlist_head < inv->waitlist.len && inv->slots_used < MAX_RUNNING_ATTEMPTS;
+}
+
+static void release_slot(struct task *t) {
+    struct stet_invoker *inv = t->inv;
+    if (!t->has_slot) return;
+    t->has_slot = false;
+    STET_ASSERT(inv->slots_used > 0);
+    inv->slots_used--;
+    /* hand the slot to the oldest waiting invocation that still wants it */
+    drain_waitlist(inv);
 }
 
 /* Drops the attempt's HTTP/2 stream or HTTP/1.1 request; no callback of it runs afterwards. */
@@ -390,7 +416,10 @@ static void attempt_start(struct task *t) {
         return;
     }
     if (!t->has_slot) {
-        if (inv->slots_used >= MAX_RUNNING_ATTEMPTS) {
+        /* FIFO: while others wait, a newcomer queues behind them (drain_waitlist takes them
+         * in order) */
+        bool others_wait = inv->waitlist_head < inv->waitlist.len && !inv->draining;
+        if (!may_take_slot(inv) || others_wait) {
             stet_inv_status_free(&st);
             t->phase = PHASE_IDLE;
             if (!t->waiting_slot) {
@@ -401,6 +430,7 @@ static void attempt_start(struct task *t) {
         }
         t->has_slot = true;
         inv->slots_used++;
+        inv->started_this_tick++;
     }
     const struct stet_schema *schema = stet_node_schema(node);
     const struct stet_deployment_schema *dep = NULL;

@@ -49,6 +49,10 @@ void stet_invoker_abort(struct stet_invoker *inv, const struct stet_invocation_i
 void stet_invoker_pause(struct stet_invoker *inv, const struct stet_invocation_id *id);
 
 void stet_invoker_stats(const struct stet_invoker *inv, struct stet_invoker_stats *out);
+/* Once per loop iteration (before polling): starts waiting attempts within this iteration's
+ * budget. Returns true when attempts still wait although slots are free (the budget ran out):
+ * the caller then polls without blocking so the next iteration comes at once. */
+bool stet_invoker_tick(struct stet_invoker *inv);
 
 /* In-memory status of an invocation the invoker works on, for introspection. Returns false
  * when the invoker has no task for it. last_failure is copied into buf (NUL-terminated). */

@@ -89,6 +89,7 @@ struct stet_node {
     bool short_inline;                   /* env_submit_short runs work inline (see there) */
     uint64_t short_ewma_ns;              /* average duration of short work */
     uv_idle_t done_idle;                 /* runs done_head while it is not empty */
+    uv_idle_t nudge_idle;                /* one non-blocking poll: the invoker has deferred starts */
     struct work_req *done_head, *done_tail;
 };
 
@@ -713,8 +714,12 @@ static void trim_cb(uv_timer_t *h) {
     }
 }
 
+static void nudge_cb(uv_idle_t *h) { uv_idle_stop(h); }
+
+/* Before each poll: start what the invoker deferred, then commit what this iteration appended. */
 static void flush_cb(uv_prepare_t *h) {
     struct stet_node *n = h->data;
+    if (n->invoker && stet_invoker_tick(n->invoker)) uv_idle_start(&n->nudge_idle, nudge_cb); /* poll without blocking */
     stet_log_flush(n->log);
 }
 
@@ -810,6 +815,7 @@ int stet_node_create(const struct stet_config *cfg, struct stet_node **out, char
     n->short_inline = true;
     uv_idle_init(&n->loop, &n->done_idle);
     n->done_idle.data = n;
+    uv_idle_init(&n->loop, &n->nudge_idle);
     n->incarnation = env_random(n);
     n->n_parts = cfg->default_num_partitions;
     stet_schema_defaults_from_config(cfg, &n->defaults);
