@@ -9,8 +9,14 @@
  *  - LZ4 compression (Debian's librocksdb links liblz4); if this build of RocksDB rejects
  *    it, the open is retried without compression;
  *  - 4 MiB memtables (at most 2), at most 2 background jobs, info LOG capped at 2 files of 4 MiB;
- *  - the WAL is on; write(sync=true) sets WriteOptions.sync (fsync of the WAL before the
- *    write returns), write(sync=false) leaves the WAL in the OS page cache.
+ *  - RocksDB's own WAL is not used: writes that want a WAL (all but STET_STORE_WRITE_NO_WAL)
+ *    first go to the store's write-ahead log (wal.c: two recycled files in `<dir>-wal`, one
+ *    device write per fdatasync instead of RocksDB's two), then into the memtable without
+ *    RocksDB's WAL. A lock (wal_lock) covers append + memtable write, so a flush's rotation
+ *    never separates a WAL record from its memtable insert. Open replays the WAL and
+ *    flushes; flush rotates the WAL; a clean destroy flushes and marks the WAL clean.
+ *    Data directories written before this (RocksDB WAL on) open as before: RocksDB replays
+ *    its own WAL files.
  *
  * Reads use rocksdb_get_pinned (no extra copy inside RocksDB) and iterators with
  * iterate_lower_bound/iterate_upper_bound set; the bound bytes are owned by the iterator
@@ -32,10 +38,13 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include <pthread.h>
+
 #include <rocksdb/c.h>
 
 #include "common/assert.h"
 #include "common/log.h"
+#include "store/wal.h"
 
 enum {
     ROCKS_BLOCK_CACHE_BYTES = 8 << 20,
@@ -58,6 +67,9 @@ struct rocks_store {
     rocksdb_writeoptions_t *write_nosync;
     rocksdb_writeoptions_t *write_nowal;
     rocksdb_flushoptions_t *flush_opts;
+    struct stet_wal *wal;       /* NULL until open succeeded */
+    pthread_mutex_t wal_lock;   /* append + memtable write; rotation */
+    struct stet_buf wal_record; /* encoding buffer, under wal_lock */
     uint32_t iters_open; /* atomic: iterators are created on the loop thread only, but be safe */
 };
 
@@ -99,9 +111,8 @@ static int rocks_get(struct stet_store *base, const void *key, size_t klen, stru
     return 0;
 }
 
-static int rocks_write(struct stet_store *base, const struct stet_store_batch *b, unsigned flags) {
-    bool sync = (flags & STET_STORE_WRITE_SYNC) != 0;
-    struct rocks_store *s = (struct rocks_store *)base;
+static int rocks_write_batch(struct rocks_store *s, const struct stet_store_batch *b, rocksdb_writeoptions_t *wo,
+                             const char *what) {
     rocksdb_writebatch_t *wb = rocksdb_writebatch_create();
     struct stet_store_batch_cursor c = {b, 0};
     int op;
@@ -124,19 +135,66 @@ static int rocks_write(struct stet_store *base, const struct stet_store_batch *b
     }
     STET_ASSERT(n == b->count);
     char *err = NULL;
-    rocksdb_write(s->db, sync ? s->write_sync : (flags & STET_STORE_WRITE_NO_WAL) ? s->write_nowal : s->write_nosync, wb,
-                  &err);
+    rocksdb_write(s->db, wo, wb, &err);
     rocksdb_writebatch_destroy(wb);
-    if (err != NULL) return rocks_error(err, sync ? "write(sync)" : "write");
+    if (err != NULL) return rocks_error(err, what);
+    return 0;
+}
+
+/* WAL record payload: u32 LE op count, then the batch's encoded ops (store.h). */
+static void encode_wal_record(struct stet_buf *out, const struct stet_store_batch *b) {
+    stet_buf_reset(out);
+    uint8_t n[4] = {(uint8_t)b->count, (uint8_t)(b->count >> 8), (uint8_t)(b->count >> 16), (uint8_t)(b->count >> 24)};
+    stet_buf_append(out, n, 4);
+    stet_buf_append(out, b->ops.data, b->ops.len);
+}
+
+static int rocks_write(struct stet_store *base, const struct stet_store_batch *b, unsigned flags) {
+    struct rocks_store *s = (struct rocks_store *)base;
+    if ((flags & STET_STORE_WRITE_NO_WAL) != 0 || s->wal == NULL)
+        return rocks_write_batch(s, b, s->write_nowal, "write(no WAL)");
+    bool sync = (flags & STET_STORE_WRITE_SYNC) != 0;
+    pthread_mutex_lock(&s->wal_lock);
+    encode_wal_record(&s->wal_record, b);
+    int rc = stet_wal_append(s->wal, s->wal_record.data, s->wal_record.len, sync);
+    if (rc == 0) rc = rocks_write_batch(s, b, s->write_nowal, sync ? "write(sync)" : "write");
+    if (s->wal_record.cap > (1u << 20)) stet_buf_free(&s->wal_record); /* do not keep a burst's buffer */
+    pthread_mutex_unlock(&s->wal_lock);
+    return rc;
+}
+
+/* Replay of one WAL record at open. */
+static int replay_apply(void *arg, const uint8_t *payload, size_t len) {
+    struct rocks_store *s = arg;
+    if (len < 4) return -EIO;
+    struct stet_store_batch b;
+    memset(&b, 0, sizeof(b));
+    b.count = (uint32_t)payload[0] | (uint32_t)payload[1] << 8 | (uint32_t)payload[2] << 16 | (uint32_t)payload[3] << 24;
+    /* a read-only view of the payload (the batch is not freed) */
+    b.ops.data = (uint8_t *)payload + 4;
+    b.ops.len = len - 4;
+    b.ops.cap = len - 4;
+    return rocks_write_batch(s, &b, s->write_nowal, "write(replay)");
+}
+
+static int rocks_flush_db(struct rocks_store *s) {
+    char *err = NULL;
+    rocksdb_flush(s->db, s->flush_opts, &err);
+    if (err != NULL) return rocks_error(err, "flush");
     return 0;
 }
 
 static int rocks_flush(struct stet_store *base) {
     struct rocks_store *s = (struct rocks_store *)base;
-    char *err = NULL;
-    rocksdb_flush(s->db, s->flush_opts, &err);
-    if (err != NULL) return rocks_error(err, "flush");
-    return 0;
+    if (s->wal == NULL) return rocks_flush_db(s);
+    pthread_mutex_lock(&s->wal_lock);
+    uint64_t token = stet_wal_rotate_begin(s->wal);
+    pthread_mutex_unlock(&s->wal_lock);
+    int rc = rocks_flush_db(s);
+    pthread_mutex_lock(&s->wal_lock);
+    stet_wal_rotate_end(s->wal, token, rc == 0);
+    pthread_mutex_unlock(&s->wal_lock);
+    return rc;
 }
 
 /* ---- iterators ------------------------------------------------------------------------ */
@@ -223,6 +281,9 @@ static int rocks_iter_error(struct stet_store_iter *it) {
 
 static void rocks_free_handles(struct rocks_store *s) {
     if (s->db) rocksdb_close(s->db);
+    stet_wal_close(s->wal);
+    stet_buf_free(&s->wal_record);
+    pthread_mutex_destroy(&s->wal_lock);
     if (s->write_sync) rocksdb_writeoptions_destroy(s->write_sync);
     if (s->write_nosync) rocksdb_writeoptions_destroy(s->write_nosync);
     if (s->write_nowal) rocksdb_writeoptions_destroy(s->write_nowal);
@@ -238,6 +299,8 @@ static void rocks_destroy(struct stet_store *base) {
     struct rocks_store *s = (struct rocks_store *)base;
     /* RocksDB asserts (or crashes) when iterators outlive the database. */
     STET_ASSERT(__atomic_load_n(&s->iters_open, __ATOMIC_RELAXED) == 0);
+    /* a clean close: everything into SST files, then the next open replays nothing */
+    if (s->wal != NULL && rocks_flush_db(s) == 0) (void)stet_wal_mark_clean(s->wal);
     rocks_free_handles(s);
 }
 
@@ -318,6 +381,7 @@ int stet_store_open_rocks(const char *dir, struct stet_store **out, char **errms
     struct rocks_store *s = calloc(1, sizeof(*s));
     STET_ASSERT(s != NULL);
     s->base.ops = &rocks_ops;
+    pthread_mutex_init(&s->wal_lock, NULL);
     s->cache = rocksdb_cache_create_lru(ROCKS_BLOCK_CACHE_BYTES);
     s->table_options = rocksdb_block_based_options_create();
     rocksdb_block_based_options_set_block_cache(s->table_options, s->cache);
@@ -364,6 +428,30 @@ int stet_store_open_rocks(const char *dir, struct stet_store **out, char **errms
         goto fail;
     }
     STET_ASSERT(s->db != NULL);
+
+    /* the store's WAL: replay what the last run did not flush, make it durable, start anew */
+    {
+        char wdir[4096];
+        snprintf(wdir, sizeof(wdir), "%s-wal", dir);
+        char *werr = NULL;
+        struct stet_wal *wal = NULL;
+        rc = stet_wal_open(wdir, &wal, &werr);
+        if (rc != 0) {
+            if (errmsg) *errmsg = werr;
+            else free(werr);
+            goto fail;
+        }
+        rc = stet_wal_replay(wal, replay_apply, s);
+        if (rc == 0) rc = rocks_flush_db(s);
+        if (rc != 0) {
+            stet_wal_close(wal);
+            if (errmsg) *errmsg = strdup("cannot replay the store's write-ahead log (see the log above)");
+            rc = rc < 0 ? rc : -EIO;
+            goto fail;
+        }
+        stet_wal_reset(wal);
+        s->wal = wal;
+    }
     *out = &s->base;
     return 0;
 

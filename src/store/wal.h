@@ -1,0 +1,67 @@
+/* The store's own write-ahead log: two recycled files instead of RocksDB's WAL.
+ *
+ * Why. Every group commit of the log ends in an fdatasync. With RocksDB's WAL each one costs
+ * two device writes on ext4: the data, and the inode because the file grew. RocksDB's WAL
+ * recycling, which would avoid that, is disabled by RocksDB itself with point-in-time
+ * recovery. This WAL writes into files that earlier cycles already filled, so an fdatasync
+ * usually flushes data blocks only (one device write); see bench/RESULTS.md.
+ *
+ * How. `wal-0` and `wal-1` in one directory. Appends go to the active file at the write
+ * offset; each record is self-checking (header with sequence number and xxHash64). A store
+ * flush (memtables to SST files) begins with stet_wal_rotate_begin: the other file becomes
+ * active and the next append writes it from offset 0 over whatever an older cycle left there.
+ * Once the flush succeeded, stet_wal_rotate_end marks the previous file reusable. If a flush
+ * failed, the next rotation is refused (the file is still needed) and appends keep growing the
+ * active file until a flush succeeds.
+ *
+ * Replay (stet_wal_replay, at open): each file holds one run of records starting at offset 0
+ * with consecutive sequence numbers; the run ends at the first record that does not check out
+ * (a torn write, or older content with a lower sequence number). The runs of both files are
+ * replayed oldest first. Replaying records that an earlier flush already made durable is
+ * harmless because every key is written either only through the WAL or only without it (the
+ * callers' key spaces are disjoint), so a key ends with its last write either way.
+ *
+ * A clean close (stet_wal_mark_clean, after the store was flushed) invalidates both runs so
+ * the next open replays nothing.
+ *
+ * Threading: stet_wal_append and the rotation functions may be called from any thread; the
+ * caller serialises them with its own lock (rocks.c holds one across append + memtable write,
+ * which rotation must not split). */
+#ifndef STET_STORE_WAL_H
+#define STET_STORE_WAL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+struct stet_wal;
+
+/* Opens (creating) `dir`/wal-0 and wal-1. Returns 0 or a negative errno; errmsg (may be NULL)
+ * gets a malloc'd message on error. */
+int stet_wal_open(const char *dir, struct stet_wal **out, char **errmsg);
+/* Calls apply(arg, payload, len) for every valid record, oldest first. Stops at the first
+ * apply error (returned). Afterwards the caller makes the applied state durable (a store
+ * flush) and calls stet_wal_reset. */
+int stet_wal_replay(struct stet_wal *w, int (*apply)(void *arg, const uint8_t *payload, size_t len), void *arg);
+/* Everything replayed is durable elsewhere: the next append starts a new run in wal-0. */
+void stet_wal_reset(struct stet_wal *w);
+/* Appends one record; with sync, fdatasyncs before returning. 0 or a negative errno. */
+int stet_wal_append(struct stet_wal *w, const void *payload, size_t len, bool sync);
+/* A store flush begins: switch files if the other one is reusable. Returns a token for
+ * stet_wal_rotate_end (0 when no rotation happened). */
+uint64_t stet_wal_rotate_begin(struct stet_wal *w);
+/* The flush that began with `token` ended; ok: everything appended before it is durable. */
+void stet_wal_rotate_end(struct stet_wal *w, uint64_t token, bool ok);
+/* Every record is durable elsewhere (the store was flushed and no append follows): invalidate
+ * both runs so the next open replays nothing. 0 or a negative errno. */
+int stet_wal_mark_clean(struct stet_wal *w);
+void stet_wal_close(struct stet_wal *w);
+
+struct stet_wal_stats {
+    uint64_t appends, syncs, bytes;
+    uint64_t rotations;
+    uint64_t grown_appends; /* appends that extended their file (slower fdatasync) */
+};
+void stet_wal_stats(const struct stet_wal *w, struct stet_wal_stats *out);
+
+#endif
