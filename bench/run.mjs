@@ -1485,6 +1485,13 @@ function render(results) {
     }
   }
 
+  // The optimisation log is written by hand (bench/OPTIMISATIONS.md: what changed, measured
+  // before and after); it is copied in so RESULTS.md carries it with the numbers.
+  const optPath = path.join(BENCH_DIR, "OPTIMISATIONS.md");
+  if (fs.existsSync(optPath)) {
+    md.push(fs.readFileSync(optPath, "utf8").trimEnd() + "\n");
+  }
+
   // Raw runs, for anyone who wants to check a median.
   md.push(`## Every run\n`);
   md.push(`<details><summary>All measured runs (req/s, p50/p99 ms, errors, server µs/req, bottleneck)</summary>\n`);
