@@ -22,9 +22,7 @@ static struct stet_hmap_slot *find(const struct stet_hmap *m, const void *key, s
     return NULL;
 }
 
-static void grow(struct stet_hmap *m) {
-    size_t ncap = m->cap ? m->cap * 2 : 16;
-    if (m->count * 10 < m->cap * 5) ncap = m->cap ? m->cap : 16; /* mostly tombstones: rehash in place size */
+static void rehash(struct stet_hmap *m, size_t ncap) {
     struct stet_hmap_slot *old = m->slots;
     size_t ocap = m->cap;
     m->slots = calloc(ncap, sizeof(*m->slots));
@@ -40,6 +38,21 @@ static void grow(struct stet_hmap *m) {
         m->count++;
     }
     free(old);
+}
+
+static void grow(struct stet_hmap *m) {
+    size_t ncap = m->cap ? m->cap * 2 : 16;
+    if (m->count * 10 < m->cap * 5) ncap = m->cap ? m->cap : 16; /* mostly tombstones: rehash in place size */
+    rehash(m, ncap);
+}
+
+/* A map that held a burst (thousands of waiting invocations) gives the memory back once it is
+ * at most 1/8 full: rebuilt at 4x its count, so it shrinks again only after halving. */
+static void maybe_shrink(struct stet_hmap *m) {
+    if (m->cap <= 64 || m->count * 8 > m->cap) return;
+    size_t ncap = 16;
+    while (ncap < m->count * 4) ncap *= 2;
+    rehash(m, ncap);
 }
 
 void *stet_hmap_get(const struct stet_hmap *m, const void *key, size_t klen) {
@@ -81,5 +94,6 @@ void *stet_hmap_remove(struct stet_hmap *m, const void *key, size_t klen) {
     s->value = NULL;
     m->count--;
     m->dead++;
+    maybe_shrink(m);
     return v;
 }

@@ -139,7 +139,8 @@ static void drain_waitlist(struct stet_invoker *inv) {
     }
     inv->draining = false;
     if (inv->waitlist_head == inv->waitlist.len) {
-        stet_buf_reset(&inv->waitlist);
+        if (inv->waitlist.cap > 64 * 1024) stet_buf_free(&inv->waitlist); /* a burst's buffer */
+        else stet_buf_reset(&inv->waitlist);
         inv->waitlist_head = 0;
     }
 }

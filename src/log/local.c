@@ -61,6 +61,8 @@ enum {
     LOG_DEFAULT_MAX_BATCH_BYTES = 4 << 20,
     LOG_DEFAULT_MAX_LOG_IDS = 1024,
     LOG_DEFAULT_MAX_PENDING_BYTES = 64 << 20,
+    LOG_SPARE_MAX_BYTES = 256 << 10,
+    LOG_SPARE_MAX_ENTRIES = 4096,
 };
 
 struct log_entry {
@@ -200,8 +202,11 @@ static void group_recycle(struct stet_log *log, struct log_group *g) {
     g->bytes = 0;
     g->status = 0;
     g->seq = 0;
-    if (log->spare == NULL) log->spare = g;
-    else group_free(g);
+    /* keep one spare group for the next commit, but not the buffers of a burst */
+    if (log->spare == NULL && g->batch.ops.cap <= LOG_SPARE_MAX_BYTES && g->entry_cap <= LOG_SPARE_MAX_ENTRIES)
+        log->spare = g;
+    else
+        group_free(g);
 }
 
 static void group_add_entry(struct log_group *g, uint32_t log_id, uint64_t lsn, stet_log_append_cb cb, void *arg) {

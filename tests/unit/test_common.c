@@ -87,6 +87,25 @@ static void test_hmap_model(void **state) {
     stet_hmap_free(&m);
 }
 
+/* After a burst the map gives its slots back, and every remaining key is still found. */
+static void test_hmap_shrinks(void **state) {
+    (void)state;
+    enum { N = 20000 };
+    static int values[N];
+    struct stet_hmap m;
+    stet_hmap_init(&m);
+    for (uint64_t k = 0; k < N; k++) stet_hmap_put(&m, &k, sizeof(k), &values[k]);
+    size_t peak = m.cap;
+    assert_true(peak >= N);
+    for (uint64_t k = 0; k < N - 10; k++) assert_ptr_equal(stet_hmap_remove(&m, &k, sizeof(k)), &values[k]);
+    assert_int_equal(m.count, 10);
+    assert_true(m.cap <= 64);
+    for (uint64_t k = N - 10; k < N; k++) assert_ptr_equal(stet_hmap_get(&m, &k, sizeof(k)), &values[k]);
+    uint64_t gone = 5;
+    assert_null(stet_hmap_get(&m, &gone, sizeof(gone)));
+    stet_hmap_free(&m);
+}
+
 static void test_log_filter(void **state) {
     (void)state;
     setenv("RESTATE_LOG_FILTER", "warn,restate=debug", 1);
@@ -105,6 +124,7 @@ int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_buf),
         cmocka_unit_test(test_hmap_model),
+        cmocka_unit_test(test_hmap_shrinks),
         cmocka_unit_test(test_log_filter),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
