@@ -1300,7 +1300,7 @@ function render(results) {
   md.push(
     [
       `Both servers run with their default durability, which is equivalent: every acknowledged record is fsynced.`,
-      `- Stet: the local log fsyncs every group commit (one fdatasync per batch of records appended in one loop iteration) before anything is acknowledged or applied.`,
+      `- Stet: the local log fsyncs every group commit (one fdatasync of the store's write-ahead log per batch of records appended in one loop iteration) before anything is acknowledged or applied; the partition store is written without a WAL and rebuilt from the log after a crash.`,
       `- restate-server 1.7.12 (defaults, from \`restate-server --dump-config\`): the log is the replicated loglet served by the node's own log-server, whose RocksDB WAL is fsynced on each write batch; the partition store's WAL is off (it is rebuilt from the log). Relevant keys:`,
       "",
       "```",

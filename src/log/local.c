@@ -61,8 +61,6 @@ enum {
     LOG_DEFAULT_MAX_BATCH_BYTES = 4 << 20,
     LOG_DEFAULT_MAX_LOG_IDS = 1024,
     LOG_DEFAULT_MAX_PENDING_BYTES = 64 << 20,
-    LOG_SPARE_MAX_BYTES = 256 << 10,
-    LOG_SPARE_MAX_ENTRIES = 4096,
 };
 
 struct log_entry {
@@ -202,11 +200,10 @@ static void group_recycle(struct stet_log *log, struct log_group *g) {
     g->bytes = 0;
     g->status = 0;
     g->seq = 0;
-    /* keep one spare group for the next commit, but not the buffers of a burst */
-    if (log->spare == NULL && g->batch.ops.cap <= LOG_SPARE_MAX_BYTES && g->entry_cap <= LOG_SPARE_MAX_ENTRIES)
-        log->spare = g;
-    else
-        group_free(g);
+    /* keep one spare group (with its buffers) for the next commit; stet_log_release_memory
+     * drops it when the node is idle */
+    if (log->spare == NULL) log->spare = g;
+    else group_free(g);
 }
 
 static void group_add_entry(struct log_group *g, uint32_t log_id, uint64_t lsn, stet_log_append_cb cb, void *arg) {
@@ -359,6 +356,17 @@ bool stet_log_flush(struct stet_log *log) {
 }
 
 /* ---- API ------------------------------------------------------------------------------ */
+
+void stet_log_release_memory(struct stet_log *log) {
+    group_free(log->spare);
+    log->spare = NULL;
+    /* an empty pending group may still hold a burst's buffers: start a fresh one */
+    struct log_group *p = log->pending;
+    if (p->entry_count == 0 && p->batch.count == 0 && p->range_count == 0) {
+        log->pending = group_take(log);
+        group_free(p);
+    }
+}
 
 static int log_recover_meta(struct stet_log *log) {
     uint8_t lower[1] = {LOG_META_PREFIX}, upper[1] = {LOG_META_PREFIX + 1};

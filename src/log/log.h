@@ -114,6 +114,9 @@ uint64_t stet_log_trim_point(const struct stet_log *log, uint32_t log_id);
  * next commit. Returns 0, -EIO (failed log), -ENOSPC (too many log ids). */
 int stet_log_trim(struct stet_log *log, uint32_t log_id, uint64_t up_to_lsn);
 
+/* Frees buffers kept for the next commits (an idle node calls it after a burst). */
+void stet_log_release_memory(struct stet_log *log);
+
 /* true once a commit failed; every later append returns -EIO. */
 bool stet_log_failed(const struct stet_log *log);
 

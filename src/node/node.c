@@ -697,6 +697,7 @@ static void trim_cb(uv_timer_t *h) {
     n->last_applied_total = applied_total;
     if (n->idle_ticks == 1) {
         stet_store_release_caches(n->store);
+        stet_log_release_memory(n->log);
         malloc_trim(0);
     }
     if (!due && !(pending && n->idle_ticks == TRIM_IDLE_TICKS)) return;

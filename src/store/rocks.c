@@ -69,7 +69,6 @@ struct rocks_store {
     rocksdb_flushoptions_t *flush_opts;
     struct stet_wal *wal;       /* NULL until open succeeded */
     pthread_mutex_t wal_lock;   /* append + memtable write; rotation */
-    struct stet_buf wal_record; /* encoding buffer, under wal_lock */
     uint32_t iters_open; /* atomic: iterators are created on the loop thread only, but be safe */
 };
 
@@ -141,24 +140,15 @@ static int rocks_write_batch(struct rocks_store *s, const struct stet_store_batc
     return 0;
 }
 
-/* WAL record payload: u32 LE op count, then the batch's encoded ops (store.h). */
-static void encode_wal_record(struct stet_buf *out, const struct stet_store_batch *b) {
-    stet_buf_reset(out);
-    uint8_t n[4] = {(uint8_t)b->count, (uint8_t)(b->count >> 8), (uint8_t)(b->count >> 16), (uint8_t)(b->count >> 24)};
-    stet_buf_append(out, n, 4);
-    stet_buf_append(out, b->ops.data, b->ops.len);
-}
-
 static int rocks_write(struct stet_store *base, const struct stet_store_batch *b, unsigned flags) {
     struct rocks_store *s = (struct rocks_store *)base;
     if ((flags & STET_STORE_WRITE_NO_WAL) != 0 || s->wal == NULL)
         return rocks_write_batch(s, b, s->write_nowal, "write(no WAL)");
     bool sync = (flags & STET_STORE_WRITE_SYNC) != 0;
     pthread_mutex_lock(&s->wal_lock);
-    encode_wal_record(&s->wal_record, b);
-    int rc = stet_wal_append(s->wal, s->wal_record.data, s->wal_record.len, sync);
+    /* the WAL record is the batch's encoded ops (store.h), written as they are */
+    int rc = stet_wal_append(s->wal, b->ops.data, b->ops.len, sync);
     if (rc == 0) rc = rocks_write_batch(s, b, s->write_nowal, sync ? "write(sync)" : "write");
-    if (s->wal_record.cap > (1u << 20)) stet_buf_free(&s->wal_record); /* do not keep a burst's buffer */
     pthread_mutex_unlock(&s->wal_lock);
     return rc;
 }
@@ -166,14 +156,18 @@ static int rocks_write(struct stet_store *base, const struct stet_store_batch *b
 /* Replay of one WAL record at open. */
 static int replay_apply(void *arg, const uint8_t *payload, size_t len) {
     struct rocks_store *s = arg;
-    if (len < 4) return -EIO;
     struct stet_store_batch b;
     memset(&b, 0, sizeof(b));
-    b.count = (uint32_t)payload[0] | (uint32_t)payload[1] << 8 | (uint32_t)payload[2] << 16 | (uint32_t)payload[3] << 24;
-    /* a read-only view of the payload (the batch is not freed) */
-    b.ops.data = (uint8_t *)payload + 4;
-    b.ops.len = len - 4;
-    b.ops.cap = len - 4;
+    /* a read-only view of the payload (the batch is not freed); the record's hash checked
+     * out, so the ops are as the writer encoded them */
+    b.ops.data = (uint8_t *)payload;
+    b.ops.len = len;
+    b.ops.cap = len;
+    struct stet_store_batch_cursor c = {&b, 0};
+    int op;
+    const uint8_t *k, *v;
+    size_t kl, vl;
+    while (stet_store_batch_next(&c, &op, &k, &kl, &v, &vl)) b.count++;
     return rocks_write_batch(s, &b, s->write_nowal, "write(replay)");
 }
 
@@ -282,7 +276,6 @@ static int rocks_iter_error(struct stet_store_iter *it) {
 static void rocks_free_handles(struct rocks_store *s) {
     if (s->db) rocksdb_close(s->db);
     stet_wal_close(s->wal);
-    stet_buf_free(&s->wal_record);
     pthread_mutex_destroy(&s->wal_lock);
     if (s->write_sync) rocksdb_writeoptions_destroy(s->write_sync);
     if (s->write_nosync) rocksdb_writeoptions_destroy(s->write_nosync);
@@ -321,6 +314,7 @@ static void rocks_release_caches(struct stet_store *base) {
     struct rocks_store *s = (struct rocks_store *)base;
     rocksdb_cache_set_capacity(s->cache, 0);
     rocksdb_cache_set_capacity(s->cache, ROCKS_BLOCK_CACHE_BYTES);
+
 }
 
 static const struct stet_store_ops rocks_ops = {

@@ -329,6 +329,25 @@ static void test_commit_uses_submit_short(void **state) {
     assert_int_equal(short_calls, 2);
 }
 
+/* Releasing the kept buffers between commits (idle node) changes nothing observable. */
+static void test_release_memory(void **state) {
+    struct fixture *f = *state;
+    for (int i = 0; i < 100; i++) append_rec(f->log, 1, &f->rec);
+    assert_true(stet_log_flush(f->log));
+    run_job(&f->fe);
+    stet_log_release_memory(f->log);
+    stet_log_check(f->log);
+    append_rec(f->log, 1, &f->rec);
+    stet_log_release_memory(f->log); /* pending is not empty: kept */
+    assert_true(stet_log_flush(f->log));
+    stet_log_release_memory(f->log); /* a commit in flight: untouched */
+    run_job(&f->fe);
+    stet_log_check(f->log);
+    assert_int_equal(f->rec.calls, 101);
+    assert_int_equal(stet_log_durable_tail(f->log, 1), 101);
+    assert_record(f->log, 1, 101);
+}
+
 static void test_appends_while_in_flight(void **state) {
     struct fixture *f = *state;
     for (int i = 0; i < 3; i++) append_rec(f->log, 1, &f->rec);
@@ -813,6 +832,7 @@ int main(void) {
         cmocka_unit_test(test_limits),
         cmocka_unit_test(test_full_batch_starts_after_commit),
         cmocka_unit_test_setup_teardown(test_commit_uses_submit_short, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_release_memory, setup, teardown),
         cmocka_unit_test(test_reentrant_inline),
         cmocka_unit_test(test_random_walk),
     };
