@@ -391,6 +391,12 @@ int stet_store_open_rocks(const char *dir, struct stet_store **out, char **errms
     rocksdb_options_set_keep_log_file_num(s->options, ROCKS_INFO_LOG_FILES);
     rocksdb_options_set_max_log_file_size(s->options, ROCKS_INFO_LOG_BYTES);
     rocksdb_options_set_compression(s->options, rocksdb_lz4_compression);
+    /* start-up time (a target: bench/RESULTS.md): open table files on this thread instead of
+     * spawning 16 threads for a handful of files, and do not read every table's properties
+     * for statistics at open */
+    rocksdb_options_set_max_file_opening_threads(s->options, 1);
+    rocksdb_options_set_skip_stats_update_on_db_open(s->options, 1);
+    rocksdb_options_set_skip_checking_sst_file_sizes_on_db_open(s->options, 1);
     s->read_options = rocksdb_readoptions_create();
     s->write_sync = rocksdb_writeoptions_create();
     rocksdb_writeoptions_set_sync(s->write_sync, 1);
