@@ -140,15 +140,17 @@ static void work_cb(uv_work_t *r) {
  * A handoff costs two thread wake-ups per commit (the worker, then the loop through its async
  * handle), and on a small VM those cost more than a fast fdatasync itself: measured on the
  * 2-core bench machine, inline commits cut server CPU per request by 25-35% and raised
- * throughput (bench/RESULTS.md). But a slow disk must not stall the loop, so the choice
+ * throughput (bench/OPTIMISATIONS.md). An inline commit blocks the loop for its duration,
+ * which is acceptable up to a few ms (everything waits for the log anyway; reads, health
+ * checks and admin calls wait at most that long). A slow disk must not stall it, so the choice
  * follows an exponentially weighted average of the commit durations: inline while it stays
  * under SHORT_INLINE_MAX_NS, back to the pool above it, inline again once it falls under
  * SHORT_INLINE_RESUME_NS (hysteresis). Inline or not, done() runs from the loop later, never
  * inside the submit call: inline work queues its request on done_head and an idle handle
  * (which makes the loop poll without blocking) runs the queue. */
 enum {
-    SHORT_INLINE_MAX_NS = 2000000,
-    SHORT_INLINE_RESUME_NS = 1000000,
+    SHORT_INLINE_MAX_NS = 8000000,
+    SHORT_INLINE_RESUME_NS = 4000000,
 };
 
 static void short_observe(struct stet_node *n, uint64_t duration_ns) {
@@ -157,10 +159,11 @@ static void short_observe(struct stet_node *n, uint64_t duration_ns) {
     n->short_ewma_ns = n->short_ewma_ns - n->short_ewma_ns / 8 + duration_ns / 8;
     if (n->short_inline && n->short_ewma_ns > SHORT_INLINE_MAX_NS) {
         n->short_inline = false;
-        stet_info(MOD, "log commits average %.1f ms: running them on the thread pool", (double)n->short_ewma_ns / 1e6);
+        stet_warn(MOD, "log commits (fdatasync) average %.1f ms: the disk is slow; running them on the thread pool",
+                  (double)n->short_ewma_ns / 1e6);
     } else if (!n->short_inline && n->short_ewma_ns < SHORT_INLINE_RESUME_NS) {
         n->short_inline = true;
-        stet_info(MOD, "log commits average %.2f ms: running them inline", (double)n->short_ewma_ns / 1e6);
+        stet_warn(MOD, "log commits (fdatasync) average %.2f ms again: running them inline", (double)n->short_ewma_ns / 1e6);
     }
 }
 
