@@ -17,10 +17,9 @@
  * Groups. Appends go into the `pending` group: the record is put into the group's store
  * batch (one copy) and an entry {log_id, lsn, cb} is queued; per log id the group keeps the
  * contiguous LSN range it covers. stet_log_flush moves `pending` to `inflight` and submits
- * ONE store write with sync=true through env->submit_short when the group has at most
- * LOG_SHORT_MAX_BYTES of records (the env may run it inline; its done still comes later from
- * the loop), through env->submit otherwise or when submit_short is NULL; appends meanwhile
- * fill a new pending group. At most one group is in flight, so groups become durable in order.
+ * ONE store write with sync=true through env->submit_short (env->submit if NULL; the env may
+ * run it inline, its done still comes later from the loop); appends meanwhile fill a new
+ * pending group. At most one group is in flight, so groups become durable in order.
  *
  * States of a group and the transitions (the function that makes each one):
  *
@@ -62,7 +61,6 @@ enum {
     LOG_DEFAULT_MAX_BATCH_BYTES = 4 << 20,
     LOG_DEFAULT_MAX_LOG_IDS = 1024,
     LOG_DEFAULT_MAX_PENDING_BYTES = 64 << 20,
-    LOG_SHORT_MAX_BYTES = 64 << 10, /* groups up to this size go through env->submit_short */
 };
 
 struct log_entry {
@@ -345,10 +343,8 @@ bool stet_log_flush(struct stet_log *log) {
     log->inflight = g;
     g->status = 0;
     g->submit_ms = log_monotonic_ms(log);
-    /* small groups are short work (the env may run them inline); a big group's memtable
-     * insert takes long enough that running it beside the loop pays off */
     int (*submit)(void *, stet_env_work_fn, stet_env_done_fn, void *) =
-        log->env->submit_short != NULL && g->bytes <= LOG_SHORT_MAX_BYTES ? log->env->submit_short : log->env->submit;
+        log->env->submit_short != NULL ? log->env->submit_short : log->env->submit;
     int rc = submit(log->env->ctx, commit_work, commit_done, g);
     if (rc < 0) {
         stet_error("log", "cannot submit a commit of %zu records: %s", g->entry_count, strerror(-rc));

@@ -327,14 +327,6 @@ static void test_commit_uses_submit_short(void **state) {
     append_rec(f->log, 1, &f->rec);
     assert_true(stet_log_flush(f->log));
     assert_int_equal(short_calls, 2);
-    run_job(&f->fe);
-    /* a big group (more than 64 KiB of records) goes to the pool */
-    static char big[70 * 1024];
-    memset(big, 'b', sizeof(big));
-    assert_int_equal(stet_log_append(f->log, 1, big, sizeof(big), NULL, NULL, NULL), 0);
-    assert_true(stet_log_flush(f->log));
-    assert_int_equal(short_calls, 2);
-    assert_int_equal(f->fe.submitted, 3);
 }
 
 /* Releasing the kept buffers between commits (idle node) changes nothing observable. */
