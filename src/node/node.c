@@ -189,33 +189,32 @@ static void done_idle_cb(uv_idle_t *h) {
     }
 }
 
-static int env_submit(void *ctx, stet_env_work_fn work, stet_env_done_fn done, void *arg) {
-    struct stet_node *n = ctx;
-    struct work_req *w = calloc(1, sizeof(*w));
-    if (!w) return -ENOMEM;
-    w->node = n;
-    w->work = work;
-    w->done = done;
-    w->arg = arg;
+/* Runs w on the thread pool; frees it if that cannot start. */
+static int queue_on_pool(struct stet_node *n, struct work_req *w) {
     int rc = uv_queue_work(&n->loop, &w->req, work_cb, after_work_cb);
     if (rc != 0) free(w);
     return rc;
 }
 
+static struct work_req *work_req_new(struct stet_node *n, stet_env_work_fn work, stet_env_done_fn done, void *arg,
+                                     bool short_work) {
+    struct work_req *w = calloc(1, sizeof(*w));
+    if (!w) return NULL;
+    *w = (struct work_req){.node = n, .work = work, .done = done, .arg = arg, .short_work = short_work};
+    return w;
+}
+
+static int env_submit(void *ctx, stet_env_work_fn work, stet_env_done_fn done, void *arg) {
+    struct stet_node *n = ctx;
+    struct work_req *w = work_req_new(n, work, done, arg, false);
+    return w ? queue_on_pool(n, w) : -ENOMEM;
+}
+
 static int env_submit_short(void *ctx, stet_env_work_fn work, stet_env_done_fn done, void *arg) {
     struct stet_node *n = ctx;
-    struct work_req *w = calloc(1, sizeof(*w));
+    struct work_req *w = work_req_new(n, work, done, arg, true);
     if (!w) return -ENOMEM;
-    w->node = n;
-    w->work = work;
-    w->done = done;
-    w->arg = arg;
-    w->short_work = true;
-    if (!n->short_inline) {
-        int rc = uv_queue_work(&n->loop, &w->req, work_cb, after_work_cb);
-        if (rc != 0) free(w);
-        return rc;
-    }
+    if (!n->short_inline) return queue_on_pool(n, w);
     uint64_t t0 = uv_hrtime();
     work(arg);
     short_observe(n, uv_hrtime() - t0);

@@ -63,8 +63,6 @@ struct rocks_store {
     rocksdb_block_based_table_options_t *table_options;
     rocksdb_cache_t *cache;
     rocksdb_readoptions_t *read_options;
-    rocksdb_writeoptions_t *write_sync;
-    rocksdb_writeoptions_t *write_nosync;
     rocksdb_writeoptions_t *write_nowal;
     rocksdb_flushoptions_t *flush_opts;
     struct stet_wal *wal;       /* NULL until open succeeded */
@@ -142,8 +140,7 @@ static int rocks_write_batch(struct rocks_store *s, const struct stet_store_batc
 
 static int rocks_write(struct stet_store *base, const struct stet_store_batch *b, unsigned flags) {
     struct rocks_store *s = (struct rocks_store *)base;
-    if ((flags & STET_STORE_WRITE_NO_WAL) != 0 || s->wal == NULL)
-        return rocks_write_batch(s, b, s->write_nowal, "write(no WAL)");
+    if ((flags & STET_STORE_WRITE_NO_WAL) != 0) return rocks_write_batch(s, b, s->write_nowal, "write(no WAL)");
     bool sync = (flags & STET_STORE_WRITE_SYNC) != 0;
     pthread_mutex_lock(&s->wal_lock);
     /* the WAL record is the batch's encoded ops (store.h), written as they are */
@@ -153,9 +150,15 @@ static int rocks_write(struct stet_store *base, const struct stet_store_batch *b
     return rc;
 }
 
+struct replay {
+    struct rocks_store *store;
+    uint64_t records;
+};
+
 /* Replay of one WAL record at open. */
 static int replay_apply(void *arg, const uint8_t *payload, size_t len) {
-    struct rocks_store *s = arg;
+    struct replay *r = arg;
+    r->records++;
     struct stet_store_batch b;
     memset(&b, 0, sizeof(b));
     /* a read-only view of the payload (the batch is not freed); the record's hash checked
@@ -168,7 +171,7 @@ static int replay_apply(void *arg, const uint8_t *payload, size_t len) {
     const uint8_t *k, *v;
     size_t kl, vl;
     while (stet_store_batch_next(&c, &op, &k, &kl, &v, &vl)) b.count++;
-    return rocks_write_batch(s, &b, s->write_nowal, "write(replay)");
+    return rocks_write_batch(r->store, &b, r->store->write_nowal, "write(replay)");
 }
 
 static int rocks_flush_db(struct rocks_store *s) {
@@ -180,13 +183,12 @@ static int rocks_flush_db(struct rocks_store *s) {
 
 static int rocks_flush(struct stet_store *base) {
     struct rocks_store *s = (struct rocks_store *)base;
-    if (s->wal == NULL) return rocks_flush_db(s);
     pthread_mutex_lock(&s->wal_lock);
-    uint64_t token = stet_wal_rotate_begin(s->wal);
+    stet_wal_rotate_begin(s->wal);
     pthread_mutex_unlock(&s->wal_lock);
     int rc = rocks_flush_db(s);
     pthread_mutex_lock(&s->wal_lock);
-    stet_wal_rotate_end(s->wal, token, rc == 0);
+    stet_wal_rotate_end(s->wal, rc == 0);
     pthread_mutex_unlock(&s->wal_lock);
     return rc;
 }
@@ -277,8 +279,6 @@ static void rocks_free_handles(struct rocks_store *s) {
     if (s->db) rocksdb_close(s->db);
     stet_wal_close(s->wal);
     pthread_mutex_destroy(&s->wal_lock);
-    if (s->write_sync) rocksdb_writeoptions_destroy(s->write_sync);
-    if (s->write_nosync) rocksdb_writeoptions_destroy(s->write_nosync);
     if (s->write_nowal) rocksdb_writeoptions_destroy(s->write_nowal);
     if (s->flush_opts) rocksdb_flushoptions_destroy(s->flush_opts);
     if (s->read_options) rocksdb_readoptions_destroy(s->read_options);
@@ -293,7 +293,7 @@ static void rocks_destroy(struct stet_store *base) {
     /* RocksDB asserts (or crashes) when iterators outlive the database. */
     STET_ASSERT(__atomic_load_n(&s->iters_open, __ATOMIC_RELAXED) == 0);
     /* a clean close: everything into SST files, then the next open replays nothing */
-    if (s->wal != NULL && rocks_flush_db(s) == 0) (void)stet_wal_mark_clean(s->wal);
+    if (rocks_flush_db(s) == 0) (void)stet_wal_mark_clean(s->wal);
     rocks_free_handles(s);
 }
 
@@ -314,7 +314,6 @@ static void rocks_release_caches(struct stet_store *base) {
     struct rocks_store *s = (struct rocks_store *)base;
     rocksdb_cache_set_capacity(s->cache, 0);
     rocksdb_cache_set_capacity(s->cache, ROCKS_BLOCK_CACHE_BYTES);
-
 }
 
 static const struct stet_store_ops rocks_ops = {
@@ -398,10 +397,6 @@ int stet_store_open_rocks(const char *dir, struct stet_store **out, char **errms
     rocksdb_options_set_skip_stats_update_on_db_open(s->options, 1);
     rocksdb_options_set_skip_checking_sst_file_sizes_on_db_open(s->options, 1);
     s->read_options = rocksdb_readoptions_create();
-    s->write_sync = rocksdb_writeoptions_create();
-    rocksdb_writeoptions_set_sync(s->write_sync, 1);
-    s->write_nosync = rocksdb_writeoptions_create();
-    rocksdb_writeoptions_set_sync(s->write_nosync, 0);
     s->write_nowal = rocksdb_writeoptions_create();
     rocksdb_writeoptions_disable_WAL(s->write_nowal, 1);
     s->flush_opts = rocksdb_flushoptions_create();
@@ -441,8 +436,9 @@ int stet_store_open_rocks(const char *dir, struct stet_store **out, char **errms
             else free(werr);
             goto fail;
         }
-        rc = stet_wal_replay(wal, replay_apply, s);
-        if (rc == 0) rc = rocks_flush_db(s);
+        struct replay r = {s, 0};
+        rc = stet_wal_replay(wal, replay_apply, &r);
+        if (rc == 0 && r.records > 0) rc = rocks_flush_db(s); /* nothing replayed: nothing to flush */
         if (rc != 0) {
             stet_wal_close(wal);
             if (errmsg) *errmsg = strdup("cannot replay the store's write-ahead log (see the log above)");

@@ -48,7 +48,7 @@ struct stet_wal {
     uint64_t off;
     uint64_t next_seq;
     bool other_free;
-    uint64_t token_counter;
+    bool has_run[2]; /* file i may begin with a valid run (what invalidate has to clear) */
     struct stet_wal_stats stats;
 };
 
@@ -184,7 +184,10 @@ static int scan_run(struct stet_wal *w, int i, uint64_t *first, uint64_t *count,
         }
         payload.len = len;
         if (record_hash(seq, len, payload.data) != hash) break;
-        if (*count == 0) *first = seq;
+        if (*count == 0) {
+            *first = seq;
+            w->has_run[i] = true;
+        }
         (*count)++;
         expect = seq + 1;
         off += WAL_HEADER_BYTES + len;
@@ -219,15 +222,16 @@ int stet_wal_replay(struct stet_wal *w, int (*apply)(void *arg, const uint8_t *p
     return 0;
 }
 
-/* Overwrites the first header of file i with zeros (no run), if the file has one. */
+/* Overwrites the first header of file i with zeros (no run), if the file may have one. */
 static int invalidate(struct stet_wal *w, int i) {
-    if (w->size[i] < WAL_HEADER_BYTES) return 0;
+    if (!w->has_run[i] || w->size[i] < WAL_HEADER_BYTES) return 0;
     uint8_t zero[WAL_HEADER_BYTES] = {0};
     ssize_t n;
     do n = pwrite(w->fd[i], zero, sizeof(zero), 0);
     while (n < 0 && errno == EINTR);
     if (n != (ssize_t)sizeof(zero)) return n < 0 ? -errno : -EIO;
     if (fdatasync(w->fd[i]) != 0) return -errno;
+    w->has_run[i] = false;
     return 0;
 }
 
@@ -290,6 +294,7 @@ int stet_wal_append(struct stet_wal *w, const void *payload, size_t len, bool sy
         stet_error("store", "write-ahead log fdatasync failed (%s/wal-%d): %s", w->dir, w->active, strerror(-rc));
         return rc;
     }
+    if (w->off == 0) w->has_run[w->active] = true;
     w->next_seq++;
     w->off += total;
     if (w->off > w->size[w->active]) {
@@ -302,18 +307,17 @@ int stet_wal_append(struct stet_wal *w, const void *payload, size_t len, bool sy
     return 0;
 }
 
-uint64_t stet_wal_rotate_begin(struct stet_wal *w) {
-    if (!w->other_free) return 0;
+bool stet_wal_rotate_begin(struct stet_wal *w) {
+    if (!w->other_free) return false;
     w->active ^= 1;
     w->off = 0;
     w->other_free = false;
     if (w->size[w->active] > WAL_MAX_REUSE_BYTES && ftruncate(w->fd[w->active], 0) == 0) w->size[w->active] = 0;
     w->stats.rotations++;
-    return ++w->token_counter;
+    return true;
 }
 
-void stet_wal_rotate_end(struct stet_wal *w, uint64_t token, bool ok) {
-    (void)token;
+void stet_wal_rotate_end(struct stet_wal *w, bool ok) {
     /* The inactive file only holds appends made before the flush began, which the flush made
      * durable: with or without a rotation, it may be reused once the flush succeeded. */
     if (ok) w->other_free = true;

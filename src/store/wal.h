@@ -47,11 +47,11 @@ int stet_wal_replay(struct stet_wal *w, int (*apply)(void *arg, const uint8_t *p
 void stet_wal_reset(struct stet_wal *w);
 /* Appends one record; with sync, fdatasyncs before returning. 0 or a negative errno. */
 int stet_wal_append(struct stet_wal *w, const void *payload, size_t len, bool sync);
-/* A store flush begins: switch files if the other one is reusable. Returns a token for
- * stet_wal_rotate_end (0 when no rotation happened). */
-uint64_t stet_wal_rotate_begin(struct stet_wal *w);
-/* The flush that began with `token` ended; ok: everything appended before it is durable. */
-void stet_wal_rotate_end(struct stet_wal *w, uint64_t token, bool ok);
+/* A store flush begins: switch files if the other one is reusable. Returns whether it did. */
+bool stet_wal_rotate_begin(struct stet_wal *w);
+/* The flush that began with the last rotate_begin ended; ok: everything appended before it
+ * is durable. */
+void stet_wal_rotate_end(struct stet_wal *w, bool ok);
 /* Every record is durable elsewhere (the store was flushed and no append follows): invalidate
  * both runs so the next open replays nothing. 0 or a negative errno. */
 int stet_wal_mark_clean(struct stet_wal *w);

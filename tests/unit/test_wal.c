@@ -105,7 +105,7 @@ static void test_rotation_reuses_files(void **state) {
     append(f->w, "A1 a fairly long first record");
     append(f->w, "A2 a fairly long second record");
     append(f->w, "A3 a fairly long third record");
-    uint64_t t = stet_wal_rotate_begin(f->w);
+    bool t = stet_wal_rotate_begin(f->w);
     assert_true(t != 0);
     append(f->w, "B1");
     append(f->w, "B2");
@@ -122,7 +122,7 @@ static void test_rotation_reuses_files(void **state) {
     append(f->w, "A2 a fairly long second record");
     t = stet_wal_rotate_begin(f->w);
     append(f->w, "B1");
-    stet_wal_rotate_end(f->w, t, true);
+    stet_wal_rotate_end(f->w, true);
     struct stet_wal_stats st0;
     stet_wal_stats(f->w, &st0);
     t = stet_wal_rotate_begin(f->w); /* back to wal-0, over the A records */
@@ -142,10 +142,10 @@ static void test_rotation_reuses_files(void **state) {
 static void test_failed_flush_keeps_file(void **state) {
     struct fixture *f = *state;
     append(f->w, "x1");
-    uint64_t t = stet_wal_rotate_begin(f->w);
+    bool t = stet_wal_rotate_begin(f->w);
     assert_true(t != 0);
     append(f->w, "x2");
-    stet_wal_rotate_end(f->w, t, false);
+    stet_wal_rotate_end(f->w, false);
     /* wal-0 still holds x1, which no flush made durable: no rotation onto it */
     assert_int_equal(stet_wal_rotate_begin(f->w), 0);
     append(f->w, "x3");
@@ -159,9 +159,9 @@ static void test_failed_flush_keeps_file(void **state) {
     append(f->w, "y1");
     t = stet_wal_rotate_begin(f->w);
     assert_true(t != 0);
-    stet_wal_rotate_end(f->w, t, false);
+    stet_wal_rotate_end(f->w, false);
     assert_int_equal(stet_wal_rotate_begin(f->w), 0);
-    stet_wal_rotate_end(f->w, 0, true);
+    stet_wal_rotate_end(f->w, true);
     assert_true(stet_wal_rotate_begin(f->w) != 0);
 }
 
@@ -193,9 +193,9 @@ static void test_torn_record_ends_run(void **state) {
 static void test_clean_mark(void **state) {
     struct fixture *f = *state;
     append(f->w, "r1");
-    uint64_t t = stet_wal_rotate_begin(f->w);
+    stet_wal_rotate_begin(f->w);
     append(f->w, "r2");
-    stet_wal_rotate_end(f->w, t, true);
+    stet_wal_rotate_end(f->w, true);
     assert_int_equal(stet_wal_mark_clean(f->w), 0);
     struct seen s;
     crash_and_replay(f, &s);
