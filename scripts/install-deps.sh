@@ -3,7 +3,7 @@
 # nothing when everything is already installed. Runs apt-get through sudo when not root.
 set -euo pipefail
 pkgs=(build-essential cmake pkg-config libuv1-dev libnghttp2-dev librocksdb-dev libssl-dev libcmocka-dev libsqlite3-dev
-      nodejs npm curl)
+      libxxhash-dev nodejs npm curl)
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

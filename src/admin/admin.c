@@ -1,7 +1,8 @@
 /* Admin API: routing, handlers, and the schema-change pipeline.
  *
- * Routing (http-api.md §3.1): an optional /v2../v4 prefix selects the API version (none =
- * "unknown", which behaves like v3/v4); /v1/… answers 400; other /vN prefixes 404. Known
+ * Routing (http-api.md §3.1): an optional /v2../v4 prefix (split off by
+ * stet_http_path_api_version, http.h) selects the API version (none = "unknown", which
+ * behaves like v3/v4); /v1/… answers 400; other /vN prefixes 404. Known
  * paths with another method answer 405 with an `allow` header listing methods in axum's
  * order; unknown paths go to the extra handler, then 404 with an empty body.
  *
@@ -531,13 +532,6 @@ static int op_start_discovery(struct admin_op *op, struct stet_admin_error *e) {
 
 /* ---- handlers ---- */
 
-static bool method_is(const struct stet_http_request *req, const char *m) {
-    size_t n = strlen(m);
-    return req->method_len == n && memcmp(req->method, m, n) == 0;
-}
-
-static bool is_get(const struct stet_http_request *req) { return method_is(req, "GET") || method_is(req, "HEAD"); }
-
 static int check_json_request(struct stet_http_request *req) {
     size_t ctl = 0;
     const char *ct = stet_http_request_header(req, "content-type", &ctl);
@@ -563,9 +557,9 @@ static void handle_version(struct stet_admin *a, struct stet_http_request *req) 
     stet_json_key(&w, "version");
     stet_json_write_string(&w, STET_CONFIG_SERVER_VERSION);
     stet_json_key(&w, "min_admin_api_version");
-    stet_json_write_uint(&w, 2);
+    stet_json_write_uint(&w, STET_HTTP_ADMIN_API_VERSION_MIN);
     stet_json_key(&w, "max_admin_api_version");
-    stet_json_write_uint(&w, 4);
+    stet_json_write_uint(&w, STET_HTTP_ADMIN_API_VERSION_MAX);
     stet_json_key(&w, "ingress_endpoint");
     stet_json_write_string(&w, a->advertised_ingress);
     stet_json_key(&w, "features");
@@ -724,8 +718,8 @@ static void handle_update_deployment(struct stet_admin *a, struct stet_http_requ
 
 static void handle_deployment(struct stet_admin *a, struct stet_http_request *req, int api_version,
                               const char *idp, size_t idl) {
-    bool get = is_get(req), del = method_is(req, "DELETE"), patch = method_is(req, "PATCH"),
-         put = method_is(req, "PUT");
+    bool get = stet_http_method_is_get_or_head(req), del = stet_http_method_is(req, "DELETE"),
+         patch = stet_http_method_is(req, "PATCH"), put = stet_http_method_is(req, "PUT");
     if (!get && !del && !patch && !put) {
         respond_405(req, "GET,HEAD,DELETE,PATCH,PUT");
         return;
@@ -788,7 +782,7 @@ static char *decode_segment(struct stet_http_request *req, const char *p, size_t
 
 static void handle_service(struct stet_admin *a, struct stet_http_request *req, int api_version, const char *np,
                            size_t nl) {
-    bool get = is_get(req), patch = method_is(req, "PATCH");
+    bool get = stet_http_method_is_get_or_head(req), patch = stet_http_method_is(req, "PATCH");
     if (!get && !patch) {
         respond_405(req, "GET,HEAD,PATCH");
         return;
@@ -830,7 +824,7 @@ static void handle_service(struct stet_admin *a, struct stet_http_request *req, 
 
 static void handle_handlers(struct stet_admin *a, struct stet_http_request *req, const char *np, size_t nl,
                             const char *hp, size_t hl) {
-    if (!is_get(req)) {
+    if (!stet_http_method_is_get_or_head(req)) {
         respond_405(req, "GET,HEAD");
         return;
     }
@@ -900,7 +894,7 @@ void stet_admin_handle(void *ctx, struct stet_http_request *req) {
     }
     size_t n = r.n_segments;
     if (n == 1 && (seg_is(&r, 0, "health") || seg_is(&r, 0, "version") || seg_is(&r, 0, "cluster-health"))) {
-        if (!is_get(req)) {
+        if (!stet_http_method_is_get_or_head(req)) {
             respond_405(req, "GET,HEAD");
             return;
         }
@@ -910,14 +904,14 @@ void stet_admin_handle(void *ctx, struct stet_http_request *req) {
         return;
     }
     if (n == 1 && seg_is(&r, 0, "deployments")) {
-        if (is_get(req)) {
+        if (stet_http_method_is_get_or_head(req)) {
             struct stet_buf b = STET_BUF_INIT;
             struct stet_json_writer w;
             stet_json_writer_init(&w, &b);
             stet_schema_render_deployments(&w, a->schema, &a->defaults);
             respond_json(req, 200, &b, NULL);
             stet_buf_free(&b);
-        } else if (method_is(req, "POST")) {
+        } else if (stet_http_method_is(req, "POST")) {
             handle_register(a, req, r.api_version);
         } else {
             respond_405(req, "GET,HEAD,POST");
@@ -929,7 +923,7 @@ void stet_admin_handle(void *ctx, struct stet_http_request *req) {
         return;
     }
     if (n == 1 && seg_is(&r, 0, "services")) {
-        if (!is_get(req)) {
+        if (!stet_http_method_is_get_or_head(req)) {
             respond_405(req, "GET,HEAD");
             return;
         }
@@ -1064,8 +1058,6 @@ void stet_admin_destroy(struct stet_admin *a) {
 }
 
 struct stet_schema *stet_admin_schema(struct stet_admin *a) { return a->schema; }
-
-void stet_admin_set_env(struct stet_admin *a, const struct stet_env *env) { a->env = env ? env : &a->default_env; }
 
 const struct stet_schema_defaults *stet_admin_schema_defaults(const struct stet_admin *a) { return &a->defaults; }
 

@@ -54,14 +54,10 @@ struct stet_admin_discovery_options {
 
 /* Loads the registry from md (an absent key is an empty registry). pool may be NULL (then
  * only use_http_11 deployments can be discovered). Time (created_at) and randomness
- * (deployment ids) come from the wall clock and getrandom unless stet_admin_set_env is
- * called. Returns 0, or a negative errno with a message in err (e.g. a stored registry that
- * does not parse). */
+ * (deployment ids) come from the wall clock and getrandom. Returns 0, or a negative errno
+ * with a message in err (e.g. a stored registry that does not parse). */
 int stet_admin_create(uv_loop_t *loop, struct stet_h2_pool *pool, struct stet_metadata *md,
                       const struct stet_config *cfg, struct stet_admin **out, char *err, size_t errlen);
-
-/* Replaces the clock/randomness source (borrowed; must outlive the admin). For tests. */
-void stet_admin_set_env(struct stet_admin *a, const struct stet_env *env);
 
 /* Cancels discoveries and answers still-pending requests with 503. The memory is released
  * at once, or (if a metadata write or a socket close is still in flight) from the loop once

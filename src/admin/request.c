@@ -24,6 +24,7 @@
 #include "common/assert.h"
 #include "common/ids.h"
 #include "common/timefmt.h"
+#include "http/http.h"
 #include "json/json.h"
 
 void stet_admin__error(struct stet_admin_error *e, int status, bool text, const char *code, const char *fmt, ...) {
@@ -42,22 +43,19 @@ void stet_admin__error(struct stet_admin_error *e, int status, bool text, const 
 enum stet_admin_route_result stet_admin_route_parse(const char *path, size_t len, struct stet_admin_route *r) {
     memset(r, 0, sizeof(*r));
     if (len == 0 || path[0] != '/') return STET_ADMIN_ROUTE_NOT_FOUND;
-    size_t i = 1;
-    if (len >= 3 && path[1] == 'v' && isdigit((unsigned char)path[2])) {
-        size_t j = 2;
-        unsigned v = 0;
-        while (j < len && isdigit((unsigned char)path[j]) && v < 100000) v = v * 10 + (unsigned)(path[j++] - '0');
-        if (j == len || path[j] == '/') {
-            if (v == 1) return STET_ADMIN_ROUTE_V1;
-            if (v < 2 || v > 4) return STET_ADMIN_ROUTE_NOT_FOUND;
-            r->api_version = (int)v;
-            i = j;
-            if (i == len) return STET_ADMIN_ROUTE_NOT_FOUND;
-            i++; /* skip '/' */
-        }
+    const char *rest;
+    size_t rest_len;
+    int v = stet_http_path_api_version(path, len, &rest, &rest_len);
+    if (v == 1) return STET_ADMIN_ROUTE_V1;
+    if (v >= 0) {
+        if (v < STET_HTTP_ADMIN_API_VERSION_MIN || v > STET_HTTP_ADMIN_API_VERSION_MAX)
+            return STET_ADMIN_ROUTE_NOT_FOUND;
+        if (rest_len == 0) return STET_ADMIN_ROUTE_NOT_FOUND; /* "/v2" alone */
+        r->api_version = v;
     }
-    r->rest = path + i - 1;
-    r->rest_len = len - (i - 1);
+    r->rest = rest;
+    r->rest_len = rest_len;
+    size_t i = (size_t)(rest - path) + 1; /* first segment, after the '/' */
     /* segments */
     size_t start = i;
     size_t n = 0;

@@ -19,9 +19,9 @@
  *   7. extra characters after the payload            "bad length" (restate ignores them for
  *      invocation ids; we reject them so every id has exactly one spelling)
  *
- * Partition keys of keyed targets are xxHash64 (seed 0) of the key bytes, implemented below
- * from the public specification (github.com/Cyan4973/xxHash doc/xxhash_spec.md). The value is
- * persisted inside every invocation id, so the function must never change.
+ * Partition keys of keyed targets are xxHash64 (seed 0) of the key bytes, computed by libxxhash
+ * (the only file that includes xxhash.h). The value is persisted inside every invocation id,
+ * so the function must never change.
  */
 #include "common/ids.h"
 
@@ -30,6 +30,7 @@
 #include <string.h>
 
 #include <openssl/evp.h>
+#include <xxhash.h>
 
 #include "common/assert.h"
 #include "common/buf.h"
@@ -444,82 +445,12 @@ void stet_uuid_for_idempotency(const char *service, size_t slen, const char *key
     stet_buf_free(&b);
 }
 
-#define XXH_PRIME64_1 0x9E3779B185EBCA87ULL
-#define XXH_PRIME64_2 0xC2B2AE3D27D4EB4FULL
-#define XXH_PRIME64_3 0x165667B19E3779F9ULL
-#define XXH_PRIME64_4 0x85EBCA77C2B2AE63ULL
-#define XXH_PRIME64_5 0x27D4EB2F165667C5ULL
-
-static uint64_t rotl64(uint64_t x, int r) { return (x << r) | (x >> (64 - r)); }
-
-static uint64_t read64le(const uint8_t *p) {
-    uint64_t v = 0;
-    for (int i = 7; i >= 0; i--) v = (v << 8) | p[i];
-    return v;
-}
-
-static uint32_t read32le(const uint8_t *p) {
-    return (uint32_t)p[0] | ((uint32_t)p[1] << 8) | ((uint32_t)p[2] << 16) | ((uint32_t)p[3] << 24);
-}
-
-static uint64_t xxh64_round(uint64_t acc, uint64_t input) {
-    acc += input * XXH_PRIME64_2;
-    acc = rotl64(acc, 31);
-    return acc * XXH_PRIME64_1;
-}
-
-static uint64_t xxh64_merge(uint64_t acc, uint64_t v) {
-    acc ^= xxh64_round(0, v);
-    return acc * XXH_PRIME64_1 + XXH_PRIME64_4;
-}
-
+/* libxxhash's XXH64, the same function restate uses for partition keys. The known-answer
+ * vectors in tests/unit/test_ids.c pin its output: partition keys inside invocation ids and
+ * the WAL's record checksums are on disk. */
 uint64_t stet_xxhash64(const void *data, size_t len, uint64_t seed) {
     STET_ASSERT(data != NULL || len == 0);
-    const uint8_t *p = len > 0 ? (const uint8_t *)data : (const uint8_t *)"";
-    const uint8_t *end = p + len;
-    uint64_t h;
-    if (len >= 32) {
-        uint64_t v1 = seed + XXH_PRIME64_1 + XXH_PRIME64_2;
-        uint64_t v2 = seed + XXH_PRIME64_2;
-        uint64_t v3 = seed;
-        uint64_t v4 = seed - XXH_PRIME64_1;
-        while (end - p >= 32) {
-            v1 = xxh64_round(v1, read64le(p));
-            v2 = xxh64_round(v2, read64le(p + 8));
-            v3 = xxh64_round(v3, read64le(p + 16));
-            v4 = xxh64_round(v4, read64le(p + 24));
-            p += 32;
-        }
-        h = rotl64(v1, 1) + rotl64(v2, 7) + rotl64(v3, 12) + rotl64(v4, 18);
-        h = xxh64_merge(h, v1);
-        h = xxh64_merge(h, v2);
-        h = xxh64_merge(h, v3);
-        h = xxh64_merge(h, v4);
-    } else {
-        h = seed + XXH_PRIME64_5;
-    }
-    h += (uint64_t)len;
-    while (end - p >= 8) {
-        h ^= xxh64_round(0, read64le(p));
-        h = rotl64(h, 27) * XXH_PRIME64_1 + XXH_PRIME64_4;
-        p += 8;
-    }
-    if (end - p >= 4) {
-        h ^= (uint64_t)read32le(p) * XXH_PRIME64_1;
-        h = rotl64(h, 23) * XXH_PRIME64_2 + XXH_PRIME64_3;
-        p += 4;
-    }
-    while (p < end) {
-        h ^= (uint64_t)(*p) * XXH_PRIME64_5;
-        h = rotl64(h, 11) * XXH_PRIME64_1;
-        p++;
-    }
-    h ^= h >> 33;
-    h *= XXH_PRIME64_2;
-    h ^= h >> 29;
-    h *= XXH_PRIME64_3;
-    h ^= h >> 32;
-    return h;
+    return (uint64_t)XXH64(len > 0 ? data : "", len, (XXH64_hash_t)seed);
 }
 
 uint64_t stet_partition_key_for_key(const void *key, size_t len) { return stet_xxhash64(key, len, 0); }

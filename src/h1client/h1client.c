@@ -30,6 +30,8 @@
 #include <uv.h>
 
 #include "common/assert.h"
+#include "common/authority.h"
+#include "common/log.h"
 
 #define H1_MAX_ADDRESSES 16
 #define H1_READ_BUFFER_BYTES (16 * 1024) /* per request in flight, so kept small */
@@ -106,46 +108,6 @@ static bool forbidden_header(const char *name, size_t n) {
     for (size_t i = 0; i < STET_ARRAY_LEN(names); i++)
         if (strlen(names[i]) == n && strncasecmp(name, names[i], n) == 0) return true;
     return false;
-}
-
-/* "host:port", "[v6]:port" or "host" (port 80). Returns false for anything else. */
-static bool authority_parse(const char *authority, char **host, char **port) {
-    const char *host_start = authority, *host_end, *port_start = NULL;
-    size_t len = strlen(authority);
-    if (len == 0 || len > 1024) return false;
-    if (authority[0] == '[') {
-        const char *close = strchr(authority, ']');
-        if (!close || close == authority + 1) return false;
-        host_start = authority + 1;
-        host_end = close;
-        if (close[1] == ':') port_start = close + 2;
-        else if (close[1] != '\0') return false;
-    } else {
-        const char *colon = strrchr(authority, ':');
-        if (colon && memchr(authority, ':', (size_t)(colon - authority))) return false; /* bare IPv6 */
-        host_end = colon ? colon : authority + len;
-        if (colon) port_start = colon + 1;
-        if (host_end == host_start) return false;
-    }
-    for (const char *q = host_start; q < host_end; q++) {
-        unsigned char c = (unsigned char)*q;
-        if (c <= 0x20 || c == 0x7f || c == '/' || c == '@' || c == '[' || c == ']' || c == '?' || c == '#')
-            return false;
-    }
-    if (port_start) {
-        if (*port_start == '\0' || strlen(port_start) > 5) return false;
-        unsigned long v = 0;
-        for (const char *q = port_start; *q; q++) {
-            if (*q < '0' || *q > '9') return false;
-            v = v * 10 + (unsigned long)(*q - '0');
-        }
-        if (v == 0 || v > 65535) return false;
-    }
-    *host = strndup(host_start, (size_t)(host_end - host_start));
-    *port = strdup(port_start ? port_start : "80");
-    STET_ASSERT(*host != NULL);
-    STET_ASSERT(*port != NULL);
-    return true;
 }
 
 /* ---- teardown ---- */
@@ -403,7 +365,11 @@ int stet_h1_request_start(uv_loop_t *loop, const char *authority, const char *me
         if (!valid_value(headers[i].value, headers[i].value_len)) return -EINVAL;
     }
     char *host = NULL, *port = NULL;
-    if (!authority_parse(authority, &host, &port)) return -EINVAL;
+    char why[256];
+    if (stet_authority_parse(authority, &host, &port, why, sizeof(why)) != 0) {
+        stet_warn("h1client", "%s", why);
+        return -EINVAL;
+    }
 
     struct stet_h1_request *r = calloc(1, sizeof(*r));
     STET_ASSERT(r != NULL);

@@ -160,16 +160,18 @@ struct stet_h1_options {
     size_t max_response_bytes;  /* body limit; 0 = STET_H1_DEFAULT_MAX_RESPONSE_BYTES */
 };
 
-/* Starts one exchange. authority: "host:port", "[v6]:port" or "host" (port 80); host is an
- * IPv4/IPv6 literal (connected directly) or a name resolved with uv_getaddrinfo, each
- * address tried in turn. method: token; path: origin-form ("/..."), no SP or CTL. headers
- * are copied and sent as given after "host: <authority>"; they must not be host,
- * content-length, transfer-encoding or connection, names must be tokens and values free of
- * CR/LF/NUL. body (copied; may be NULL when body_len is 0) is sent with content-length,
- * which is also sent (as 0) for methods other than GET and HEAD. "connection: close" is
- * sent and the connection is never reused. opts may be NULL (defaults).
+/* Starts one exchange. authority: "host:port", "[v6]:port" or "host" (port 80), by the rules
+ * of common/authority.h; host is an IPv4/IPv6 literal (connected directly) or a name
+ * resolved with uv_getaddrinfo, each address tried in turn. method: token; path:
+ * origin-form ("/..."), no SP or CTL. headers are copied and sent as given after
+ * "host: <authority>"; they must not be host, content-length, transfer-encoding or
+ * connection, names must be tokens and values free of CR/LF/NUL. body (copied; may be NULL
+ * when body_len is 0) is sent with content-length, which is also sent (as 0) for methods
+ * other than GET and HEAD. "connection: close" is sent and the connection is never reused.
+ * opts may be NULL (defaults).
  * Returns 0 with *out set (valid until cb returns or stet_h1_request_cancel), or -EINVAL
- * for a bad argument (cb is then never called). */
+ * for a bad argument (cb is then never called; an authority that stet_authority_parse
+ * rejects is also logged as a warning with the reason). */
 int stet_h1_request_start(uv_loop_t *loop, const char *authority, const char *method, const char *path,
                           const struct stet_h1_header *headers, size_t n_headers, const void *body, size_t body_len,
                           const struct stet_h1_options *opts, stet_h1_done_cb cb, void *ud,

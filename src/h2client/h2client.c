@@ -64,6 +64,7 @@
 #include <nghttp2/nghttp2.h>
 
 #include "common/assert.h"
+#include "common/authority.h"
 #include "common/buf.h"
 #include "common/log.h"
 
@@ -1075,50 +1076,17 @@ void stet_h2_pool_destroy(struct stet_h2_pool *p, void (*closed_cb)(void *arg), 
     }
 }
 
-/* "host:port", "[v6]:port" or "host" (port 80). Returns false for anything else. */
-static bool authority_parse(const char *authority, char **host, char **port) {
-    const char *host_start = authority, *host_end, *port_start = NULL;
-    size_t len = strlen(authority);
-    if (len == 0 || len > 1024) return false;
-    if (authority[0] == '[') {
-        const char *close = strchr(authority, ']');
-        if (!close || close == authority + 1) return false;
-        host_start = authority + 1;
-        host_end = close;
-        if (close[1] == ':') port_start = close + 2;
-        else if (close[1] != '\0') return false;
-    } else {
-        const char *colon = strrchr(authority, ':');
-        if (colon && memchr(authority, ':', (size_t)(colon - authority))) return false; /* bare IPv6 */
-        host_end = colon ? colon : authority + len;
-        if (colon) port_start = colon + 1;
-        if (host_end == host_start) return false;
-        for (const char *q = host_start; q < host_end; q++)
-            if (*q == '/' || *q == '@' || *q == ' ' || *q == '[' || *q == ']') return false;
-    }
-    if (port_start) {
-        if (*port_start == '\0' || strlen(port_start) > 5) return false;
-        unsigned long v = 0;
-        for (const char *q = port_start; *q; q++) {
-            if (*q < '0' || *q > '9') return false;
-            v = v * 10 + (unsigned long)(*q - '0');
-        }
-        if (v == 0 || v > 65535) return false;
-    }
-    *host = strndup(host_start, (size_t)(host_end - host_start));
-    *port = strdup(port_start ? port_start : "80");
-    STET_ASSERT(*host != NULL);
-    STET_ASSERT(*port != NULL);
-    return true;
-}
-
 static struct h2_authority *pool_authority(struct stet_h2_pool *p, const char *name) {
     for (struct h2_link *l = p->authorities.next; l != &p->authorities; l = l->next) {
         struct h2_authority *a = h2_container_of(l, struct h2_authority, link);
         if (strcmp(a->name, name) == 0) return a;
     }
     char *host = NULL, *port = NULL;
-    if (!authority_parse(name, &host, &port)) return NULL;
+    char why[256];
+    if (stet_authority_parse(name, &host, &port, why, sizeof(why)) != 0) {
+        stet_warn(H2_MODULE, "%s", why);
+        return NULL;
+    }
     struct h2_authority *a = calloc(1, sizeof(*a));
     STET_ASSERT(a != NULL);
     a->name = strdup(name);
@@ -1247,11 +1215,6 @@ void stet_h2_stream_reset(struct stet_h2_stream *s) {
 size_t stet_h2_stream_pending(const struct stet_h2_stream *s) {
     STET_ASSERT(s != NULL);
     return stream_queued(s);
-}
-
-int32_t stet_h2_stream_id(const struct stet_h2_stream *s) {
-    STET_ASSERT(s != NULL);
-    return s->id;
 }
 
 void stet_h2_pool_stats(const struct stet_h2_pool *p, struct stet_h2_stats *out) {

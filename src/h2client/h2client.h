@@ -101,10 +101,11 @@ void stet_h2_pool_destroy(struct stet_h2_pool *p, void (*closed_cb)(void *arg), 
  * include pseudo-headers. If end_request is true the request has no body (END_STREAM with
  * HEADERS). Connection errors are reported through on_close, never synchronously, except
  * argument errors (-EINVAL) returned directly: empty method/path, NULL cb or cb->on_close,
- * unparsable authority, pseudo-header or connection-specific header names (connection,
- * keep-alive, proxy-connection, transfer-encoding, upgrade, host). Header names are sent
- * lowercased. -ECANCELED if called (from a callback) during stet_h2_pool_destroy. cb is
- * copied; ud is borrowed until on_close. *out is set before any callback can run. */
+ * an authority that stet_authority_parse rejects (logged as a warning with the reason),
+ * pseudo-header or connection-specific header names (connection, keep-alive,
+ * proxy-connection, transfer-encoding, upgrade, host). Header names are sent lowercased.
+ * -ECANCELED if called (from a callback) during stet_h2_pool_destroy. cb is copied; ud is
+ * borrowed until on_close. *out is set before any callback can run. */
 int stet_h2_request(struct stet_h2_pool *p, const char *authority, const char *method, const char *path,
                     const struct stet_h2_header *headers, size_t n_headers, bool end_request,
                     const struct stet_h2_stream_callbacks *cb, void *ud, struct stet_h2_stream **out);
@@ -124,9 +125,6 @@ void stet_h2_stream_reset(struct stet_h2_stream *s);
 
 /* bytes queued but not yet sent (for backpressure) */
 size_t stet_h2_stream_pending(const struct stet_h2_stream *s);
-
-/* HTTP/2 stream id, 0 while the stream has not been submitted to a connection yet. */
-int32_t stet_h2_stream_id(const struct stet_h2_stream *s);
 
 struct stet_h2_stats {
     uint64_t connections_open, connections_total, streams_open, streams_total, connect_errors;

@@ -36,6 +36,7 @@
 #ifndef STET_HTTP_H
 #define STET_HTTP_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <uv.h>
@@ -128,6 +129,33 @@ void stet_http_request_on_abort(struct stet_http_request *req, stet_http_abort_c
 int stet_http_respond(struct stet_http_request *req, int status,
                       const struct stet_http_header *headers, size_t n_headers,
                       const void *body, size_t body_len);
+
+/* ---- routing helpers (route.c): one copy for the ingress, admin, invocations and node
+ * handlers ---- */
+
+/* Whether the method is exactly m ("GET"; methods are case-sensitive, RFC 9110 §9.1). */
+bool stet_http_method_is(const struct stet_http_request *req, const char *m);
+/* GET or HEAD: the methods of read-only admin and node endpoints (axum answers HEAD like
+ * GET, without a body; stet_http_respond drops the body for HEAD). */
+bool stet_http_method_is_get_or_head(const struct stet_http_request *req);
+/* Whether the raw path (no query, not decoded) is exactly p. */
+bool stet_http_path_is(const struct stet_http_request *req, const char *p);
+
+/* Admin API version prefixes (http-api.md §3.1): none ("unknown", behaves like the newest),
+ * /v2../v4 served, /v1 answered 400, any other /vN 404. */
+#define STET_HTTP_ADMIN_API_VERSION_MIN 2
+#define STET_HTTP_ADMIN_API_VERSION_MAX 4
+
+/* Splits an optional "/v<digits>" prefix off a raw path; the prefix ends at '/' or at the end
+ * of the path ("/v2x/..." has none). Returns its number (saturated at 100000; "/v02" is 2)
+ * with *rest and *rest_len set to what follows ("" for "/v2", "/x" for "/v2/x"), or -1
+ * with *rest = path and *rest_len = len when there is no prefix. */
+int stet_http_path_api_version(const char *path, size_t len, const char **rest, size_t *rest_len);
+
+/* For handlers behind the admin router: the request path without its version prefix, when
+ * that prefix is absent or a served version (/v2../v4). Returns false, *path and *len
+ * untouched, for any other version prefix. */
+bool stet_http_admin_path(const struct stet_http_request *req, const char **path, size_t *len);
 
 /* Standard reason phrase for a status code ("OK", "Not Found", ...), "Unknown" otherwise. */
 const char *stet_http_status_reason(int status);

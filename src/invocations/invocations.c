@@ -124,7 +124,7 @@ static void state_abort(struct stet_http_request *req, void *arg) {
 }
 
 static void handle_state(struct stet_invocations *inv, struct stet_http_request *req, const char *svc, size_t svc_len) {
-    if (!(req->method_len == 4 && memcmp(req->method, "POST", 4) == 0)) {
+    if (!stet_http_method_is(req, "POST")) {
         struct stet_http_header h[] = {{"allow", 5, "POST", 4}};
         stet_http_respond(req, 405, h, 1, NULL, 0);
         return;
@@ -226,12 +226,9 @@ static void handle_state(struct stet_invocations *inv, struct stet_http_request 
 }
 
 bool stet_invocations_handle(struct stet_invocations *inv, struct stet_http_request *req) {
-    const char *path = req->path;
-    size_t len = req->path_len;
-    if (len >= 3 && path[0] == '/' && path[1] == 'v' && path[2] >= '2' && path[2] <= '4' && (len == 3 || path[3] == '/')) {
-        path += 3;
-        len -= 3;
-    }
+    const char *path;
+    size_t len;
+    if (!stet_http_admin_path(req, &path, &len)) return false;
     if (len > 16 && memcmp(path, "/services/", 10) == 0 && memcmp(path + len - 6, "/state", 6) == 0) {
         const char *svc = path + 10;
         size_t svc_len = len - 16;
@@ -248,8 +245,8 @@ bool stet_invocations_handle(struct stet_invocations *inv, struct stet_http_requ
     size_t idlen = slash ? (size_t)(slash - rest) : rlen;
     const char *op = slash ? slash + 1 : NULL;
     size_t oplen = slash ? rlen - idlen - 1 : 0;
-    bool is_patch = req->method_len == 5 && memcmp(req->method, "PATCH", 5) == 0;
-    bool is_delete = req->method_len == 6 && memcmp(req->method, "DELETE", 6) == 0;
+    bool is_patch = stet_http_method_is(req, "PATCH");
+    bool is_delete = stet_http_method_is(req, "DELETE");
     char mode[32] = "cancel";
     if (!op) {
         if (!is_delete) {

@@ -2,8 +2,11 @@
  *
  * Every record is appended, made durable (a store write with sync=true), and only then
  * delivered to readers. Appends are grouped: records appended while no commit is running
- * form the pending group; stet_log_flush hands that group to env->submit as ONE synchronous
- * store write, and new appends accumulate into the next group while it runs (group commit).
+ * form the pending group; stet_log_flush hands that group as ONE synchronous store write to
+ * env->submit_short (env->submit when the env leaves submit_short NULL), and new appends
+ * accumulate into the next group while it runs (group commit). The env may run the write
+ * inline on the loop thread or on a worker; either way a submitted commit completes later,
+ * from the loop, never inside stet_log_flush.
  *
  * Guarantees
  *  1. LSNs of a log id start at 1 and are assigned at append time, strictly increasing,
@@ -20,9 +23,10 @@
  * callback runs in append order. Callbacks may call stet_log_append/flush/read/scan/trim,
  * but not stet_log_destroy.
  *
- * Threading: all functions are called on the loop thread. Only the store write runs on the
- * env's worker; reads use the store concurrently with it (the RocksDB store is thread-safe;
- * the mem store is only used with an env that runs work on the loop thread).
+ * Threading: all functions are called on the loop thread. Only the store write may run off it
+ * (on the env's worker, when submit_short/submit hands it to one); reads use the store
+ * concurrently with it (the RocksDB store is thread-safe; the mem store is only used with an
+ * env that runs work on the loop thread).
  *
  * The log never includes uv.h: time and the background executor come from struct stet_env.
  * It shares the store with the partition store and only touches keys that start with 'L'
@@ -76,10 +80,11 @@ int stet_log_append(struct stet_log *log, uint32_t log_id, const void *rec, size
                     void *arg, uint64_t *lsn_out);
 
 /* Starts a group commit of everything pending (appends and trims) if none is in flight:
- * one store write with sync=true via env->submit. The owner calls this once per event-loop
- * iteration (and after appends); while a commit is in flight, new appends accumulate into
- * the next group. Returns true if a commit was started. If env->submit itself fails, the
- * group fails at once (its callbacks run before this returns) and the log becomes failed. */
+ * one store write with sync=true via env->submit_short (env->submit if that is NULL). The
+ * owner calls this once per event-loop iteration (and after appends); while a commit is in
+ * flight, new appends accumulate into the next group. Returns true if a commit was started.
+ * If the submit call itself fails, the group fails at once (its callbacks run before this
+ * returns) and the log becomes failed. */
 bool stet_log_flush(struct stet_log *log);
 
 /* true while a commit is in flight or appends/trims are pending. */

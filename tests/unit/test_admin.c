@@ -70,6 +70,21 @@ static void test_route_parse(void **state) {
     assert_int_equal(r.n_segments, 0);
     assert_int_equal(stet_admin_route_parse("/1/2/3/4/5/6/7/8/9", 18, &r), STET_ADMIN_ROUTE_OK);
     assert_int_equal(r.n_segments, 0);
+    /* the prefix is stet_http_path_api_version's: digits up to '/' or the end */
+    assert_int_equal(stet_admin_route_parse("/v03/health", 11, &r), STET_ADMIN_ROUTE_OK);
+    assert_int_equal(r.api_version, 3);
+    assert_int_equal(r.n_segments, 1);
+    assert_int_equal(stet_admin_route_parse("/v10/health", 11, &r), STET_ADMIN_ROUTE_NOT_FOUND);
+    assert_int_equal(stet_admin_route_parse("/v99999999999/health", 20, &r), STET_ADMIN_ROUTE_NOT_FOUND);
+    assert_int_equal(stet_admin_route_parse("/v2x/health", 11, &r), STET_ADMIN_ROUTE_OK);
+    assert_int_equal(r.api_version, 0);
+    assert_int_equal(r.n_segments, 2);
+    assert_memory_equal(r.seg[0].p, "v2x", 3);
+    assert_int_equal(stet_admin_route_parse("/v/health", 9, &r), STET_ADMIN_ROUTE_OK);
+    assert_int_equal(r.api_version, 0);
+    assert_int_equal(stet_admin_route_parse("/v3/", 4, &r), STET_ADMIN_ROUTE_OK);
+    assert_int_equal(r.api_version, 3);
+    assert_int_equal(r.n_segments, 0);
 
     assert_int_equal(stet_admin_query_bool("force=true", 10, "force"), 1);
     assert_int_equal(stet_admin_query_bool("a=b&force=false", 15, "force"), 0);

@@ -1,4 +1,6 @@
-/* Tests for src/common: stet_buf, the hash map (against a model), log filter parsing. */
+/* Tests for src/common: stet_buf, the hash map (against a model), log filter parsing, HTTP
+ * authority parsing. */
+#include <errno.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -9,6 +11,7 @@
 
 #include <cmocka.h>
 
+#include "common/authority.h"
 #include "common/buf.h"
 #include "common/hmap.h"
 #include "common/log.h"
@@ -120,12 +123,109 @@ static void test_log_filter(void **state) {
     stet_log_set_level(STET_LOG_INFO);
 }
 
+/* stet_authority_parse serves both clients: h1client (use_http_11 deployments) and h2client
+ * (the pool's authorities). The rows are the forms each of them must accept and the union of
+ * what each used to reject on its own. */
+static void test_authority_parse(void **state) {
+    (void)state;
+    static const struct {
+        const char *authority, *host, *port;
+    } good[] = {
+        {"127.0.0.1:9080", "127.0.0.1", "9080"},
+        {"localhost:9080", "localhost", "9080"},
+        {"localhost", "localhost", "80"},
+        {"service.default.svc:65535", "service.default.svc", "65535"},
+        {"h:1", "h", "1"},
+        {"[::1]:9080", "::1", "9080"},
+        {"[::1]", "::1", "80"},
+        {"[2001:db8::ff00:42:8329]:443", "2001:db8::ff00:42:8329", "443"},
+        {"[::ffff:192.0.2.1]:80", "::ffff:192.0.2.1", "80"},
+        {"[fe80::1%eth0]:9080", "fe80::1%eth0", "9080"},
+    };
+    for (size_t i = 0; i < sizeof(good) / sizeof(good[0]); i++) {
+        char *host = NULL, *port = NULL, err[256] = "unset";
+        if (stet_authority_parse(good[i].authority, &host, &port, err, sizeof(err)) != 0)
+            fail_msg("rejected '%s': %s", good[i].authority, err);
+        assert_string_equal(host, good[i].host);
+        assert_string_equal(port, good[i].port);
+        assert_string_equal(err, "");
+        free(host);
+        free(port);
+    }
+
+    static const struct {
+        const char *authority, *why;
+    } bad[] = {
+        {"", "empty (expected host:port)"},
+        {":80", "empty host"},
+        {"[]:80", "empty host"},
+        {"host:", "empty port after ':'"},
+        {"host:0", "port must be a number from 1 to 65535"},
+        {"host:65536", "port must be a number from 1 to 65535"},
+        {"host:8a", "port must be a number from 1 to 65535"},
+        {"host:12x", "port must be a number from 1 to 65535"},
+        {"host:-1", "port must be a number from 1 to 65535"},
+        {"host:000080", "port must be a number from 1 to 65535"},
+        {"::1:80", "an IPv6 address must be in brackets, as in [::1]:9080"},
+        {"::1", "an IPv6 address must be in brackets, as in [::1]:9080"},
+        {"[::1", "'[' without a closing ']'"},
+        {"[::1]x", "only ':port' may follow ']'"},
+        {"[::1]:", "empty port after ':'"},
+        {"[::1]]:80", "only ':port' may follow ']'"},
+        {"[localhost]:80", "'[...]' must hold an IPv6 address such as [::1]"},
+        {"[1.2.3.4]:80", "'[...]' must hold an IPv6 address such as [::1]"},
+        {"[::1 ]:80", "'[...]' must hold an IPv6 address such as [::1]"},
+        {"[fe80::1%]:80", "'[...]' must hold an IPv6 address such as [::1]"},
+        {"[fe80::1%a/b]:80", "'[...]' must hold an IPv6 address such as [::1]"},
+        {"a/b:80", "'/' in the host (expected only host:port)"},
+        {"user@host:80", "'@' in the host (expected only host:port)"},
+        {"a?b:80", "'?' in the host (expected only host:port)"},
+        {"a#b", "'#' in the host (expected only host:port)"},
+        {"a]b:80", "']' in the host (expected only host:port)"},
+        {"a b:80", "control character or space in the host"},
+        {"a\tb:80", "control character or space in the host"},
+        {"a\x7f:80", "control character or space in the host"},
+    };
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        char *host = (char *)"untouched", *port = (char *)"untouched", err[256] = "";
+        assert_int_equal(stet_authority_parse(bad[i].authority, &host, &port, err, sizeof(err)), -EINVAL);
+        assert_string_equal(host, "untouched");
+        assert_string_equal(port, "untouched");
+        char want[512];
+        snprintf(want, sizeof(want), "invalid authority '%s': %s", bad[i].authority, bad[i].why);
+        for (char *q = want; *q; q++)
+            if ((unsigned char)*q < 0x20 || (unsigned char)*q == 0x7f) *q = '?';
+        assert_string_equal(err, want);
+    }
+
+    /* length limit; the message shows only the first 80 bytes */
+    char long_host[STET_AUTHORITY_MAX + 2];
+    memset(long_host, 'a', sizeof(long_host) - 1);
+    long_host[sizeof(long_host) - 1] = '\0';
+    char *host = NULL, *port = NULL, err[256];
+    assert_int_equal(stet_authority_parse(long_host, &host, &port, err, sizeof(err)), -EINVAL);
+    assert_non_null(strstr(err, "longer than 1024 bytes"));
+    assert_non_null(strstr(err, "aaa...'"));
+    long_host[STET_AUTHORITY_MAX] = '\0';
+    assert_int_equal(stet_authority_parse(long_host, &host, &port, NULL, 0), 0);
+    assert_int_equal(strlen(host), STET_AUTHORITY_MAX);
+    assert_string_equal(port, "80");
+    free(host);
+    free(port);
+    /* err may be NULL or too small */
+    assert_int_equal(stet_authority_parse("host:0", &host, &port, NULL, 0), -EINVAL);
+    char small[8];
+    assert_int_equal(stet_authority_parse("host:0", &host, &port, small, sizeof(small)), -EINVAL);
+    assert_string_equal(small, "invalid");
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_buf),
         cmocka_unit_test(test_hmap_model),
         cmocka_unit_test(test_hmap_shrinks),
         cmocka_unit_test(test_log_filter),
+        cmocka_unit_test(test_authority_parse),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

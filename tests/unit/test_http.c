@@ -193,6 +193,79 @@ static void test_status_reason(void **state)
     assert_string_equal(stet_http_status_reason(470), "Unknown");
 }
 
+/* Routing helpers (route.c): the one copy that admin, invocations, ingress and node use. */
+static void test_route_helpers(void **state)
+{
+    (void)state;
+    struct stet_http_request req = {.method = "GET", .method_len = 3, .path = "/health", .path_len = 7};
+    assert_true(stet_http_method_is(&req, "GET"));
+    assert_false(stet_http_method_is(&req, "GE"));
+    assert_false(stet_http_method_is(&req, "GETS"));
+    assert_false(stet_http_method_is(&req, "get")); /* methods are case-sensitive */
+    assert_true(stet_http_method_is_get_or_head(&req));
+    assert_true(stet_http_path_is(&req, "/health"));
+    assert_false(stet_http_path_is(&req, "/health/"));
+    assert_false(stet_http_path_is(&req, "/healt"));
+    req.method = "HEAD";
+    req.method_len = 4;
+    assert_true(stet_http_method_is_get_or_head(&req));
+    req.method = "POST";
+    assert_false(stet_http_method_is_get_or_head(&req));
+    assert_true(stet_http_method_is(&req, "POST"));
+
+    static const struct {
+        const char *path;
+        int version;
+        const char *rest;
+    } cases[] = {
+        {"/v2/query", 2, "/query"},
+        {"/v4/invocations/inv_1/kill", 4, "/invocations/inv_1/kill"},
+        {"/v3", 3, ""},
+        {"/v1/health", 1, "/health"},
+        {"/v0/x", 0, "/x"},
+        {"/v02/x", 2, "/x"},
+        {"/v12/x", 12, "/x"},
+        {"/v99999999999/x", 100000, "/x"},
+        {"/query", -1, "/query"},
+        {"/v2x/query", -1, "/v2x/query"},
+        {"/v/query", -1, "/v/query"},
+        {"/vx", -1, "/vx"},
+        {"/v", -1, "/v"},
+        {"v2/x", -1, "v2/x"},
+        {"", -1, ""},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        const char *rest = NULL;
+        size_t rest_len = 0;
+        int v = stet_http_path_api_version(cases[i].path, strlen(cases[i].path), &rest, &rest_len);
+        if (v != cases[i].version) fail_msg("%s: version %d, want %d", cases[i].path, v, cases[i].version);
+        assert_int_equal(rest_len, strlen(cases[i].rest));
+        assert_memory_equal(rest, cases[i].rest, rest_len);
+    }
+
+    /* behind the admin router: served versions are stripped, others refused */
+    const char *p = NULL;
+    size_t n = 0;
+    req.path = "/v4/query";
+    req.path_len = 9;
+    assert_true(stet_http_admin_path(&req, &p, &n));
+    assert_int_equal(n, 6);
+    assert_memory_equal(p, "/query", 6);
+    req.path = "/query";
+    req.path_len = 6;
+    assert_true(stet_http_admin_path(&req, &p, &n));
+    assert_ptr_equal(p, req.path);
+    assert_int_equal(n, 6);
+    static const char *const refused[] = {"/v1/query", "/v5/query", "/v0/query"};
+    for (size_t i = 0; i < sizeof(refused) / sizeof(refused[0]); i++) {
+        req.path = refused[i];
+        req.path_len = strlen(refused[i]);
+        p = NULL;
+        assert_false(stet_http_admin_path(&req, &p, &n));
+        assert_null(p);
+    }
+}
+
 /* ------------------------------------------------------------------------------------------
  * Server fixture
  */
@@ -1375,6 +1448,7 @@ int main(void)
         cmocka_unit_test(test_parse_invalid),
         cmocka_unit_test(test_chunked_decoder),
         cmocka_unit_test(test_status_reason),
+        cmocka_unit_test(test_route_helpers),
         cmocka_unit_test(test_bind_errors),
         cmocka_unit_test(test_http1_get_post),
         cmocka_unit_test(test_http1_keep_alive),
