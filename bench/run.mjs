@@ -35,8 +35,19 @@
 //   node 1's ingress; CPU and RSS are summed over the 3 processes.
 // - Results: every measured number goes to bench/out/<run>/results.json; the report (console
 //   and bench/RESULTS.md) takes medians over runs. --report <results.json> re-renders a report.
+// - Flood (--flood, instead of the suite): per server, on a fresh data directory, bench/flood.mjs
+//   holds --flood-connections (512) connections busy for --flood-duration (15) s with
+//   POST /Bench/flood/send, body {"id":n}, n unique, and keeps every id's HTTP status (it stops
+//   sending at the deadline and waits for the answers in flight, so the accepted set is exact).
+//   The Bench.flood handler records, per id, the invocation ids that ran it (bench/services.mjs,
+//   read back over its side channel). We wait until every accepted id has run (up to
+//   --flood-drain-timeout, 300 s), then compare id by id: lost (accepted, never ran),
+//   duplicates (one id run by two invocations), refused sends that ran anyway. Server RSS is
+//   sampled every 50 ms (and VmHWM, reset before the flood) over the flood and the drain. The
+//   report goes to bench/RESULTS-flood.md, never to bench/RESULTS.md.
 // - Every wait is bounded (server start, registration, first invocation, wrk (duration + 30 s),
-//   send drain, SIGTERM -> SIGKILL), and every child is killed when this process exits.
+//   send drain, flood drain, SIGTERM -> SIGKILL), and every child is killed when this process
+//   exits.
 import { spawn, spawnSync } from "node:child_process";
 import fs from "node:fs";
 import http from "node:http";
@@ -64,6 +75,11 @@ const WORKLOADS = {
   send: { path: "/Bench/stamp/send", body: '{"t":{now}}', what: "/send; time until the handler ran", send: true },
 };
 const WORKLOAD_NAMES = Object.keys(WORKLOADS);
+
+// Flood mode
+const FLOOD_DEFAULTS = { connections: 512, duration: 15, drainTimeout: 300 };
+const FLOOD_PATH = "/Bench/flood/send";
+const FLOOD_RSS_TARGET_MB = 128;
 
 // ---------------------------------------------------------------------------------------------
 // Options
@@ -94,6 +110,18 @@ const HELP = `Usage: bench/run.sh [options]     (or: node bench/run.mjs [options
   --results FILE        report file (default bench/RESULTS.md); --no-results to skip writing it
   --report JSON         only render the report from a results.json of an earlier run
   -h, --help            this text
+
+Flood mode (only the flood; no suite, micro benchmarks or fsync check):
+  --flood               per server: ${FLOOD_DEFAULTS.connections} connections for ${FLOOD_DEFAULTS.duration} s of POST /Bench/flood/send (unique
+                        id per send, bench/flood.mjs), then the drain; reports accepted (202),
+                        refused by status, executed / unique / duplicates, lost, drain time,
+                        peak server RSS, and the targets (Stet peak RSS <= ${FLOOD_RSS_TARGET_MB} MB, every accepted
+                        send executed exactly once). Writes bench/RESULTS-flood.md (--results
+                        overrides); raw data in bench/out/flood-<time>/
+  --flood-connections N connections (default ${FLOOD_DEFAULTS.connections})
+  --flood-duration S    seconds of flood (default ${FLOOD_DEFAULTS.duration})
+  --flood-drain-timeout S  how long to wait after the flood for every accepted send to run
+                        (default ${FLOOD_DEFAULTS.drainTimeout}; then the drain is reported as a timeout)
 `;
 
 function parseOptions(argv) {
@@ -118,7 +146,12 @@ function parseOptions(argv) {
     portBase: 27000,
     out: path.join(BENCH_DIR, "out"),
     results: path.join(BENCH_DIR, "RESULTS.md"),
+    resultsGiven: false,
     report: "",
+    flood: false,
+    floodConnections: FLOOD_DEFAULTS.connections,
+    floodDuration: FLOOD_DEFAULTS.duration,
+    floodDrainTimeout: FLOOD_DEFAULTS.drainTimeout,
   };
   const list = (v) => v.split(",").map((s) => s.trim()).filter(Boolean);
   const num = (name, v, min, max) => {
@@ -160,8 +193,12 @@ function parseOptions(argv) {
       case "--keep-data": o.keepData = true; break;
       case "--port-base": o.portBase = num(a, val(), 1024, 65000); break;
       case "--out": o.out = path.resolve(val()); break;
-      case "--results": o.results = path.resolve(val()); break;
-      case "--no-results": o.results = ""; break;
+      case "--results": o.results = path.resolve(val()); o.resultsGiven = true; break;
+      case "--no-results": o.results = ""; o.resultsGiven = true; break;
+      case "--flood": o.flood = true; break;
+      case "--flood-connections": o.floodConnections = num(a, val(), 1, 20000); break;
+      case "--flood-duration": o.floodDuration = num(a, val(), 1, 3600); break;
+      case "--flood-drain-timeout": o.floodDrainTimeout = num(a, val(), 1, 86400); break;
       case "--report": o.report = path.resolve(val()); break;
       case "-h":
       case "--help":
@@ -180,6 +217,8 @@ function parseOptions(argv) {
     if (argv[i] === "--warmup") o.warmup = Number(argv[i + 1]);
   }
   o.concurrency = [...new Set(o.concurrency)].sort((x, y) => x - y);
+  // A partial run must not overwrite the committed full-suite report.
+  if (o.flood && !o.resultsGiven) o.results = path.join(BENCH_DIR, "RESULTS-flood.md");
   return o;
 }
 
@@ -216,7 +255,8 @@ function request(url, { method = "GET", body, headers = {}, timeout = 10_000 } =
       res.on("error", reject);
       res.on("end", () => {
         clearTimeout(timer);
-        resolve({ status: res.statusCode, text: Buffer.concat(chunks).toString("utf8") });
+        const buf = Buffer.concat(chunks);
+        resolve({ status: res.statusCode, text: buf.toString("utf8"), buf });
       });
     });
     const timer = setTimeout(() => req.destroy(new Error(`${method} ${url}: no answer within ${timeout} ms`)), timeout);
@@ -454,6 +494,34 @@ class Services {
         await sleep(100);
       }
     }
+  }
+  /** GET <side>/<what>, retried until deadline (the SDK's loop is busy while a backlog runs). */
+  async sideBy(what, deadline) {
+    for (;;) {
+      try {
+        const r = await request(`http://127.0.0.1:${this.sidePort}${what}`, { timeout: Math.max(1000, deadline - nowMs()) });
+        if (r.status !== 200) throw Object.assign(new Error(`services ${what} answered ${r.status}`), { fatal: true });
+        return r;
+      } catch (e) {
+        if (e.fatal || nowMs() >= deadline) throw e;
+        await sleep(100);
+      }
+    }
+  }
+  async floodStats(deadline) {
+    return JSON.parse((await this.sideBy("/flood", deadline)).text);
+  }
+  /** Per-id invocation counts (Uint8Array) or first-run times (Float64Array), index = id. */
+  async floodArray(which, deadline) {
+    const { buf } = await this.sideBy(`/flood/${which}`, deadline);
+    if (which === "counts") return new Uint8Array(buf.buffer, buf.byteOffset, buf.length);
+    const copy = new Float64Array(buf.length / 8);
+    new Uint8Array(copy.buffer).set(buf);
+    return copy;
+  }
+  async floodReset() {
+    const r = await request(`http://127.0.0.1:${this.sidePort}/flood/reset`, { method: "POST", timeout: 5000 });
+    if (r.status !== 200) throw new Error(`services /flood/reset answered ${r.status}`);
   }
   async resetStamps() {
     const r = await request(`http://127.0.0.1:${this.sidePort}/stamps/reset`, { method: "POST", timeout: 5000 });
@@ -1093,6 +1161,237 @@ async function benchCluster(opts, kind, bin, runDir, clusterPorts, ports) {
 }
 
 // ---------------------------------------------------------------------------------------------
+// Flood mode
+
+/** Runs bench/flood.mjs; resolves its FLOOD_JSON summary plus the per-id statuses. */
+function runFloodGenerator(url, connections, durationS, statusFile) {
+  const answerTimeoutS = 30;
+  const args = [
+    path.join(BENCH_DIR, "flood.mjs"),
+    "--url", url,
+    "--path", FLOOD_PATH,
+    "--connections", String(connections),
+    "--duration", String(durationS),
+    "--answer-timeout", String(answerTimeoutS),
+    "--statuses", statusFile,
+  ];
+  return new Promise((resolve, reject) => {
+    const child = track(spawn(process.execPath, args, { stdio: ["ignore", "pipe", "pipe"] }));
+    let out = "";
+    let err = "";
+    child.stdout.on("data", (c) => (out += c));
+    child.stderr.on("data", (c) => (err += c));
+    const killer = setTimeout(() => child.kill("SIGKILL"), (durationS + answerTimeoutS + 30) * 1000);
+    child.once("error", (e) => {
+      clearTimeout(killer);
+      reject(new Error(`cannot run bench/flood.mjs: ${e.message}`));
+    });
+    child.once("exit", (code, sig) => {
+      clearTimeout(killer);
+      const m = out.match(/^FLOOD_JSON (\{.*\})$/m);
+      if (!m) return reject(new Error(`bench/flood.mjs gave no result (code ${code}, signal ${sig}): ${(out + err).trim().slice(-500)}`));
+      const buf = fs.readFileSync(statusFile);
+      const statuses = new Uint16Array(buf.length / 2);
+      new Uint8Array(statuses.buffer).set(buf);
+      resolve({ gen: JSON.parse(m[1]), statuses, cmd: `node bench/flood.mjs ${args.slice(1).map((a) => (a === statusFile ? path.basename(a) : a)).join(" ")}` });
+    });
+  });
+}
+
+function dirSizeKb(dir) {
+  const r = spawnSync("du", ["-sk", dir], { encoding: "utf8", timeout: 30_000 });
+  const n = parseInt(r.stdout || "", 10);
+  return Number.isFinite(n) ? n : null;
+}
+
+/** Compares the accepted ids (from the generator) with the ids the handler ran. */
+function compareFlood(statuses, counts) {
+  const c = { accepted: 0, refused: 0, noAnswer: 0, ranOnce: 0, lost: 0, duplicatedAccepted: 0, extraRunsAccepted: 0, refusedRan: 0, unansweredRan: 0, unknownIdsRan: 0 };
+  for (let id = 0; id < statuses.length; id++) {
+    const st = statuses[id];
+    const n = id < counts.length ? counts[id] : 0;
+    if (st >= 200 && st < 300) {
+      c.accepted++;
+      if (n === 0) c.lost++;
+      else if (n === 1) c.ranOnce++;
+      else {
+        c.ranOnce++;
+        c.duplicatedAccepted++;
+        c.extraRunsAccepted += n - 1;
+      }
+    } else if (st === 0) {
+      c.noAnswer++;
+      if (n > 0) c.unansweredRan++;
+    } else {
+      c.refused++;
+      if (n > 0) c.refusedRan++;
+    }
+  }
+  for (let id = statuses.length; id < counts.length; id++) if (counts[id] > 0) c.unknownIdsRan++;
+  return c;
+}
+
+async function benchFlood(opts, kind, bin, runDir, ports) {
+  const dir = path.join(runDir, `${kind}-flood`);
+  fs.rmSync(dir, { recursive: true, force: true });
+  fs.mkdirSync(dir, { recursive: true });
+  const res = { kind, shape: "flood", bin, dir, connections: opts.floodConnections, durationS: opts.floodDuration, drainTimeoutS: opts.floodDrainTimeout };
+  const services = new Services(dir, ports.sdk, ports.side);
+  const target = new Single(kind, bin, dir, ports);
+  const node = target.node;
+  let sampler = null;
+  try {
+    await services.start();
+    log(`${kind}: flood: starting on a fresh data dir (${node.baseDir})`);
+    node.spawn();
+    await node.waitHealthy();
+    await node.register(services.uri);
+    await node.waitFirstInvocation();
+    res.idle = await idle(target, 2000);
+    if (opts.waitQuiet > 0) res.quiet = await waitQuiet(target, services, opts.waitQuiet);
+    await services.floodReset();
+    const pid = node.pid;
+
+    // RSS: VmHWM reset now and read at the end, and VmRSS every 50 ms (max, and one point a second).
+    res.hwmReset = resetPeakRss(pid);
+    const mem = { peakKb: 0, floodPeakKb: 0, timeline: [] };
+    let phase = "flood";
+    const tStart = nowMs();
+    sampler = setInterval(() => {
+      const m = memKb(pid);
+      if (!m || m.rssKb == null) return;
+      mem.peakKb = Math.max(mem.peakKb, m.rssKb);
+      if (phase === "flood") mem.floodPeakKb = Math.max(mem.floodPeakKb, m.rssKb);
+      const sec = Math.floor((nowMs() - tStart) / 1000);
+      const last = mem.timeline[mem.timeline.length - 1];
+      if (!last || last[0] !== sec) mem.timeline.push([sec, m.rssKb, phase]);
+      else last[1] = Math.max(last[1], m.rssKb);
+    }, 50);
+
+    const logsBefore = logSizes(target, services);
+    const before = snapshot(target, services);
+    log(`${kind}: flood: ${opts.floodConnections} connections, ${opts.floodDuration} s of POST ${FLOOD_PATH}`);
+    const { gen, statuses, cmd } = await runFloodGenerator(node.ingressUrl, opts.floodConnections, opts.floodDuration, path.join(dir, "flood-statuses.u16"));
+    phase = "drain";
+    const afterFlood = snapshot(target, services);
+    const tFloodEnd = nowMs();
+    res.cmd = cmd;
+    res.gen = gen;
+    res.rssAtFloodEndKb = memKb(pid)?.rssKb ?? null;
+    const accepted = Object.entries(gen.statuses).reduce((s, [k, v]) => s + (k >= 200 && k < 300 ? v : 0), 0);
+    const floodWallS = (afterFlood.t - before.t) / 1000;
+    const fServerCpu = (afterFlood.server[0] ?? 0) - (before.server[0] ?? 0);
+    const fSdk = afterFlood.sdk - before.sdk;
+    const fGen = afterFlood.gen - before.gen;
+    const fSelf = (afterFlood.self.user - before.self.user + afterFlood.self.system - before.self.system) / 1e6;
+    const fMachine = (afterFlood.machine.busy - before.machine.busy) / CLK_TCK / floodWallS;
+    res.flood = {
+      wallS: floodWallS,
+      serverCpuS: fServerCpu,
+      sdkCpuS: fSdk,
+      genCpuS: fGen,
+      machineCores: fMachine,
+      otherCores: Math.max(0, fMachine - (fServerCpu + fSdk + fGen + fSelf) / floodWallS),
+    };
+    const busiest = busiestThread(before.threads, afterFlood.threads);
+    res.flood.bottleneck = bottleneck(
+      {
+        ...res.flood,
+        connections: opts.floodConnections,
+        sdkMainThreadCores: afterFlood.sdkMain !== null && before.sdkMain !== null ? (afterFlood.sdkMain - before.sdkMain) / floodWallS : null,
+        serverBusiestThread: { name: busiest.name, cores: busiest.cpu / floodWallS },
+      },
+      1,
+    ).replace(/\bwrk\b/g, "generator");
+    const statusText = Object.entries(gen.statuses).map(([k, v]) => `${k}: ${v}`).join(", ");
+    log(`${kind}: flood: sent ${gen.sent}, answers {${statusText}}, no answer ${gen.noAnswer}; RSS ${(res.rssAtFloodEndKb / 1024).toFixed(1)} MB; draining (up to ${opts.floodDrainTimeout} s)`);
+
+    // Drain: until every accepted id has run, or the timeout.
+    const deadline = tFloodEnd + opts.floodDrainTimeout * 1000;
+    let reached = false;
+    let lastFull = 0;
+    let lastLog = nowMs();
+    let st = null;
+    for (;;) {
+      node.checkAlive();
+      st = await services.floodStats(Math.max(deadline, nowMs() + 10_000));
+      if (st.unique >= accepted && nowMs() - lastFull >= 1000) {
+        lastFull = nowMs();
+        const counts = await services.floodArray("counts", nowMs() + 30_000);
+        if (compareFlood(statuses, counts).lost === 0) {
+          reached = true;
+          break;
+        }
+      }
+      if (nowMs() >= deadline) break;
+      if (nowMs() - lastLog >= 10_000) {
+        lastLog = nowMs();
+        log(`${kind}: drain: ${st.unique} of ${accepted} accepted sends ran, RSS ${(memKb(pid)?.rssKb / 1024).toFixed(1)} MB`);
+      }
+      await sleep(100);
+    }
+    const tDrainEnd = nowMs();
+    res.rssAtDrainEndKb = memKb(pid)?.rssKb ?? null;
+    // Late duplicates would show up now.
+    await sleep(2000);
+    phase = "settle";
+    node.checkAlive();
+    const afterDrain = snapshot(target, services);
+    clearInterval(sampler);
+    sampler = null;
+    const hwm = memKb(pid)?.hwmKb ?? null;
+    st = await services.floodStats(nowMs() + 30_000);
+    const counts = await services.floodArray("counts", nowMs() + 30_000);
+    const times = await services.floodArray("times", nowMs() + 30_000);
+    const cmp = compareFlood(statuses, counts);
+    let lastAcceptedRunMs = 0;
+    let ranByFloodEnd = 0;
+    for (let id = 0; id < statuses.length; id++) {
+      if (!(statuses[id] >= 200 && statuses[id] < 300) || id >= times.length || times[id] === 0) continue;
+      lastAcceptedRunMs = Math.max(lastAcceptedRunMs, times[id]);
+      if (times[id] <= gen.endMs) ranByFloodEnd++;
+    }
+    res.handler = st;
+    res.compare = cmp;
+    res.accepted = accepted;
+    res.drain = {
+      reached,
+      // from the last answer of the flood until the last accepted send ran (exact, from the
+      // handler's clock); if no accepted send was still pending at the end of the flood, 0
+      ms: reached ? Math.max(0, lastAcceptedRunMs - gen.endMs) : null,
+      observedMs: tDrainEnd - tFloodEnd,
+      ranByFloodEnd,
+      backlogAtFloodEnd: accepted - ranByFloodEnd,
+      serverCpuS: (afterDrain.server[0] ?? 0) - (afterFlood.server[0] ?? 0),
+      sdkCpuS: afterDrain.sdk - afterFlood.sdk,
+      wallS: (afterDrain.t - afterFlood.t) / 1000,
+    };
+    res.exactlyOnce = reached && cmp.lost === 0 && cmp.duplicatedAccepted === 0 && st.duplicates === 0;
+    res.peakRssKb = Math.max(mem.peakKb, hwm ?? 0);
+    res.floodPeakRssKb = mem.floodPeakKb;
+    res.hwmKb = hwm;
+    res.rssTimeline = mem.timeline;
+    res.dataDirKb = dirSizeKb(node.baseDir);
+    Object.assign(res, countLogProblems(target, services, logsBefore));
+    res.after = await idle(target, 5000);
+    log(
+      `${kind}: flood: accepted ${accepted}, executed ${st.executed} (unique ${st.unique}, duplicates ${st.duplicates}), lost ${cmp.lost}, ` +
+        `drain ${reached ? `${(res.drain.ms / 1000).toFixed(1)} s` : `timeout (${opts.floodDrainTimeout} s)`}, peak RSS ${(res.peakRssKb / 1024).toFixed(1)} MB`,
+    );
+    res.stop = await node.stop();
+  } catch (e) {
+    res.error = e.message;
+    log(`${kind}: flood FAILED: ${e.message}`);
+  } finally {
+    if (sampler) clearInterval(sampler);
+    if (node.running) res.stop = await node.stop();
+    await services.stop();
+    if (!opts.keepData) fs.rmSync(node.baseDir, { recursive: true, force: true });
+  }
+  return res;
+}
+
+// ---------------------------------------------------------------------------------------------
 // Micro benchmarks
 
 function runMicro(dir) {
@@ -1262,11 +1561,11 @@ function table(headers, rows) {
   return [`| ${headers.join(" | ")} |`, `|${headers.map((h, i) => (i === 0 ? "---" : "---:")).join("|")}|`, ...rows.map((r) => `| ${r.join(" | ")} |`)].join("\n");
 }
 
-/** Plain-text rendering of a Markdown table, for the console. */
-function plain(md) {
+/** Plain-text rendering of a Markdown table, for the console (left: every column flush left). */
+function plain(md, left = false) {
   const rows = md.split("\n").filter((l) => !/^\|[-:|]+\|$/.test(l)).map((l) => l.slice(2, -2).split(" | "));
   const widths = rows[0].map((_, i) => Math.max(...rows.map((r) => (r[i] ?? "").length)));
-  return rows.map((r) => r.map((c, i) => (i === 0 ? c.padEnd(widths[i]) : c.padStart(widths[i]))).join("  ")).join("\n");
+  return rows.map((r) => r.map((c, i) => (i === 0 || left ? c.padEnd(widths[i]) : c.padStart(widths[i]))).join("  ").trimEnd()).join("\n");
 }
 
 function findResult(results, kind, shape) {
@@ -1510,6 +1809,119 @@ function render(results) {
   return { markdown: md.join("\n"), console: con.join("\n") };
 }
 
+/** The flood report (bench/RESULTS-flood.md and the console). */
+function renderFlood(results) {
+  const { opts } = results;
+  const md = [];
+  const con = [];
+  const both = (title, tbl) => {
+    md.push(`### ${title}\n\n${tbl}\n`);
+    con.push(`\n${title}\n${plain(tbl, true)}`);
+  };
+  const m = results.machine;
+  const label = (k) => (k === "stet" ? "Stet" : "Restate");
+  const floods = results.servers.filter((s) => s.shape === "flood");
+  md.push(`# Flood results\n`);
+  md.push(`Generated by \`bench/run.sh --flood\` on ${results.startedAt} (took ${(results.elapsedS / 60).toFixed(1)} min). Stet commit \`${results.git.commit}\`${results.git.dirty ? " (with uncommitted changes in src/)" : ""}.\n`);
+  md.push(`## How this was measured\n`);
+  md.push(`Command: \`${results.command}\`\n`);
+  md.push(
+    [
+      `- Machine: ${m.cpu}, ${m.cores} cores, ${m.memGiB.toFixed(1)} GiB RAM, Linux ${m.kernel}, Debian ${m.debian || "?"}; data directories on ${m.fs || "?"}; load average before the run ${m.loadavg.map((x) => x.toFixed(2)).join(" ")}.`,
+      `- Servers: Stet \`${results.versions.stet || "-"}\` (${results.bins.stet}); restate-server \`${results.versions.restate || "-"}\` (${results.bins.restate}). SDK: @restatedev/restate-sdk ${results.versions.sdk} on Node ${m.node}. One server at a time, same loopback ports, fresh data directory, fresh services process, each server's default configuration (as in \`bench/RESULTS.md\`).`,
+      `- Flood: \`bench/flood.mjs\` (Node, raw sockets), ${opts.floodConnections} keep-alive HTTP/1.1 connections, closed loop, ${opts.floodDuration} s of \`POST ${FLOOD_PATH}\` with the body \`{"id":<n>}\`, n unique per send; after ${opts.floodDuration} s no new request is sent and the answers in flight are awaited, so every send's HTTP status is known. Example: \`${floods.find((s) => s.cmd)?.cmd || "node bench/flood.mjs ..."}\`.`,
+      `- Executions: the handler \`Bench.flood\` (\`bench/services.mjs\`) records, per id, the invocation ids that ran it and when it first ran; the runner reads them back and compares id by id with the statuses. A second invocation id for the same id is a duplicate; the same invocation running again (a retried attempt) is counted apart, as a retry.`,
+      `- Drain: from the flood's last answer until the last accepted send first ran (handler clock), waited for up to ${opts.floodDrainTimeout} s; then 2 s more for late duplicates.`,
+      `- Server RSS: \`VmRSS\` of \`/proc/<pid>/status\` every 50 ms and \`VmHWM\` (reset through \`clear_refs\` before the flood) over the flood and the drain.`,
+    ].join("\n") + "\n",
+  );
+
+  const kinds = floods.map((s) => s.kind);
+  for (const s of floods) if (s.error) {
+    md.push(`**${label(s.kind)} did not complete: ${s.error.split("\n")[0]}**\n`);
+    con.push(`${label(s.kind)} did not complete: ${s.error.split("\n")[0]}`);
+  }
+  const rows = [];
+  const row = (name, f) => rows.push([name, ...floods.map((s) => {
+    try {
+      const v = f(s);
+      return v == null ? "–" : String(v);
+    } catch {
+      return "–";
+    }
+  })]);
+  const is2xx = (k) => Number(k) >= 200 && Number(k) < 300;
+  const mb = (kb) => fmt.mb(kb);
+  row("sends (ids sent)", (s) => s.gen.sent);
+  row("accepted (2xx)", (s) => `${s.accepted}${Object.keys(s.gen.statuses).filter(is2xx).length ? ` (${Object.entries(s.gen.statuses).filter(([k]) => is2xx(k)).map(([k, v]) => `${k}: ${v}`).join(", ")})` : ""}`);
+  row("refused (non-2xx), by status", (s) => {
+    const r = Object.entries(s.gen.statuses).filter(([k]) => !is2xx(k));
+    return r.length ? `${r.reduce((a, [, v]) => a + v, 0)} (${r.map(([k, v]) => `${k}: ${v}`).join(", ")})` : "0";
+  });
+  row("no answer (connection failed, or in flight 30 s after the flood)", (s) => `${s.gen.noAnswer} (connect errors ${s.gen.connectErrors}, socket errors ${s.gen.socketErrors})`);
+  row("accepted per second during the flood", (s) => fmt.rps(s.accepted / ((s.gen.endMs - s.gen.startMs) / 1000)));
+  row("answer latency p50 / p99 / max (ms)", (s) => `${fmt.ms(s.gen.latencyMs.p50)} / ${fmt.ms(s.gen.latencyMs.p99)} / ${fmt.ms(s.gen.latencyMs.max)}`);
+  row("accepted sends that ran by the end of the flood", (s) => `${s.drain.ranByFloodEnd} (backlog ${s.drain.backlogAtFloodEnd})`);
+  row("executed (distinct invocations that ran Bench.flood)", (s) => s.handler.executed);
+  row("executed-unique (distinct ids)", (s) => s.handler.unique);
+  row("duplicates (ids run by more than one invocation)", (s) => `${s.handler.duplicates} (${s.handler.duplicateIds} ids)`);
+  row("retried attempts (same invocation run again)", (s) => s.handler.retries);
+  row("lost (accepted, never ran)", (s) => s.compare.lost);
+  row("refused or unanswered sends that ran anyway", (s) => `${s.compare.refusedRan} refused, ${s.compare.unansweredRan} unanswered`);
+  row("drain: end of flood → executed == accepted (s)", (s) => (s.drain.reached ? (s.drain.ms / 1000).toFixed(1) : `timeout (${s.drainTimeoutS} s): ${s.accepted - s.compare.lost} of ${s.accepted} ran`));
+  row("every accepted send executed exactly once", (s) => (s.exactlyOnce ? "yes" : "no"));
+  row("idle RSS before the flood (MB)", (s) => mb(s.idle?.rssKb));
+  row("peak RSS during the flood (MB)", (s) => mb(s.floodPeakRssKb));
+  row("RSS at the end of the flood (MB)", (s) => mb(s.rssAtFloodEndKb));
+  row("peak RSS, flood + drain (MB)", (s) => mb(s.peakRssKb));
+  row("RSS at the end of the drain (MB)", (s) => mb(s.rssAtDrainEndKb));
+  row("RSS 5 s after the drain (MB)", (s) => mb(s.after?.rssKb));
+  row("data directory after the drain (MB)", (s) => mb(s.dataDirKb));
+  row("server CPU: flood / drain (s)", (s) => `${fmt.s(s.flood.serverCpuS)} / ${fmt.s(s.drain.serverCpuS)}`);
+  row("during the flood: SDK / generator / other (cores)", (s) => `${fmt.cores(s.flood.sdkCpuS / s.flood.wallS)} / ${fmt.cores(s.flood.genCpuS / s.flood.wallS)} / ${fmt.cores(s.flood.otherCores)}`);
+  row("what limited the flood", (s) => s.flood.bottleneck);
+  row("server WARN/ERROR log lines (flood + drain)", (s) => s.serverLogProblems);
+  row("SIGTERM → exit after the drain (ms)", (s) => `${fmt.ms(s.stop?.ms)}${s.stop?.forced ? " (SIGKILL)" : ""}`);
+  md.push(`## Flood: ${opts.floodConnections} connections, ${opts.floodDuration} s of POST ${FLOOD_PATH}\n`);
+  con.push(`\n===== Flood: ${opts.floodConnections} connections, ${opts.floodDuration} s of POST ${FLOOD_PATH} =====`);
+  both("Per server", table(["", ...kinds.map(label)], rows));
+  const examples = floods.filter((s) => s.serverLogExample).map((s) => `${label(s.kind)}: ${s.serverLogExample}`);
+  if (examples.length) {
+    md.push(`First WARN/ERROR line:\n\n\`\`\`\n${examples.join("\n")}\n\`\`\`\n`);
+    con.push(examples.map((e) => `  ${e.slice(0, 200)}`).join("\n"));
+  }
+
+  const trows = [];
+  const check = (name, value, pass) => trows.push([name, value, pass == null ? "n/a" : pass ? "PASS" : "FAIL"]);
+  const stet = floods.find((s) => s.kind === "stet");
+  const rest = floods.find((s) => s.kind === "restate");
+  if (stet) {
+    check(`Stet: peak RSS (flood + drain) ≤ ${FLOOD_RSS_TARGET_MB} MB`, `${mb(stet.peakRssKb)} MB${rest?.peakRssKb ? ` (Restate ${mb(rest.peakRssKb)} MB)` : ""}`, stet.peakRssKb ? stet.peakRssKb <= FLOOD_RSS_TARGET_MB * 1024 : null);
+    const eo = (s) => (s.handler ? `${s.accepted} accepted, ${s.handler.unique} ran, ${s.compare.lost} lost, ${s.handler.duplicates} duplicates${s.drain?.reached ? "" : ", drain timed out"}` : "–");
+    check("Stet: every accepted send executed exactly once (no loss, no duplicates)", eo(stet), stet.handler ? stet.exactlyOnce : null);
+    if (rest) check("Restate (reference): every accepted send executed exactly once", eo(rest), rest.handler ? rest.exactlyOnce : null);
+    both("Targets", table(["target", "value", "result"], trows));
+  }
+
+  // RSS over time
+  const series = floods.filter((s) => s.rssTimeline?.length);
+  if (series.length) {
+    const maxSec = Math.max(...series.map((s) => s.rssTimeline[s.rssTimeline.length - 1][0]));
+    const trow = [];
+    for (let sec = 0; sec <= maxSec; sec++) {
+      trow.push([String(sec), ...series.map((s) => {
+        const p = s.rssTimeline.find((x) => x[0] === sec);
+        return p ? `${mb(p[1])}${p[2] === "flood" ? "" : p[2] === "drain" ? " d" : " s"}` : "";
+      })]);
+    }
+    md.push(`### Server RSS over time\n`);
+    md.push(`<details><summary>Peak VmRSS per second since the flood started (MB; "d": draining, "s": the 2 s after the drain)</summary>\n`);
+    md.push(table(["s", ...series.map((s) => label(s.kind))], trow));
+    md.push(`\n</details>\n`);
+  }
+  return { markdown: md.join("\n"), console: con.join("\n") };
+}
+
 // ---------------------------------------------------------------------------------------------
 // Main
 
@@ -1517,14 +1929,15 @@ async function main() {
   const opts = parseOptions(process.argv.slice(2));
   if (opts.report) {
     const results = JSON.parse(fs.readFileSync(opts.report, "utf8"));
-    const { markdown, console: text } = render(results);
+    if (results.mode === "flood" && !opts.resultsGiven) opts.results = path.join(BENCH_DIR, "RESULTS-flood.md");
+    const { markdown, console: text } = results.mode === "flood" ? renderFlood(results) : render(results);
     process.stdout.write(`${text}\n`);
     if (opts.results) fs.writeFileSync(opts.results, markdown);
     return;
   }
   const t0 = nowMs();
   const startedAt = new Date().toISOString().replace(/\.\d+Z$/, "Z");
-  const runDir = path.join(opts.out, `run-${startedAt.replace(/[:]/g, "")}`);
+  const runDir = path.join(opts.out, `${opts.flood ? "flood" : "run"}-${startedAt.replace(/[:]/g, "")}`);
   fs.mkdirSync(runDir, { recursive: true });
   const bins = { stet: opts.stetBin, restate: restateBinary(opts) };
   for (const k of opts.servers) {
@@ -1533,10 +1946,11 @@ async function main() {
   const B = opts.portBase;
   const ports = { ingress: B, admin: B + 1, node: B + 2, sdk: B + 10, side: B + 11 };
   const clusterPorts = [0, 1, 2].map((i) => ({ ingress: B + 100 + 10 * i, admin: B + 101 + 10 * i, node: B + 102 + 10 * i }));
-  const needed = [...Object.values(ports), ...(opts.cluster ? clusterPorts.flatMap((p) => Object.values(p)) : [])];
+  const needed = [...Object.values(ports), ...(opts.cluster && !opts.flood ? clusterPorts.flatMap((p) => Object.values(p)) : [])];
   for (const p of needed) if (!(await portFree(p))) throw new Error(`port ${p} on 127.0.0.1 is in use; pick other ports with --port-base`);
 
   const results = {
+    mode: opts.flood ? "flood" : "suite",
     startedAt,
     command: process.env.BENCH_COMMAND || `node bench/run.mjs ${process.argv.slice(2).join(" ")}`,
     opts,
@@ -1548,13 +1962,30 @@ async function main() {
       restate: opts.servers.includes("restate") ? versionOf(bins.restate) : "",
       sdk: sdkVersion(),
     },
-    restateDurability: opts.servers.includes("restate") ? restateDurability(bins.restate) : [],
+    restateDurability: opts.servers.includes("restate") && !opts.flood ? restateDurability(bins.restate) : [],
     ports,
     servers: [],
   };
   const save = () => fs.writeFileSync(path.join(runDir, "results.json"), JSON.stringify(results, null, 1));
   log(`run directory ${runDir}`);
 
+  if (opts.flood) {
+    for (const kind of opts.servers) {
+      results.servers.push(await benchFlood(opts, kind, bins[kind], runDir, ports));
+      save();
+    }
+    results.elapsedS = (nowMs() - t0) / 1000;
+    save();
+    const { markdown, console: text } = renderFlood(results);
+    process.stdout.write(`${text}\n`);
+    fs.writeFileSync(path.join(runDir, "RESULTS-flood.md"), markdown);
+    if (opts.results) {
+      fs.writeFileSync(opts.results, markdown);
+      log(`wrote ${opts.results}`);
+    }
+    log(`raw results: ${path.join(runDir, "results.json")} (took ${(results.elapsedS / 60).toFixed(1)} min)`);
+    return;
+  }
   if (opts.micro) {
     results.micro = runMicro(opts.microDir);
     save();

@@ -9,10 +9,17 @@
 #   4. runs bench/run.mjs, which benchmarks Stet and then restate-server on the same loopback
 #      ports, runs the micro benchmarks, prints the side-by-side tables and writes
 #      bench/RESULTS.md. Raw data goes to bench/out/ (ignored by git).
+#   With --flood, step 4 runs only the flood instead (per server: 512 connections for 15 s of
+#      POST /Bench/flood/send with a unique id per send, then the drain; accepted/refused by
+#      status, executed/unique/duplicates/lost, drain time, peak server RSS, and the targets
+#      Stet peak RSS <= 128 MB and every accepted send executed exactly once), builds only stet,
+#      and writes bench/RESULTS-flood.md (bench/RESULTS.md is left alone).
 #
 # Usage: bench/run.sh [--build-dir DIR] [--skip-build] [run.mjs options...]
 #   e.g. bench/run.sh --quick
 #        bench/run.sh --servers stet --workloads noop,run3 --duration 5
+#        bench/run.sh --flood                   # Stet and restate-server, ~2 min + drains
+#        bench/run.sh --flood --servers stet --flood-duration 30
 # `bench/run.sh --help` lists run.mjs's options. The whole command is bounded by
 # BENCH_TIMEOUT seconds (default 3600).
 set -euo pipefail
@@ -23,15 +30,17 @@ for a in "$@"; do command_line+=" $(printf '%q' "$a")"; done
 
 build_dir=build
 skip_build=0
+flood=0
 args=()
 while [ $# -gt 0 ]; do
   case "$1" in
+    --flood) flood=1; args+=("$1"); shift ;;
     --build-dir)
       [ $# -ge 2 ] || { echo "bench/run.sh: --build-dir needs a directory" >&2; exit 2; }
       build_dir=$2; shift 2 ;;
     --skip-build) skip_build=1; shift ;;
     -h|--help)
-      sed -n '2,17p' "$root/bench/run.sh" | sed 's/^# \{0,1\}//'
+      sed -n '2,24p' "$root/bench/run.sh" | sed 's/^# \{0,1\}//'
       echo
       exec node bench/run.mjs --help ;;
     *) args+=("$1"); shift ;;
@@ -79,7 +88,9 @@ fi
 if [ "$skip_build" -eq 0 ]; then
   say "building stet and the micro benchmarks in $build_dir"
   cmake -S . -B "$build_dir" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DSTET_SANITIZE=OFF >/dev/null
-  cmake --build "$build_dir" -j"$(nproc)" --target stet bench_protocol bench_log bench_store >/dev/null
+  targets=(stet bench_protocol bench_log bench_store)
+  [ "$flood" -eq 0 ] || targets=(stet)
+  cmake --build "$build_dir" -j"$(nproc)" --target "${targets[@]}" >/dev/null
 fi
 
 # 4. Run
