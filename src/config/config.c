@@ -552,6 +552,24 @@ static int set_eager_state_limit(struct stet_config *c, const char *n, const cha
     c->eager_state_size_limit = (size_t)b;
     return 0;
 }
+static int set_u32_limit(const char *n, const char *v, uint32_t *out, char *e, size_t el) {
+    uint64_t x;
+    if (parse_u64_range(v, 1, 100000000, &x) != 0) {
+        set_err(e, el, "invalid value for %s: '%s' (expected an integer 1..100000000)", n, v);
+        return -EINVAL;
+    }
+    *out = (uint32_t)x;
+    return 0;
+}
+static int set_ingress_concurrent(struct stet_config *c, const char *n, const char *v, char *e, size_t el) {
+    return set_u32_limit(n, v, &c->ingress_concurrent_limit, e, el);
+}
+static int set_invoker_concurrent(struct stet_config *c, const char *n, const char *v, char *e, size_t el) {
+    return set_u32_limit(n, v, &c->invoker_concurrent_limit, e, el);
+}
+static int set_invoker_queue(struct stet_config *c, const char *n, const char *v, char *e, size_t el) {
+    return set_u32_limit(n, v, &c->invoker_queue_limit, e, el);
+}
 static int set_max_connections(struct stet_config *c, const char *n, const char *v, char *e, size_t el) {
     uint64_t x;
     if (parse_u64_range(v, 1, 1000000, &x) != 0) {
@@ -799,7 +817,7 @@ static const struct key key_table[] = {
     SET("ingress.max-connections", set_max_connections), /* stet: connection limit of the ingress port */
     IGN("ingress.advertised-address", K_STR), IGN("ingress.bind-ip", K_STR), IGN("ingress.bind-port", K_INT),
     IGN("ingress.listen-mode", K_STR), IGN("ingress.advertised-host", K_STR), IGN("ingress.use-random-ports", K_BOOL),
-    IGN("ingress.concurrent-api-requests-limit", K_INT), IGN("ingress.kafka-clusters", K_ARRAY),
+    SET("ingress.concurrent-api-requests-limit", set_ingress_concurrent), IGN("ingress.kafka-clusters", K_ARRAY),
     IGN("ingress.ingestion", K_ANY),
     /* [worker] */
     SET("worker.invoker.inactivity-timeout", set_inactivity),
@@ -812,8 +830,8 @@ static const struct key key_table[] = {
     IGN("worker.use-multi-db-layout", K_BOOL), IGN("worker.self-proposal-queue-memory-limit", K_SIZE),
     IGN("worker.experimental-partition-driven-log-trimming", K_BOOL),
     IGN("worker.invoker.message-size-warning", K_SIZE), IGN("worker.invoker.message-size-limit", K_SIZE),
-    IGN("worker.invoker.tmp-dir", K_STR), IGN("worker.invoker.in-memory-queue-length-limit", K_INT),
-    IGN("worker.invoker.concurrent-invocations-limit", K_INT), SET("worker.invoker.eager-state-size-limit", set_eager_state_limit),
+    IGN("worker.invoker.tmp-dir", K_STR), SET("worker.invoker.in-memory-queue-length-limit", set_invoker_queue),
+    SET("worker.invoker.concurrent-invocations-limit", set_invoker_concurrent), SET("worker.invoker.eager-state-size-limit", set_eager_state_limit),
     IGN("worker.invoker.disable-eager-state", K_BOOL), IGN("worker.invoker.invocation-throttling", K_ANY),
     IGN("worker.invoker.action-throttling", K_ANY), IGN("worker.invoker.memory-limit", K_SIZE),
     IGN("worker.invoker.per-invocation-memory-limit", K_SIZE), IGN("worker.invoker.per-invocation-initial-memory", K_SIZE),
@@ -1354,6 +1372,8 @@ void stet_config_print(const struct stet_config *cfg, FILE *f) {
     print_duration(f, "inactivity-timeout", cfg->inactivity_timeout_ms);
     print_duration(f, "abort-timeout", cfg->abort_timeout_ms);
     fprintf(f, "eager-state-size-limit = %zu\n", cfg->eager_state_size_limit);
+    fprintf(f, "concurrent-invocations-limit = %" PRIu32 "\n", cfg->invoker_concurrent_limit ? cfg->invoker_concurrent_limit : 1024);
+    fprintf(f, "in-memory-queue-length-limit = %" PRIu32 "\n", cfg->invoker_queue_limit ? cfg->invoker_queue_limit : 4096);
     fputs("\n[worker.snapshots]\n", f);
     if (cfg->snapshots_destination) print_string(f, "destination", cfg->snapshots_destination);
     if (cfg->snapshot_interval_num_records)
@@ -1370,4 +1390,6 @@ void stet_config_print(const struct stet_config *cfg, FILE *f) {
     print_string(f, "advertised-ingress-endpoint", cfg->advertised_ingress ? cfg->advertised_ingress : "");
     fprintf(f, "request-size-limit = %zu\n", cfg->ingress_request_size_limit);
     fprintf(f, "max-connections = %" PRIu32 "\n", cfg->ingress_max_connections);
+    if (cfg->ingress_concurrent_limit)
+        fprintf(f, "concurrent-api-requests-limit = %" PRIu32 "\n", cfg->ingress_concurrent_limit);
 }

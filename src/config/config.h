@@ -66,6 +66,10 @@ struct stet_config {
     size_t ingress_request_size_limit;  /* bytes, 32 MiB */
     size_t eager_state_size_limit;      /* worker.invoker.eager-state-size-limit, 32 MiB */
     uint32_t ingress_max_connections;   /* 10000 */
+    uint32_t ingress_concurrent_limit;  /* ingress.concurrent-api-requests-limit; 0 = unlimited */
+    uint32_t invoker_concurrent_limit;  /* worker.invoker.concurrent-invocations-limit; 0 = 1024 */
+    uint32_t invoker_queue_limit;       /* worker.invoker.in-memory-queue-length-limit: invocations held in
+                                           memory, the rest wait in the store; 0 = 4096 */
 
     uint64_t inactivity_timeout_ms;     /* worker.invoker.inactivity-timeout, 1m */
     uint64_t abort_timeout_ms;          /* worker.invoker.abort-timeout, 10m */

@@ -40,9 +40,16 @@ struct pending {
     char origin[256];
 };
 
+/* Requests waiting for their record to become durable (sends, awakeable completions) are
+ * bounded: beyond this many the ingress answers 429 with Retry-After instead of queueing more
+ * appends. Big enough that a client of a few hundred concurrent sends never sees it. */
+#define MAX_AWAITING_DURABLE 16384
+
 struct stet_ingress {
     struct stet_node *node;
     uint64_t next_request_id;
+    uint64_t awaiting_durable;
+    uint64_t max_pending; /* ingress.concurrent-api-requests-limit; 0 = unlimited */
     struct stet_hmap pending; /* u64 request id -> struct pending */
     struct stet_ingress_stats stats;
 };
@@ -89,16 +96,12 @@ static const char *req_origin(struct stet_http_request *req, char *buf, size_t n
     return buf;
 }
 
-/* Restate's ingress error: {"code":N,"message":"...","source":"ingress"} */
-static void send_error(struct stet_ingress *ing, struct stet_http_request *req, int status, const char *inv_id,
-                       const char *fmt, ...) __attribute__((format(printf, 5, 6)));
-static void send_error(struct stet_ingress *ing, struct stet_http_request *req, int status, const char *inv_id,
-                       const char *fmt, ...) {
+/* Restate's ingress error: {"code":N,"message":"...","source":"ingress"}; retry_after (seconds,
+ * 0 = none) adds a Retry-After header. */
+static void send_error_v(struct stet_ingress *ing, struct stet_http_request *req, int status, const char *inv_id,
+                         unsigned retry_after, const char *fmt, va_list ap) {
     char msg[1024];
-    va_list ap;
-    va_start(ap, fmt);
     vsnprintf(msg, sizeof(msg), fmt, ap);
-    va_end(ap);
     struct stet_buf b = STET_BUF_INIT;
     struct stet_json_writer w;
     stet_json_writer_init(&w, &b);
@@ -115,9 +118,52 @@ static void send_error(struct stet_ingress *ing, struct stet_http_request *req, 
     hdr_add(&h, "content-type", "application/json");
     hdr_add(&h, "x-restate-error-source", "ingress");
     if (inv_id) hdr_add(&h, "x-restate-id", inv_id);
+    char ra[16];
+    if (retry_after) {
+        snprintf(ra, sizeof(ra), "%u", retry_after);
+        hdr_add(&h, "retry-after", ra);
+    }
     cors(&h, req_origin(req, origin, sizeof(origin)));
     send_response(ing, req, status, &h, b.data, b.len);
     stet_buf_free(&b);
+}
+
+static void send_error(struct stet_ingress *ing, struct stet_http_request *req, int status, const char *inv_id,
+                       const char *fmt, ...) __attribute__((format(printf, 5, 6)));
+static void send_error(struct stet_ingress *ing, struct stet_http_request *req, int status, const char *inv_id,
+                       const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    send_error_v(ing, req, status, inv_id, 0, fmt, ap);
+    va_end(ap);
+}
+
+/* 429 with Retry-After: the bounded resources (log buffer, requests awaiting durability) are
+ * full. Nothing was accepted; the client may retry. */
+static void send_overloaded(struct stet_ingress *ing, struct stet_http_request *req, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+static void send_overloaded(struct stet_ingress *ing, struct stet_http_request *req, const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    ing->stats.overloaded++;
+    send_error_v(ing, req, 429, NULL, 1, fmt, ap);
+    va_end(ap);
+}
+
+/* true when a new request must be refused with 429 (the caller then answered it). */
+static bool refuse_overloaded(struct stet_ingress *ing, struct stet_http_request *req, bool awaits_durable) {
+    if (ing->max_pending && ing->stats.pending >= ing->max_pending) {
+        send_overloaded(ing, req, "too many requests: %llu requests are in flight "
+                                  "(ingress.concurrent-api-requests-limit). Retry later.",
+                        (unsigned long long)ing->stats.pending);
+        return true;
+    }
+    if (awaits_durable && ing->awaiting_durable >= MAX_AWAITING_DURABLE) {
+        send_overloaded(ing, req, "too many requests, the ingress is overloaded: %d requests wait for the log. "
+                                  "Retry later.", MAX_AWAITING_DURABLE);
+        return true;
+    }
+    return false;
 }
 
 /* Renders a protocol Failure as the ingress's invocation error body. */
@@ -426,6 +472,8 @@ static void send_durable_cb(void *arg, int status, uint64_t lsn) {
     struct stet_ingress *ing = sc->ing;
     uint64_t request_id = sc->request_id;
     free(sc);
+    STET_ASSERT(ing->awaiting_durable > 0);
+    ing->awaiting_durable--;
     /* the request may have gone away: look it up */
     struct pending *p = stet_hmap_get(&ing->pending, &request_id, sizeof(request_id));
     if (!p) return;
@@ -596,6 +644,11 @@ static void handle_invoke(struct stet_ingress *ing, struct stet_http_request *re
     build_input(req, &input);
     r.input_entry = (struct stet_slice){input.data, input.len};
 
+    if (refuse_overloaded(ing, req, is_send)) {
+        stet_buf_free(&input);
+        stet_buf_free(&key);
+        return;
+    }
     struct pending *p = pending_new(ing, req);
     p->id = r.id;
     p->is_send = is_send;
@@ -618,14 +671,17 @@ static void handle_invoke(struct stet_ingress *ing, struct stet_http_request *re
     }
     int rc = stet_node_propose(ing->node, &r, is_send ? send_durable_cb : NULL, sc, NULL);
     if (rc != 0) free(sc);
+    else if (sc) ing->awaiting_durable++;
     stet_buf_free(&input);
     stet_buf_free(&key);
-    if (rc != 0) {
+    if (rc == -ENOBUFS) {
         pending_free(p);
-        send_error(ing, req, rc == -ENOBUFS ? 429 : 503, NULL,
-                   rc == -ENOBUFS ? "too many requests, the ingress is overloaded. Retry later."
-                                  : "internal routing error: the log is unavailable. If the request has an "
-                                    "'idempotency-key', it can be safely retried");
+        send_overloaded(ing, req, "too many requests, the ingress is overloaded. Retry later.");
+    } else if (rc != 0) {
+        pending_free(p);
+        send_error(ing, req, 503, NULL,
+                   "internal routing error: the log is unavailable. If the request has an 'idempotency-key', it can "
+                   "be safely retried");
     }
 }
 
@@ -709,6 +765,8 @@ static void awakeable_durable_cb(void *arg, int status, uint64_t lsn) {
     struct pending *p = stet_hmap_get(&c->ing->pending, &c->request_id, sizeof(c->request_id));
     struct stet_ingress *ing = c->ing;
     free(c);
+    STET_ASSERT(ing->awaiting_durable > 0);
+    ing->awaiting_durable--;
     if (!p) return;
     struct stet_http_request *req = p->req;
     char origin[256];
@@ -774,6 +832,10 @@ static void handle_awakeable(struct stet_ingress *ing, struct stet_http_request 
         r.result_kind = STET_REC_RESULT_FAILURE;
         r.payload = (struct stet_slice){failure.data, failure.len};
     }
+    if (refuse_overloaded(ing, req, true)) {
+        stet_buf_free(&failure);
+        return;
+    }
     struct pending *p = pending_new(ing, req);
     struct awk_ctx *c = malloc(sizeof(*c));
     STET_ASSERT(c != NULL);
@@ -781,10 +843,13 @@ static void handle_awakeable(struct stet_ingress *ing, struct stet_http_request 
     c->request_id = p->request_id;
     int rc = stet_node_propose(ing->node, &r, awakeable_durable_cb, c, NULL);
     stet_buf_free(&failure);
-    if (rc != 0) {
+    if (rc == 0) {
+        ing->awaiting_durable++;
+    } else {
         free(c);
         pending_free(p);
-        send_error(ing, req, 503, NULL, "internal routing error: the log is unavailable");
+        if (rc == -ENOBUFS) send_overloaded(ing, req, "too many requests, the ingress is overloaded. Retry later.");
+        else send_error(ing, req, 503, NULL, "internal routing error: the log is unavailable");
     }
 }
 
@@ -942,6 +1007,7 @@ int stet_ingress_create(struct stet_node *node, struct stet_ingress **out) {
     struct stet_ingress *ing = calloc(1, sizeof(*ing));
     if (!ing) return -ENOMEM;
     ing->node = node;
+    ing->max_pending = stet_node_config(node)->ingress_concurrent_limit;
     stet_hmap_init(&ing->pending);
     *out = ing;
     return 0;

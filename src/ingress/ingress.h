@@ -25,6 +25,7 @@ void stet_ingress_respond(struct stet_ingress *ing, const struct stet_action *a)
 
 struct stet_ingress_stats {
     uint64_t requests, responses_2xx, responses_4xx, responses_5xx, pending;
+    uint64_t overloaded; /* answered 429: bounded resources were full */
     struct stet_histogram request_duration; /* request received -> response sent */
 };
 void stet_ingress_stats(const struct stet_ingress *ing, struct stet_ingress_stats *out);

@@ -25,7 +25,6 @@
 #include "common/timefmt.h"
 #include "h1client/h1client.h"
 #include "h2client/h2client.h"
-#include "node/node.h"
 #include "protocol/protocol.h"
 
 #define MOD "invoker"
@@ -35,7 +34,14 @@
 /* Attempts in flight at once (restate: worker.invoker.concurrent-invocations-limit). More
  * INVOKE actions wait in a FIFO: thousands of concurrent streams to one deployment only slow
  * everything down (a /send burst can start far more invocations than the SDK can run). */
-#define MAX_RUNNING_ATTEMPTS 1024
+#define DEFAULT_RUNNING_ATTEMPTS 1024
+/* Invocations held in memory (a task each: ~2 KiB). Beyond this an INVOKE stays in the store
+ * and the overflow scan takes it later (see invoker.h). */
+#define DEFAULT_MAX_TASKS 4096
+/* Status rows the overflow scan looks at per loop iteration, and the room (free tasks) it
+ * waits for before scanning, so one finished task does not cost one scan. */
+#define SCAN_ROWS_PER_TICK 512
+#define SCAN_MIN_ROOM 32
 /* New attempts started per loop iteration. A group commit can make thousands of INVOKEs
  * durable at once (a /send burst); starting them all in one iteration (status read, journal
  * scan, new stream each) kept the loop away from the ingress for 10+ ms. Beyond the budget
@@ -69,6 +75,7 @@ struct task {
     uint32_t protocol_version;
     uint8_t deployment_id[16];
     uint64_t last_proposed_lsn;
+    bool proposal_queued;    /* a proposal waits in the retry queue: its LSN is not known yet */
     uint64_t inactivity_ms, abort_ms;
     /* retry bookkeeping */
     uint32_t failed_attempts;
@@ -90,12 +97,40 @@ struct task {
     struct stet_retry_policy retry;
 };
 
+/* Per partition: invocations were left in the store (max_tasks reached) and the overflow scan
+ * must look for them. A pass scans the partition's statuses from its start; an INVOKE left in
+ * the store while a pass runs asks for another pass (rescan), so nothing behind the cursor is
+ * missed. */
+struct overflow {
+    bool active;
+    bool rescan;
+    bool has_cursor;
+    struct stet_invocation_id cursor; /* last status row looked at */
+};
+
+/* A task that ended while its last records (End, Suspension, ...) may not be applied yet: the
+ * status still says INVOKED, so the overflow scan must not take it for a left-over one. */
+struct finishing {
+    uint8_t id[24];
+    uint32_t partition_id;
+    uint64_t lsn; /* UINT64_MAX: a proposal was queued, ask ports.settled */
+};
+
 struct stet_invoker {
-    struct stet_node *node;
+    struct stet_invoker_ports ports;
     struct stet_h2_pool *pool;
     struct stet_hmap tasks; /* 24-byte id -> struct task */
     struct stet_invoker_stats stats;
     bool destroying;
+    uint32_t max_running, max_tasks;
+    uint32_t scan_min_room; /* SCAN_MIN_ROOM, less for a small max_tasks */
+    uint32_t n_tasks;
+    struct overflow *overflow; /* [num_partitions] */
+    uint32_t overflowed;       /* partitions with overflow.active */
+    uint32_t scan_next;        /* round robin over overflowed partitions */
+    struct stet_hmap finishing_set; /* 24-byte id -> (void *)1 */
+    struct stet_buf finishing;      /* FIFO of struct finishing */
+    size_t finishing_head;
     uint32_t slots_used;
     uint32_t started_this_tick; /* slots taken since the last stet_invoker_tick */
     bool draining;              /* drain_waitlist runs: waiting tasks may take slots */
@@ -112,7 +147,24 @@ static void stream_end_request(struct task *t);
 
 /* ---- task lifecycle ------------------------------------------------------------------ */
 
-static uint64_t now_ms(struct stet_invoker *inv) { return stet_env_now_ms(stet_node_env(inv->node)); }
+static uint64_t now_ms(struct stet_invoker *inv) { return stet_env_now_ms(inv->ports.env); }
+
+static uint32_t partition_of(const struct stet_invoker *inv, const struct stet_invocation_id *id) {
+    return stet_partition_for_key(id->partition_key, inv->ports.num_partitions);
+}
+
+/* true once every record the task proposed was applied (§9.4: a retry must see them). */
+static bool task_settled(struct task *t) {
+    struct stet_invoker *inv = t->inv;
+    uint32_t pid = partition_of(inv, &t->id);
+    if (t->proposal_queued) {
+        uint64_t last = 0;
+        if (!inv->ports.settled(inv->ports.ctx, pid, &last)) return false;
+        if (last > t->last_proposed_lsn) t->last_proposed_lsn = last;
+        t->proposal_queued = false;
+    }
+    return inv->ports.applied_lsn(inv->ports.ctx, pid) >= t->last_proposed_lsn;
+}
 
 static void timer_closed_cb(uv_handle_t *h) {
     struct task *t = h->data;
@@ -122,7 +174,7 @@ static void timer_closed_cb(uv_handle_t *h) {
 }
 
 static bool may_take_slot(const struct stet_invoker *inv) {
-    return inv->slots_used < MAX_RUNNING_ATTEMPTS && inv->started_this_tick < STARTS_PER_TICK && !inv->destroying;
+    return inv->slots_used < inv->max_running && inv->started_this_tick < STARTS_PER_TICK && !inv->destroying;
 }
 
 /* Starts waiting tasks, oldest first, while slots and this iteration's budget last. */
@@ -145,10 +197,118 @@ static void drain_waitlist(struct stet_invoker *inv) {
     }
 }
 
+/* ---- finishing tasks and the overflow scan ------------------------------------------ */
+
+static void finishing_add(struct stet_invoker *inv, struct task *t) {
+    if (stet_hmap_get(&inv->finishing_set, t->id_bytes, 24)) return;
+    struct finishing f;
+    memcpy(f.id, t->id_bytes, 24);
+    f.partition_id = partition_of(inv, &t->id);
+    f.lsn = t->proposal_queued ? UINT64_MAX : t->last_proposed_lsn;
+    stet_hmap_put(&inv->finishing_set, t->id_bytes, 24, (void *)1);
+    stet_buf_append(&inv->finishing, &f, sizeof(f));
+}
+
+/* Forgets finishing tasks whose records were applied, oldest first. */
+static void finishing_purge(struct stet_invoker *inv) {
+    while (inv->finishing_head < inv->finishing.len) {
+        struct finishing *f = (struct finishing *)(inv->finishing.data + inv->finishing_head);
+        if (f->lsn == UINT64_MAX) {
+            uint64_t last = 0;
+            if (!inv->ports.settled(inv->ports.ctx, f->partition_id, &last)) break;
+            f->lsn = last;
+        }
+        if (inv->ports.applied_lsn(inv->ports.ctx, f->partition_id) < f->lsn) break;
+        stet_hmap_remove(&inv->finishing_set, f->id, 24);
+        inv->finishing_head += sizeof(*f);
+    }
+    if (inv->finishing_head == inv->finishing.len) {
+        if (inv->finishing.cap > 64 * 1024) stet_buf_free(&inv->finishing);
+        else stet_buf_reset(&inv->finishing);
+        inv->finishing_head = 0;
+    }
+}
+
+/* An INVOKE could not get a task: the invocation stays in the store for the scan. */
+static void overflow_mark(struct stet_invoker *inv, const struct stet_invocation_id *id) {
+    struct overflow *o = &inv->overflow[partition_of(inv, id)];
+    inv->stats.deferred++;
+    if (o->active) {
+        o->rescan = true;
+        return;
+    }
+    *o = (struct overflow){.active = true};
+    inv->overflowed++;
+}
+
+struct scan_ctx {
+    struct stet_invoker *inv;
+    struct overflow *o;
+    uint32_t room;
+};
+
+static struct task *task_get_or_create(struct stet_invoker *inv, const struct stet_invocation_id *id);
+
+static int scan_cb(void *arg, const struct stet_invocation_id *id, const struct stet_inv_status *st) {
+    struct scan_ctx *c = arg;
+    struct stet_invoker *inv = c->inv;
+    c->o->cursor = *id;
+    c->o->has_cursor = true;
+    if (st->state != STET_INV_INVOKED) return 0;
+    uint8_t b[24];
+    stet_invocation_id_to_bytes(id, b);
+    if (stet_hmap_get(&inv->tasks, b, 24) || stet_hmap_get(&inv->finishing_set, b, 24)) return 0;
+    struct task *t = task_get_or_create(inv, id);
+    inv->stats.picked_up++;
+    attempt_start(t); /* takes a slot or joins the waitlist */
+    return --c->room == 0 ? 1 : 0;
+}
+
+/* Takes left-over INVOKED invocations from the store while tasks are free. */
+static void overflow_scan(struct stet_invoker *inv) {
+    uint32_t n = inv->ports.num_partitions;
+    size_t budget = SCAN_ROWS_PER_TICK;
+    for (uint32_t k = 0; k < n && inv->overflowed > 0 && budget > 0; k++) {
+        uint32_t room = inv->max_tasks > inv->n_tasks ? inv->max_tasks - inv->n_tasks : 0;
+        if (room == 0) break;
+        uint32_t pid = (inv->scan_next + k) % n;
+        struct overflow *o = &inv->overflow[pid];
+        if (!o->active) continue;
+        uint64_t start, end;
+        stet_partition_key_range(pid, n, &start, &end);
+        struct scan_ctx c = {inv, o, room};
+        /* rows looked at: the scan stops at the limit, or early when the room is used up */
+        size_t limit = budget;
+        int rc = stet_table_status_scan(inv->ports.store, start, end, o->has_cursor ? &o->cursor : NULL, limit,
+                                        scan_cb, &c);
+        budget = budget > limit / 2 ? budget - limit / 2 : 0; /* conservative: rows are not counted exactly */
+        if (rc < 0) {
+            stet_warn(MOD, "partition %u: cannot scan invocation statuses (%d); trying again later", pid, rc);
+            continue;
+        }
+        if (rc == 0) {
+            /* the end of the partition: done, unless INVOKEs were left behind meanwhile */
+            o->has_cursor = false;
+            if (o->rescan) {
+                o->rescan = false;
+            } else {
+                o->active = false;
+                inv->overflowed--;
+            }
+        } else {
+            inv->scan_next = pid; /* continue here next time */
+        }
+    }
+    inv->stats.overflowed_partitions = inv->overflowed;
+}
+
 bool stet_invoker_tick(struct stet_invoker *inv) {
     inv->started_this_tick = 0;
     drain_waitlist(inv);
-    return inv->waitlist_head < inv->waitlist.len && inv->slots_used < MAX_RUNNING_ATTEMPTS;
+    if (inv->finishing_head < inv->finishing.len) finishing_purge(inv);
+    if (inv->overflowed > 0 && inv->n_tasks + inv->scan_min_room <= inv->max_tasks) overflow_scan(inv);
+    return (inv->waitlist_head < inv->waitlist.len && inv->slots_used < inv->max_running) ||
+           (inv->overflowed > 0 && inv->n_tasks + inv->scan_min_room <= inv->max_tasks);
 }
 
 static void release_slot(struct task *t) {
@@ -177,8 +337,11 @@ static void task_free(struct task *t) {
     struct stet_invoker *inv = t->inv;
     t->waiting_slot = false;
     release_slot(t);
+    if (!task_settled(t)) finishing_add(inv, t);
     stet_hmap_remove(&inv->tasks, t->id_bytes, 24);
     inv->stats.open_tasks--;
+    STET_ASSERT(inv->n_tasks > 0);
+    inv->n_tasks--;
     close_transport(t);
     uv_timer_stop(&t->timer);
     t->timer_closing = true;
@@ -198,14 +361,32 @@ static struct task *task_get_or_create(struct stet_invoker *inv, const struct st
     stet_invocation_id_format(id, t->id_str);
     t->phase = PHASE_IDLE;
     stet_frame_decoder_init(&t->dec, MAX_MESSAGE_BYTES);
-    uv_timer_init(stet_node_loop(inv->node), &t->timer);
+    uv_timer_init(inv->ports.loop, &t->timer);
     t->timer.data = t;
     stet_hmap_put(&inv->tasks, b, 24, t);
     inv->stats.open_tasks++;
+    inv->n_tasks++;
     return t;
 }
 
 /* ---- proposals ----------------------------------------------------------------------- */
+
+/* Proposes r for the task (retried by the port when the log refuses it for now). */
+static int task_propose(struct task *t, struct stet_record *r) {
+    struct stet_invoker *inv = t->inv;
+    uint64_t lsn = 0;
+    int rc = inv->ports.propose(inv->ports.ctx, r, NULL, NULL, &lsn);
+    if (rc != 0) {
+        stet_warn(MOD, "cannot propose a record for inv=%s (%d): the log is unavailable", t->id_str, rc);
+        return rc;
+    }
+    if (lsn) {
+        if (lsn > t->last_proposed_lsn) t->last_proposed_lsn = lsn;
+    } else {
+        t->proposal_queued = true;
+    }
+    return 0;
+}
 
 static int propose_effect(struct task *t, enum stet_effect_kind kind, uint16_t entry_type, const uint8_t *payload,
                           size_t len) {
@@ -218,7 +399,7 @@ static int propose_effect(struct task *t, enum stet_effect_kind kind, uint16_t e
     r.payload = (struct stet_slice){payload, len};
     memcpy(r.deployment_id, t->deployment_id, 16);
     r.protocol_version = t->protocol_version;
-    return stet_node_propose(t->inv->node, &r, NULL, NULL, &t->last_proposed_lsn);
+    return task_propose(t, &r);
 }
 
 /* ---- timers -------------------------------------------------------------------------- */
@@ -285,7 +466,7 @@ void stet_invoker_notify(struct stet_invoker *inv, const struct stet_invocation_
         return;
     }
     struct fwd_ctx c = {t};
-    int rc = stet_table_journal_scan(stet_node_store(inv->node), id, t->sent_upto, entry_index + 1, forward_entry_cb, &c);
+    int rc = stet_table_journal_scan(inv->ports.store, id, t->sent_upto, entry_index + 1, forward_entry_cb, &c);
     if (rc < 0) attempt_fail(t, "cannot read the journal to forward a notification (error %d)", rc);
     touch(t);
 }
@@ -396,12 +577,10 @@ static bool h1_forbidden_header(const char *name) {
 
 static void attempt_start(struct task *t) {
     struct stet_invoker *inv = t->inv;
-    struct stet_node *node = inv->node;
-    struct stet_store *store = stet_node_store(node);
-    const struct stet_config *cfg = stet_node_config(node);
+    struct stet_store *store = inv->ports.store;
 
     /* §9.4: never replay a journal that lacks what the previous attempt produced */
-    if (stet_node_applied_lsn(node, t->id.partition_key) < t->last_proposed_lsn) {
+    if (!task_settled(t)) {
         t->phase = PHASE_BACKOFF;
         uv_timer_start(&t->timer, timer_cb, 2, 0);
         return;
@@ -413,6 +592,13 @@ static void attempt_start(struct task *t) {
     if (rc != 0 || st.state != STET_INV_INVOKED) {
         /* completed, suspended, paused, killed meanwhile: nothing to run */
         stet_inv_status_free(&st);
+        task_free(t);
+        return;
+    }
+    if (st.pausing && !t->has_slot) {
+        /* a pause arrived while no attempt ran (e.g. the invocation waited in the store) */
+        stet_inv_status_free(&st);
+        propose_effect(t, STET_EFFECT_PAUSED, 0, NULL, 0);
         task_free(t);
         return;
     }
@@ -433,7 +619,7 @@ static void attempt_start(struct task *t) {
         inv->slots_used++;
         inv->started_this_tick++;
     }
-    const struct stet_schema *schema = stet_node_schema(node);
+    const struct stet_schema *schema = inv->ports.schema(inv->ports.ctx);
     const struct stet_deployment_schema *dep = NULL;
     const struct stet_service_schema *svc = NULL;
     if (st.has_pinned) {
@@ -463,9 +649,9 @@ static void attempt_start(struct task *t) {
     }
     const struct stet_handler_schema *h =
         stet_schema_find_handler(svc, (const char *)st.handler.ptr, st.handler.len);
-    t->inactivity_ms = stet_schema_inactivity_timeout(svc, h, cfg->inactivity_timeout_ms);
-    t->abort_ms = stet_schema_abort_timeout(svc, h, cfg->abort_timeout_ms);
-    stet_schema_retry_policy(svc, h, stet_node_schema_defaults(node), &t->retry);
+    t->inactivity_ms = stet_schema_inactivity_timeout(svc, h, inv->ports.inactivity_timeout_ms);
+    t->abort_ms = stet_schema_abort_timeout(svc, h, inv->ports.abort_timeout_ms);
+    stet_schema_retry_policy(svc, h, inv->ports.schema_defaults(inv->ports.ctx), &t->retry);
     bool lazy = stet_schema_lazy_state(svc, h);
     t->request_response = dep->request_response || t->inactivity_ms == 0;
 
@@ -500,7 +686,7 @@ static void attempt_start(struct task *t) {
     struct state_ctx sc = {0};
     bool partial = true;
     if (st.keyed && !lazy) {
-        sc.limit = cfg->eager_state_size_limit;
+        sc.limit = inv->ports.eager_state_size_limit;
         rc = stet_table_state_scan(store, t->id.partition_key, st.service, st.key, state_cb, &sc);
         /* past the limit the map holds the entries (in key order) that fit, and is partial */
         partial = sc.truncated;
@@ -544,7 +730,7 @@ static void attempt_start(struct task *t) {
         stet_percent_encode((const char *)st.key.ptr, st.key.len, &enc_key);
         hdrs[nh++] = (struct stet_h2_header){"x-restate-service-key", 21, (const char *)enc_key.data, enc_key.len};
     }
-    const char *cluster = cfg->cluster_name;
+    const char *cluster = inv->ports.cluster_name;
     hdrs[nh++] = (struct stet_h2_header){"x-restate-cluster-name", 22, cluster, strlen(cluster)};
     for (size_t i = 0; i < dep->n_headers && nh < STET_ARRAY_LEN(hdrs); i++)
         hdrs[nh++] = (struct stet_h2_header){dep->headers[i].key, strlen(dep->headers[i].key), dep->headers[i].value,
@@ -562,7 +748,7 @@ static void attempt_start(struct task *t) {
         struct stet_h1_options o = {.timeout_ms = 0, .max_response_bytes = MAX_MESSAGE_BYTES + (1u << 20)};
         t->request_response = true;
         t->request_closed = true;
-        rc = stet_h1_request_start(stet_node_loop(node), authority, "POST", path, h1h, n1, body.data, body.len, &o,
+        rc = stet_h1_request_start(inv->ports.loop, authority, "POST", path, h1h, n1, body.data, body.len, &o,
                                    h1_done_cb, t, &t->h1);
         if (rc == 0) {
             t->abort_phase = true;
@@ -593,7 +779,16 @@ static void attempt_start(struct task *t) {
 
 void stet_invoker_invoke(struct stet_invoker *inv, const struct stet_invocation_id *id) {
     if (inv->destroying) return;
-    struct task *t = task_get_or_create(inv, id);
+    uint8_t b[24];
+    stet_invocation_id_to_bytes(id, b);
+    struct task *t = stet_hmap_get(&inv->tasks, b, 24);
+    if (!t && (inv->n_tasks >= inv->max_tasks || inv->overflowed > 0)) {
+        /* full, or others already wait in the store: this one waits there too (in the order
+         * the scan finds them), so memory stays bounded whatever the backlog */
+        overflow_mark(inv, id);
+        return;
+    }
+    if (!t) t = task_get_or_create(inv, id);
     t->pausing = false;
     switch (t->phase) {
     case PHASE_IDLE:
@@ -673,7 +868,7 @@ static void attempt_finished(struct task *t) {
                 r.failure_code = t->last_error_code ? t->last_error_code : 500;
                 r.failure_message = (struct stet_slice){(const uint8_t *)msg, strlen(msg)};
                 r.payload = (struct stet_slice){t->last_stacktrace.data, t->last_stacktrace.len};
-                stet_node_propose(inv->node, &r, NULL, NULL, NULL);
+                task_propose(t, &r);
             } else {
                 stet_warn(MOD, "pausing after %u attempts inv=%s last_failure=\"%s\"; resume it with the admin API",
                           t->failed_attempts, t->id_str, t->last_failure);
@@ -758,9 +953,9 @@ static void on_headers(struct stet_h2_stream *s, int status, const struct stet_h
 /* Call/OneWayCall: resolve the target against the schema (the processor must not read the
  * schema: replays have to give the same result whatever the schema is by then). */
 static bool resolve_call_target(struct task *t, const struct stet_command *c, struct stet_record *r) {
-    struct stet_node *node = t->inv->node;
-    const struct stet_service_schema *svc =
-        stet_schema_find_service(stet_node_schema(node), (const char *)c->service_name.ptr, c->service_name.len);
+    struct stet_invoker *inv = t->inv;
+    const struct stet_service_schema *svc = stet_schema_find_service(inv->ports.schema(inv->ports.ctx),
+                                                                     (const char *)c->service_name.ptr, c->service_name.len);
     if (!svc) {
         attempt_fail(t, "the invocation target service '%.*s' was not found", (int)c->service_name.len,
                      (const char *)c->service_name.ptr);
@@ -778,7 +973,7 @@ static bool resolve_call_target(struct task *t, const struct stet_command *c, st
                      (int)c->key.len, (const char *)c->key.ptr);
         return false;
     }
-    const struct stet_schema_defaults *d = stet_node_schema_defaults(node);
+    const struct stet_schema_defaults *d = inv->ports.schema_defaults(inv->ports.ctx);
     r->target_service_type = (uint8_t)svc->ty;
     r->target_handler_type = (uint8_t)h->ty;
     r->target_completion_retention_ms = stet_schema_completion_retention(svc, h, d);
@@ -882,8 +1077,7 @@ static void handle_message(struct task *t, const struct stet_frame *f) {
         r.payload = (struct stet_slice){f->payload, f->len};
         memcpy(r.deployment_id, t->deployment_id, 16);
         r.protocol_version = t->protocol_version;
-        if (stet_node_propose(t->inv->node, &r, NULL, NULL, &t->last_proposed_lsn) != 0)
-            attempt_fail(t, "cannot store the journal entry: the log is unavailable");
+        if (task_propose(t, &r) != 0) attempt_fail(t, "cannot store the journal entry: the log is unavailable");
         /* the SDK never sees its own commands again on this attempt */
         return;
     }
@@ -1024,12 +1218,24 @@ static void on_close(struct stet_h2_stream *s, int error, const char *message, v
 
 /* ---- API ----------------------------------------------------------------------------- */
 
-int stet_invoker_create(struct stet_node *node, struct stet_h2_pool *pool, struct stet_invoker **out) {
+int stet_invoker_create(const struct stet_invoker_ports *ports, struct stet_h2_pool *pool, struct stet_invoker **out) {
+    STET_ASSERT(ports->num_partitions > 0);
     struct stet_invoker *inv = calloc(1, sizeof(*inv));
     if (!inv) return -ENOMEM;
-    inv->node = node;
+    inv->ports = *ports;
     inv->pool = pool;
+    inv->max_running = ports->concurrent_invocations_limit ? ports->concurrent_invocations_limit : DEFAULT_RUNNING_ATTEMPTS;
+    inv->max_tasks = ports->max_tasks ? ports->max_tasks : DEFAULT_MAX_TASKS;
+    if (inv->max_tasks < inv->max_running) inv->max_tasks = inv->max_running;
+    inv->scan_min_room = inv->max_tasks / 4 < SCAN_MIN_ROOM ? inv->max_tasks / 4 : SCAN_MIN_ROOM;
+    if (inv->scan_min_room == 0) inv->scan_min_room = 1;
+    inv->overflow = calloc(ports->num_partitions, sizeof(*inv->overflow));
+    if (!inv->overflow) {
+        free(inv);
+        return -ENOMEM;
+    }
     stet_hmap_init(&inv->tasks);
+    stet_hmap_init(&inv->finishing_set);
     *out = inv;
     return 0;
 }
@@ -1048,11 +1254,52 @@ void stet_invoker_destroy(struct stet_invoker *inv) {
         uv_close((uv_handle_t *)&t->timer, timer_closed_cb);
     }
     stet_hmap_free(&inv->tasks);
+    stet_hmap_free(&inv->finishing_set);
+    stet_buf_free(&inv->finishing);
     stet_buf_free(&inv->waitlist);
+    free(inv->overflow);
     free(inv);
 }
 
-void stet_invoker_stats(const struct stet_invoker *inv, struct stet_invoker_stats *out) { *out = inv->stats; }
+void stet_invoker_stats(const struct stet_invoker *inv, struct stet_invoker_stats *out) {
+    *out = inv->stats;
+    uint64_t waiting = 0;
+    for (size_t i = 0; i < inv->tasks.cap; i++) {
+        if (inv->tasks.slots[i].state != 1) continue;
+        const struct task *t = inv->tasks.slots[i].value;
+        if (t->waiting_slot) waiting++;
+    }
+    out->waiting = waiting;
+}
+
+void stet_invoker_check(const struct stet_invoker *inv) {
+    uint32_t tasks = 0, slots = 0, waiting = 0;
+    for (size_t i = 0; i < inv->tasks.cap; i++) {
+        if (inv->tasks.slots[i].state != 1) continue;
+        const struct task *t = inv->tasks.slots[i].value;
+        tasks++;
+        if (t->has_slot) slots++;
+        if (t->waiting_slot) {
+            waiting++;
+            STET_ASSERT(!t->has_slot && t->phase == PHASE_IDLE);
+        }
+        if (t->phase == PHASE_RUNNING) STET_ASSERT(t->has_slot);
+        STET_ASSERT(memcmp(t->id_bytes, inv->tasks.slots[i].key, 24) == 0);
+    }
+    STET_ASSERT(tasks == inv->n_tasks && tasks == inv->stats.open_tasks);
+    STET_ASSERT(tasks <= inv->max_tasks);
+    STET_ASSERT(slots == inv->slots_used && slots <= inv->max_running);
+    /* every waiting task has an entry in the waitlist */
+    STET_ASSERT((inv->waitlist.len - inv->waitlist_head) / 24 >= waiting);
+    uint32_t overflowed = 0;
+    for (uint32_t i = 0; i < inv->ports.num_partitions; i++) {
+        const struct overflow *o = &inv->overflow[i];
+        if (o->active) overflowed++;
+        else STET_ASSERT(!o->rescan);
+    }
+    STET_ASSERT(overflowed == inv->overflowed);
+    STET_ASSERT(inv->finishing_set.count == (inv->finishing.len - inv->finishing_head) / sizeof(struct finishing));
+}
 
 bool stet_invoker_task_info(const struct stet_invoker *inv, const struct stet_invocation_id *id,
                             struct stet_invoker_task_info *out) {

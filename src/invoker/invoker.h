@@ -19,24 +19,70 @@
  * treat the attempt as failed. Retries follow the handler's retry policy (initial interval,
  * factor, max interval, max attempts, then pause or kill); ErrorMessage.next_retry_delay
  * overrides one delay.
+ *
+ * Bounded memory: at most `concurrent_invocations_limit` attempts run at once (more wait in a
+ * FIFO), and the invoker holds at most `max_tasks` invocations in memory (running, waiting for
+ * a slot, backing off). An INVOKE beyond that is not queued: the invocation stays INVOKED in
+ * the partition store and the partition is marked overflowed; as tasks finish, the invoker
+ * scans the overflowed partitions' invocation statuses (a bounded number of rows per loop
+ * iteration, resuming where it stopped) and takes INVOKED invocations it has no task for. A
+ * /send flood therefore costs store space, not memory. The scan skips invocations whose last
+ * attempt ended but whose final records (End, Suspension, ...) are not applied yet.
+ *
+ * Proposals go through a port that retries refused appends (src/worker/proposals.h): an
+ * attempt's End, Suspension, Paused or Failed effect is never lost once the attempt is gone.
  */
 #ifndef STET_INVOKER_H
 #define STET_INVOKER_H
 
+#include <stdbool.h>
 #include <stdint.h>
 #include <uv.h>
 
+#include "common/env.h"
 #include "common/ids.h"
+#include "log/log.h"
+#include "partition/partition.h"
+#include "schema/schema.h"
+#include "store/store.h"
 
-struct stet_node;
 struct stet_h2_pool;
 struct stet_invoker;
 
-struct stet_invoker_stats {
-    uint64_t attempts_started, attempts_failed, retries, invocations_completed, suspensions, open_tasks;
+/* What the invoker needs from whoever wires it (the node, a test, the simulator). */
+struct stet_invoker_ports {
+    void *ctx;
+    uv_loop_t *loop;              /* attempts' HTTP/1.1 requests and timers */
+    const struct stet_env *env;   /* clock */
+    struct stet_store *store;     /* the partition store, read only: statuses, journals, state */
+    uint32_t num_partitions;
+    const char *cluster_name;     /* x-restate-cluster-name */
+    uint64_t inactivity_timeout_ms, abort_timeout_ms; /* defaults when the schema names none */
+    size_t eager_state_size_limit;
+    uint32_t concurrent_invocations_limit; /* attempts running at once; 0 = 1024 */
+    uint32_t max_tasks;                    /* invocations held in memory; 0 = 4096 */
+    const struct stet_schema *(*schema)(void *ctx);
+    const struct stet_schema_defaults *(*schema_defaults)(void *ctx);
+    uint64_t (*applied_lsn)(void *ctx, uint32_t partition_id);
+    /* Proposes r to the log of the partition owning r->id.partition_key. Refused appends are
+     * retried: returns 0 with *lsn_out = the LSN, or 0 with *lsn_out = 0 when the record was
+     * queued for a retry; < 0 when refused for good. cb may be NULL. */
+    int (*propose)(void *ctx, struct stet_record *r, stet_log_append_cb cb, void *arg, uint64_t *lsn_out);
+    /* false while proposals to partition_id wait for a retry; else *last_lsn = the highest LSN
+     * appended for it (see stet_proposals_settled). */
+    bool (*settled)(void *ctx, uint32_t partition_id, uint64_t *last_lsn);
 };
 
-int stet_invoker_create(struct stet_node *node, struct stet_h2_pool *pool, struct stet_invoker **out);
+struct stet_invoker_stats {
+    uint64_t attempts_started, attempts_failed, retries, invocations_completed, suspensions, open_tasks;
+    uint64_t waiting;        /* tasks waiting for a slot */
+    uint64_t deferred;       /* INVOKEs left in the store because max_tasks was reached */
+    uint64_t picked_up;      /* invocations taken from the store by the overflow scan */
+    uint64_t overflowed_partitions;
+};
+
+/* ports is copied; what it points to is borrowed and must outlive the invoker. */
+int stet_invoker_create(const struct stet_invoker_ports *ports, struct stet_h2_pool *pool, struct stet_invoker **out);
 /* Resets every stream and frees the tasks. */
 void stet_invoker_destroy(struct stet_invoker *inv);
 
@@ -53,6 +99,10 @@ void stet_invoker_stats(const struct stet_invoker *inv, struct stet_invoker_stat
  * budget. Returns true when attempts still wait although slots are free (the budget ran out):
  * the caller then polls without blocking so the next iteration comes at once. */
 bool stet_invoker_tick(struct stet_invoker *inv);
+
+/* Asserts the invoker's invariants (slot and task counts, waitlist entries, overflow cursors);
+ * for tests and the simulator. */
+void stet_invoker_check(const struct stet_invoker *inv);
 
 /* In-memory status of an invocation the invoker works on, for introspection. Returns false
  * when the invoker has no task for it. last_failure is copied into buf (NUL-terminated). */

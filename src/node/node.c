@@ -37,24 +37,17 @@
 #include "metadata/metadata.h"
 #include "query/query.h"
 #include "metrics/metrics.h"
+#include "worker/proposals.h"
+#include "worker/shuffle.h"
+#include "worker/timers.h"
 
 #define MOD "node"
 
-/* Per-partition timer service: one libuv timer armed for the earliest durable timer. When
- * it fires, due timers become TIMER_FIRED records; the next scan waits until those were
- * applied, so a timer is proposed once (the processor ignores a second firing anyway). */
-struct part_timer {
-    struct stet_node *node;
-    uint32_t partition_id;
-    uv_timer_t timer;
-    uint64_t armed_at; /* wall-clock ms the timer is armed for, 0 = not armed */
-    uint64_t pending_lsn;
-    uint64_t scan_from; /* no timer of this partition is due before this wake time */
-};
-
 struct stet_node {
     const struct stet_config *cfg;
-    struct part_timer *timers;
+    struct stet_timer_service **timers; /* [n_parts] */
+    struct stet_proposals *proposals;   /* retried self-proposals (timers, shuffle, invoker) */
+    struct stet_shuffle *shuffle;
     uv_loop_t loop;
     struct stet_env env;
     uint64_t rng;
@@ -225,111 +218,101 @@ static int env_submit_short(void *ctx, stet_env_work_fn work, stet_env_done_fn d
     return 0;
 }
 
-/* ---- partitions ---------------------------------------------------------------------- */
-
-/* ---- shuffle: delivers outbox messages to their partitions' logs ----------------------- */
-
-struct shuffle_ack {
-    struct stet_node *node;
-    uint32_t partition_id;
-    uint64_t seq;
+/* Env timers: a libuv timer each; destroy closes the handle and frees it in the close callback. */
+struct stet_env_timer {
+    uv_timer_t h;
+    stet_env_timer_cb cb;
+    void *arg;
 };
 
-static void shuffle_delivered_cb(void *arg, int status, uint64_t lsn) {
-    STET_UNUSED(lsn);
-    struct shuffle_ack *ack = arg;
-    struct stet_node *n = ack->node;
-    if (status == 0 && !n->stopping) {
-        /* the message is durable in the target log: the source may forget it */
-        struct stet_record t;
-        memset(&t, 0, sizeof(t));
-        t.kind = STET_REC_OUTBOX_TRUNCATE;
-        uint64_t end;
-        stet_partition_key_range(ack->partition_id, n->n_parts, &t.id.partition_key, &end);
-        t.outbox_seq = ack->seq;
-        stet_node_propose(n, &t, NULL, NULL, NULL);
-    }
-    free(ack);
+static void env_timer_fire(uv_timer_t *h) {
+    struct stet_env_timer *t = h->data;
+    t->cb(t->arg);
 }
 
-static void shuffle_deliver(struct stet_node *n, uint32_t partition_id, uint64_t seq) {
-    struct stet_buf v = STET_BUF_INIT;
-    if (stet_partition_outbox_get(n->store, partition_id, seq, &v) == 0) {
-        struct stet_record r;
-        if (stet_record_decode(v.data, v.len, &r) == 0) {
-            r.dedup_source = partition_id + 1;
-            r.dedup_seq = seq;
-            struct shuffle_ack *ack = malloc(sizeof(*ack));
-            STET_ASSERT(ack != NULL);
-            *ack = (struct shuffle_ack){n, partition_id, seq};
-            if (stet_node_propose(n, &r, shuffle_delivered_cb, ack, NULL) != 0) {
-                free(ack);
-                stet_warn(MOD, "cannot deliver outbox message partition=%u seq=%llu; it is retried at the next start",
-                          partition_id, (unsigned long long)seq);
-            }
-        }
-    }
-    stet_buf_free(&v);
+static struct stet_env_timer *env_timer_create(void *ctx, stet_env_timer_cb cb, void *arg) {
+    struct stet_node *n = ctx;
+    struct stet_env_timer *t = calloc(1, sizeof(*t));
+    if (!t) return NULL;
+    t->cb = cb;
+    t->arg = arg;
+    uv_timer_init(&n->loop, &t->h);
+    t->h.data = t;
+    return t;
 }
 
-/* ---- timers ---------------------------------------------------------------------------- */
-
-static void timer_arm(struct part_timer *t, uint64_t wake_at);
-
-struct timer_fire_ctx {
-    struct stet_node *node;
-    uint64_t last_lsn;
-    uint64_t last_wake;
-};
-
-static int timer_fire_cb(void *arg, const struct stet_record *fired) {
-    struct timer_fire_ctx *c = arg;
-    struct stet_record r = *fired;
-    stet_node_propose(c->node, &r, NULL, NULL, &c->last_lsn);
-    c->last_wake = fired->wake_at_ms;
-    return 0;
+static void env_timer_start(void *ctx, struct stet_env_timer *t, uint64_t delay_ms) {
+    STET_UNUSED(ctx);
+    uv_timer_start(&t->h, env_timer_fire, delay_ms, 0);
 }
 
-static void timer_cb(uv_timer_t *h) {
-    struct part_timer *t = h->data;
-    struct stet_node *n = t->node;
-    t->armed_at = 0;
-    if (n->stopping) return;
-    if (stet_partition_applied_lsn(n->parts[t->partition_id]) < t->pending_lsn) {
-        timer_arm(t, env_now_ms(n) + 1); /* the last batch is not applied yet */
-        return;
-    }
-    struct timer_fire_ctx c = {n, 0, 0};
-    uint64_t next = 0;
-    /* fired timers are deleted when applied: scanning from the last fired wake time skips
-     * their tombstones instead of walking over all of them on every scan */
-    stet_partition_timers_due(n->store, t->partition_id, t->scan_from, env_now_ms(n), 1000, timer_fire_cb, &c, &next);
-    if (c.last_wake) t->scan_from = c.last_wake;
-    if (c.last_lsn) {
-        t->pending_lsn = c.last_lsn;
-        timer_arm(t, env_now_ms(n) + 1); /* look again once applied: more may be due */
-    } else if (next) {
-        timer_arm(t, next);
-    }
+static void env_timer_stop(void *ctx, struct stet_env_timer *t) {
+    STET_UNUSED(ctx);
+    uv_timer_stop(&t->h);
 }
 
-static void timer_arm(struct part_timer *t, uint64_t wake_at) {
-    if (wake_at < t->scan_from) t->scan_from = wake_at;
-    if (t->armed_at && t->armed_at <= wake_at) return;
-    uint64_t now = env_now_ms(t->node);
-    t->armed_at = wake_at;
-    uv_timer_start(&t->timer, timer_cb, wake_at > now ? wake_at - now : 0, 0);
+static void env_timer_closed(uv_handle_t *h) { free(h->data); }
+
+static void env_timer_destroy(void *ctx, struct stet_env_timer *t) {
+    STET_UNUSED(ctx);
+    uv_timer_stop(&t->h);
+    if (!uv_is_closing((uv_handle_t *)&t->h)) uv_close((uv_handle_t *)&t->h, env_timer_closed);
 }
+
+/* ---- proposals ------------------------------------------------------------------------- */
+
+static void stamp_and_encode(struct stet_node *n, struct stet_record *r, struct stet_buf *out) {
+    if (r->timestamp_ms == 0) r->timestamp_ms = env_now_ms(n);
+    r->epoch = n->epoch;
+    stet_record_encode(out, r);
+}
+
+static int proposals_append(void *ctx, uint32_t partition_id, const uint8_t *rec, size_t len, stet_log_append_cb cb,
+                            void *arg, uint64_t *lsn_out) {
+    struct stet_node *n = ctx;
+    if (n->stopping) return -ESHUTDOWN;
+    return stet_log_append(n->log, partition_id, rec, len, cb, arg, lsn_out);
+}
+
+/* Self-proposals whose loss would lose work (fired timers, outbox delivery and truncation,
+ * the invoker's effects): refused appends are retried by n->proposals. */
+static int propose_retried(void *ctx, struct stet_record *r, stet_log_append_cb cb, void *arg, uint64_t *lsn_out) {
+    struct stet_node *n = ctx;
+    if (lsn_out) *lsn_out = 0;
+    if (n->stopping) return -ESHUTDOWN;
+    struct stet_buf b = STET_BUF_INIT;
+    stamp_and_encode(n, r, &b);
+    int rc = stet_proposals_submit(n->proposals, stet_partition_for_key(r->id.partition_key, n->n_parts), b.data, b.len,
+                                   cb, arg, lsn_out);
+    stet_buf_free(&b);
+    return rc;
+}
+
+static bool proposals_settled(void *ctx, uint32_t partition_id, uint64_t *last_lsn) {
+    return stet_proposals_settled(((struct stet_node *)ctx)->proposals, partition_id, last_lsn);
+}
+
+static uint64_t applied_lsn_of(void *ctx, uint32_t partition_id) {
+    struct stet_node *n = ctx;
+    STET_ASSERT(partition_id < n->n_parts);
+    return stet_partition_applied_lsn(n->parts[partition_id]);
+}
+
+static const struct stet_schema *node_schema(void *ctx) { return stet_admin_schema(((struct stet_node *)ctx)->admin); }
+static const struct stet_schema_defaults *node_schema_defaults(void *ctx) { return &((struct stet_node *)ctx)->defaults; }
 
 static void action_cb(void *ctx, const struct stet_action *a) {
     struct stet_node *n = ctx;
+    bool invoker_action = a->kind == STET_ACTION_INVOKE || a->kind == STET_ACTION_NOTIFY ||
+                          a->kind == STET_ACTION_ABORT || a->kind == STET_ACTION_PAUSE;
+    if (invoker_action && !n->invoker) return; /* shutting down: the next start re-derives them */
     switch (a->kind) {
     case STET_ACTION_INVOKE: stet_invoker_invoke(n->invoker, &a->id); break;
     case STET_ACTION_NOTIFY: stet_invoker_notify(n->invoker, &a->id, a->entry_index); break;
     case STET_ACTION_INGRESS_RESPONSE: stet_ingress_respond(n->ingress, a); break;
     case STET_ACTION_ABORT: stet_invoker_abort(n->invoker, &a->id); break;
-    case STET_ACTION_OUTBOX: shuffle_deliver(n, a->partition_id, a->outbox_seq); break;
-    case STET_ACTION_TIMER: timer_arm(&n->timers[a->partition_id], a->wake_at_ms); break;
+    case STET_ACTION_OUTBOX: stet_shuffle_deliver(n->shuffle, a->partition_id, a->outbox_seq); break;
+    case STET_ACTION_TIMER: stet_timer_service_arm(n->timers[a->partition_id], a->wake_at_ms); break;
     case STET_ACTION_PAUSE: stet_invoker_pause(n->invoker, &a->id); break;
     case STET_ACTION_ADMIN_RESPONSE: stet_invocations_response(n->invocations, a); break;
     }
@@ -363,12 +346,9 @@ static void durable_cb(void *arg, uint32_t log_id, uint64_t first, uint64_t last
 int stet_node_propose(struct stet_node *n, struct stet_record *r, stet_log_append_cb cb, void *arg,
                       uint64_t *lsn_out) {
     if (n->stopping) return -ESHUTDOWN;
-    if (r->timestamp_ms == 0) r->timestamp_ms = env_now_ms(n);
-    r->epoch = n->epoch;
     uint32_t pid = stet_partition_for_key(r->id.partition_key, n->n_parts);
-    stet_buf_reset(&n->rec);
     struct stet_buf b = STET_BUF_INIT;
-    stet_record_encode(&b, r);
+    stamp_and_encode(n, r, &b);
     int rc = stet_log_append(n->log, pid, b.data, b.len, cb, arg, lsn_out);
     stet_buf_free(&b);
     return rc;
@@ -409,6 +389,8 @@ static void node_collect(void *arg, struct stet_metrics *m) {
         set_counter(m, "stet_ingress_requests_total", help, (const char *[]){"status", "4xx", NULL}, st.responses_4xx);
         set_counter(m, "stet_ingress_requests_total", help, (const char *[]){"status", "5xx", NULL}, st.responses_5xx);
         set_counter(m, "stet_ingress_requests_received_total", "Ingress HTTP requests received.", NULL, st.requests);
+        set_counter(m, "stet_ingress_overloaded_total", "Ingress requests refused with 429 (bounded resources full).",
+                    NULL, st.overloaded);
         set_gauge(m, "stet_ingress_requests_pending", "Ingress requests waiting for a result or for durability.", NULL,
                   (double)st.pending);
         stet_metric_set_histogram(stet_metrics_series(m, STET_METRIC_HISTOGRAM, "stet_ingress_request_duration_seconds",
@@ -465,6 +447,14 @@ static void node_collect(void *arg, struct stet_metrics *m) {
         set_counter(m, "stet_invoker_retries_total", "Attempts scheduled for a retry after a failure.", NULL, is.retries);
         set_counter(m, "stet_invoker_suspensions_total", "Attempts that ended with a suspension.", NULL, is.suspensions);
         set_gauge(m, "stet_invoker_open_tasks", "Invocations the invoker is working on.", NULL, (double)is.open_tasks);
+        set_gauge(m, "stet_invoker_waiting_tasks", "Invocations waiting for a free attempt slot.", NULL,
+                  (double)is.waiting);
+        set_counter(m, "stet_invoker_deferred_total",
+                    "Invocations left in the partition store because the in-memory queue was full.", NULL, is.deferred);
+        set_counter(m, "stet_invoker_picked_up_total", "Invocations taken from the partition store by the overflow scan.",
+                    NULL, is.picked_up);
+        set_gauge(m, "stet_invoker_overflowed_partitions", "Partitions whose invocations wait in the store.", NULL,
+                  (double)is.overflowed_partitions);
     }
     if (n->log) {
         struct stet_log_stats ls;
@@ -472,6 +462,14 @@ static void node_collect(void *arg, struct stet_metrics *m) {
         set_counter(m, "stet_log_appends_total", "Log records made durable.", NULL, ls.appends);
         set_counter(m, "stet_log_append_bytes_total", "Payload bytes of the log records made durable.", NULL, ls.bytes);
         set_counter(m, "stet_log_commits_total", "Group commits (one fsync each).", NULL, ls.commits);
+    }
+    if (n->proposals) {
+        struct stet_proposals_stats ps;
+        stet_proposals_stats(n->proposals, &ps);
+        set_gauge(m, "stet_proposals_queued", "Self-proposals waiting to be appended again (the log refused them).",
+                  NULL, (double)ps.queued);
+        set_counter(m, "stet_proposals_retried_total", "Self-proposals the log refused and that were queued for a retry.",
+                    NULL, ps.retried);
     }
     if (n->admin) {
         struct stet_admin_stats as;
@@ -814,7 +812,9 @@ int stet_node_create(const struct stet_config *cfg, struct stet_node **out, char
     if (getrandom(&n->rng, sizeof(n->rng), 0) != sizeof(n->rng) || n->rng == 0) n->rng = 0x9E3779B97F4A7C15ull ^ (uint64_t)time(NULL);
     n->env = (struct stet_env){.ctx = n, .now_ms = env_now_ms, .monotonic_ms = env_monotonic_ms,
                                .random_u64 = env_random, .submit = env_submit,
-                               .submit_short = env_submit_short};
+                               .submit_short = env_submit_short, .timer_create = env_timer_create,
+                               .timer_start = env_timer_start, .timer_stop = env_timer_stop,
+                               .timer_destroy = env_timer_destroy};
     n->short_inline = true;
     uv_idle_init(&n->loop, &n->done_idle);
     n->done_idle.data = n;
@@ -844,6 +844,12 @@ int stet_node_create(const struct stet_config *cfg, struct stet_node **out, char
         snprintf(err, errlen, "cannot open the log: %s", strerror(-rc));
         goto fail;
     }
+    struct stet_proposals_port pp = {.ctx = n, .append = proposals_append};
+    rc = stet_proposals_create(&n->env, &pp, &n->proposals);
+    if (rc != 0) {
+        snprintf(err, errlen, "cannot create the proposal queue: %s", strerror(-rc));
+        goto fail;
+    }
     rc = stet_metadata_create_local(n->store, &n->md);
     if (rc != 0) {
         snprintf(err, errlen, "cannot open the metadata store: %s", strerror(-rc));
@@ -867,7 +873,28 @@ int stet_node_create(const struct stet_config *cfg, struct stet_node **out, char
     }
     rc = stet_admin_create(&n->loop, n->pool, n->md, cfg, &n->admin, err, errlen);
     if (rc != 0) goto fail;
-    rc = stet_invoker_create(n, n->pool, &n->invoker);
+    struct stet_invoker_ports ip = {
+        .ctx = n,
+        .loop = &n->loop,
+        .env = &n->env,
+        .store = n->store,
+        .num_partitions = n->n_parts,
+        .cluster_name = cfg->cluster_name,
+        .inactivity_timeout_ms = cfg->inactivity_timeout_ms,
+        .abort_timeout_ms = cfg->abort_timeout_ms,
+        .eager_state_size_limit = cfg->eager_state_size_limit,
+        .concurrent_invocations_limit = cfg->invoker_concurrent_limit,
+        .max_tasks = cfg->invoker_queue_limit,
+        .schema = node_schema,
+        .schema_defaults = node_schema_defaults,
+        .applied_lsn = applied_lsn_of,
+        .propose = propose_retried,
+        .settled = proposals_settled,
+    };
+    rc = stet_invoker_create(&ip, n->pool, &n->invoker);
+    if (rc != 0) goto fail;
+    struct stet_shuffle_port sp = {.ctx = n, .store = n->store, .num_partitions = n->n_parts, .propose = propose_retried};
+    rc = stet_shuffle_create(&sp, &n->shuffle);
     if (rc != 0) goto fail;
     rc = stet_ingress_create(n, &n->ingress);
     if (rc != 0) goto fail;
@@ -886,11 +913,14 @@ int stet_node_create(const struct stet_config *cfg, struct stet_node **out, char
     STET_ASSERT(n->parts != NULL);
     n->timers = calloc(n->n_parts, sizeof(*n->timers));
     STET_ASSERT(n->timers != NULL);
+    struct stet_timer_service_port tp = {.ctx = n, .store = n->store, .applied_lsn = applied_lsn_of,
+                                         .propose = propose_retried};
     for (uint32_t i = 0; i < n->n_parts; i++) {
-        n->timers[i].node = n;
-        n->timers[i].partition_id = i;
-        uv_timer_init(&n->loop, &n->timers[i].timer);
-        n->timers[i].timer.data = &n->timers[i];
+        rc = stet_timer_service_create(&n->env, &tp, i, &n->timers[i]);
+        if (rc != 0) {
+            snprintf(err, errlen, "cannot create the timer service: %s", strerror(-rc));
+            goto fail;
+        }
     }
     for (uint32_t i = 0; i < n->n_parts; i++) {
         struct stet_partition_config pc = {.partition_id = i};
@@ -976,12 +1006,19 @@ void stet_node_destroy(struct stet_node *n) {
         stet_store_flush(n->store);
     }
     if (n->pool) stet_h2_pool_destroy(n->pool, NULL, NULL);
+    /* retried proposals still queued are dropped (their work is re-derived at the next start) */
+    for (uint32_t i = 0; n->timers && i < n->n_parts; i++)
+        if (n->timers[i]) stet_timer_service_stop(n->timers[i]);
+    stet_proposals_destroy(n->proposals);
+    n->proposals = NULL;
     uv_run(&n->loop, UV_RUN_NOWAIT);
     if (n->ingress) stet_ingress_destroy(n->ingress);
     if (n->invocations) stet_invocations_destroy(n->invocations);
     if (n->query) stet_query_destroy(n->query);
     if (n->admin) stet_admin_destroy(n->admin);
     if (n->done_head) done_idle_cb(&n->done_idle); /* inline work whose done() has not run yet */
+    for (uint32_t i = 0; n->timers && i < n->n_parts; i++) stet_timer_service_destroy(n->timers[i]);
+    stet_shuffle_destroy(n->shuffle);
     uv_walk(&n->loop, close_walk_cb, NULL);
     uv_run(&n->loop, UV_RUN_DEFAULT);
     uv_loop_close(&n->loop);

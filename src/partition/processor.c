@@ -1586,38 +1586,26 @@ int stet_partition_apply(struct stet_partition *p, uint64_t lsn, const uint8_t *
     return 0;
 }
 
+struct resume_ctx {
+    struct stet_partition *p;
+    size_t resumed;
+};
+
+static int resume_invoked_cb(void *arg, const struct stet_invocation_id *id, const struct stet_inv_status *st) {
+    struct resume_ctx *c = arg;
+    if (st->state != STET_INV_INVOKED) return 0;
+    struct stet_action a = {.kind = STET_ACTION_INVOKE, .id = *id};
+    c->p->cb(c->p->ctx, &a);
+    c->resumed++;
+    return 0;
+}
+
 int stet_partition_become_leader(struct stet_partition *p) {
     p->leader = true;
-    struct stet_buf lo = STET_BUF_INIT, hi = STET_BUF_INIT;
-    stet_buf_append_byte(&lo, 'S');
-    stet_buf_append_u64be(&lo, p->cfg.key_start);
-    stet_buf_append_byte(&hi, 'S');
-    if (p->cfg.key_end == UINT64_MAX) {
-        hi.data[0] = 'S' + 1;
-    } else {
-        stet_buf_append_u64be(&hi, p->cfg.key_end + 1);
-    }
-    struct stet_store_iter *it = stet_store_iter_create(p->store, lo.data, lo.len, hi.data, hi.len);
-    struct stet_inv_status st;
-    stet_inv_status_init(&st);
-    int rc = 0;
-    size_t resumed = 0;
-    for (; it && stet_store_iter_valid(p->store, it); stet_store_iter_next(p->store, it)) {
-        size_t kl, vl;
-        const uint8_t *k = stet_store_iter_key(p->store, it, &kl);
-        const uint8_t *v = stet_store_iter_value(p->store, it, &vl);
-        if (kl != 25) continue;
-        if (stet_inv_status_decode(&st, v, vl) != 0) continue;
-        if (st.state != STET_INV_INVOKED) continue;
-        struct stet_action a = {.kind = STET_ACTION_INVOKE};
-        stet_invocation_id_from_bytes(k + 1, &a.id);
-        p->cb(p->ctx, &a);
-        resumed++;
-    }
-    if (it) stet_store_iter_destroy(p->store, it);
-    stet_inv_status_free(&st);
-    stet_buf_free(&lo);
-    stet_buf_free(&hi);
+    struct resume_ctx rctx = {p, 0};
+    int rc = stet_table_status_scan(p->store, p->cfg.key_start, p->cfg.key_end, NULL, 0, resume_invoked_cb, &rctx);
+    size_t resumed = rctx.resumed;
+    struct stet_store_iter *it;
     /* undelivered outbox messages go out again (the receiver deduplicates) */
     struct stet_buf ok = STET_BUF_INIT, oe = STET_BUF_INIT;
     stet_key_outbox_prefix(&ok, p->cfg.partition_id);

@@ -283,6 +283,49 @@ int stet_table_status_get(struct stet_store *store, const struct stet_invocation
     return rc;
 }
 
+int stet_table_status_scan(struct stet_store *store, uint64_t key_start, uint64_t key_end,
+                           const struct stet_invocation_id *after, size_t limit,
+                           int (*cb)(void *arg, const struct stet_invocation_id *id, const struct stet_inv_status *st),
+                           void *arg) {
+    struct stet_buf lo = STET_BUF_INIT, hi = STET_BUF_INIT;
+    if (after) {
+        stet_key_status(&lo, after);
+        stet_buf_append_byte(&lo, 0); /* the first key after it */
+    } else {
+        stet_buf_append_byte(&lo, 'S');
+        stet_buf_append_u64be(&lo, key_start);
+    }
+    stet_buf_append_byte(&hi, 'S');
+    if (key_end == UINT64_MAX) hi.data[0] = 'S' + 1;
+    else stet_buf_append_u64be(&hi, key_end + 1);
+    struct stet_store_iter *it = stet_store_iter_create(store, lo.data, lo.len, hi.data, hi.len);
+    int rc = it ? 0 : -ENOMEM;
+    size_t n = 0;
+    struct stet_inv_status st;
+    stet_inv_status_init(&st);
+    for (; rc == 0 && stet_store_iter_valid(store, it); stet_store_iter_next(store, it)) {
+        if (limit && n == limit) {
+            rc = 1;
+            break;
+        }
+        n++;
+        size_t kl, vl;
+        const uint8_t *k = stet_store_iter_key(store, it, &kl);
+        const uint8_t *v = stet_store_iter_value(store, it, &vl);
+        if (kl != 25) continue;
+        if (stet_inv_status_decode(&st, v, vl) != 0) continue;
+        struct stet_invocation_id id;
+        stet_invocation_id_from_bytes(k + 1, &id);
+        if (cb(arg, &id, &st) != 0) rc = 1;
+    }
+    if (rc == 0 && it && stet_store_iter_error(store, it) != 0) rc = -EIO;
+    if (it) stet_store_iter_destroy(store, it);
+    stet_inv_status_free(&st);
+    stet_buf_free(&lo);
+    stet_buf_free(&hi);
+    return rc;
+}
+
 /* ---- journal ------------------------------------------------------------------------- */
 
 void stet_journal_entry_encode(struct stet_buf *out, uint16_t type, uint64_t appended_at_ms, const uint8_t *payload,

@@ -97,6 +97,16 @@ int stet_inv_status_decode(struct stet_inv_status *s, const uint8_t *data, size_
 /* Reads the status of id. 0 found, 1 not found, <0 error. */
 int stet_table_status_get(struct stet_store *store, const struct stet_invocation_id *id, struct stet_inv_status *out);
 
+/* Calls cb for each invocation status with a partition key in [key_start, key_end], in key
+ * order, starting after `after` (NULL: at key_start), looking at most `limit` rows (0: no
+ * limit). st is borrowed for the call. cb returns non-zero to stop. Returns 0 when the end of
+ * the range was reached, 1 when it stopped early (limit or cb), < 0 on a store error. Rows
+ * that do not decode are skipped (and count against the limit). */
+int stet_table_status_scan(struct stet_store *store, uint64_t key_start, uint64_t key_end,
+                           const struct stet_invocation_id *after, size_t limit,
+                           int (*cb)(void *arg, const struct stet_invocation_id *id, const struct stet_inv_status *st),
+                           void *arg);
+
 /* keys */
 void stet_key_fsm(struct stet_buf *k, uint32_t partition_id);
 void stet_key_status(struct stet_buf *k, const struct stet_invocation_id *id);

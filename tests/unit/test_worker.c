@@ -1,0 +1,650 @@
+/* Tests for the worker layer's leader services (src/worker: retried proposals, timer service,
+ * shuffle) and for the invoker's proposals and bounded memory, on a small in-process node: a
+ * partition processor per partition over the in-memory store, a fake log that commits every
+ * millisecond and can refuse appends (-ENOBUFS) in bursts, and the modules wired through their
+ * ports as src/node/node.c wires them.
+ *
+ * Every scenario runs twice where it makes sense: with the proposals going through
+ * src/worker/proposals (the fix) the work survives the refused appends; with plain appends
+ * (what the node did before) the same burst loses it. The second run shows the test can fail. */
+#include <errno.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <cmocka.h>
+#include <uv.h>
+
+#include "common/buf.h"
+#include "h2client/h2client.h"
+#include "invoker/invoker.h"
+#include "partition/partition.h"
+#include "schema/schema.h"
+#include "sim_env.h"
+#include "worker/proposals.h"
+#include "worker/shuffle.h"
+#include "worker/timers.h"
+
+#define NP 4
+
+/* ---- a real-time env on a libuv loop (the invoker needs the loop for its HTTP clients) --- */
+
+struct uv_env {
+    struct stet_env env;
+    uv_loop_t *loop;
+};
+
+/* sim_env.h defines struct stet_env_timer for the simulated env; this env's timers are a
+ * different struct behind the same opaque pointer. */
+struct uv_env_timer {
+    uv_timer_t h;
+    stet_env_timer_cb cb;
+    void *arg;
+};
+
+static uint64_t uv_env_now(void *ctx) {
+    (void)ctx;
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+static uint64_t uv_env_random(void *ctx) {
+    (void)ctx;
+    return (uint64_t)rand() << 32 | (uint64_t)rand();
+}
+static void uv_env_fire(uv_timer_t *h) {
+    struct uv_env_timer *t = h->data;
+    t->cb(t->arg);
+}
+static struct stet_env_timer *uv_env_timer_create(void *ctx, stet_env_timer_cb cb, void *arg) {
+    struct uv_env *e = ctx;
+    struct uv_env_timer *t = calloc(1, sizeof(*t));
+    t->cb = cb;
+    t->arg = arg;
+    uv_timer_init(e->loop, &t->h);
+    t->h.data = t;
+    return (struct stet_env_timer *)(void *)t;
+}
+static void uv_env_timer_start(void *ctx, struct stet_env_timer *t, uint64_t ms) {
+    (void)ctx;
+    uv_timer_start(&((struct uv_env_timer *)(void *)t)->h, uv_env_fire, ms, 0);
+}
+static void uv_env_timer_stop(void *ctx, struct stet_env_timer *t) {
+    (void)ctx;
+    uv_timer_stop(&((struct uv_env_timer *)(void *)t)->h);
+}
+static void uv_env_timer_closed(uv_handle_t *h) { free(h->data); }
+static void uv_env_timer_destroy(void *ctx, struct stet_env_timer *t) {
+    (void)ctx;
+    uv_close((uv_handle_t *)&((struct uv_env_timer *)(void *)t)->h, uv_env_timer_closed);
+}
+
+/* ---- the harness --------------------------------------------------------------------- */
+
+struct appended {
+    uint32_t pid;
+    uint64_t lsn;
+    stet_log_append_cb cb;
+    void *arg;
+    struct stet_buf bytes;
+};
+
+struct harness {
+    const struct stet_env *env;
+    struct stet_store *store;
+    struct stet_partition *parts[NP];
+    uint64_t next_lsn[NP];
+    /* the fake log: appended records wait here until the commit timer applies them */
+    struct appended *log;
+    size_t n_log, cap_log;
+    struct stet_env_timer *commit_timer;
+    bool commit_armed;
+    int refuse;             /* the next appends fail with -ENOBUFS */
+    uint64_t refused;
+    bool retry;             /* proposals go through src/worker/proposals */
+    struct stet_proposals *prop;
+    struct stet_timer_service *timers[NP];
+    struct stet_shuffle *shuffle;
+    struct stet_invoker *invoker;
+    size_t invokes;         /* INVOKE actions */
+};
+
+static struct harness *H; /* the action callback has no better way back */
+
+static void commit_cb(void *arg) {
+    struct harness *h = arg;
+    h->commit_armed = false;
+    /* records appended by callbacks below go into the next commit */
+    struct appended *batch = h->log;
+    size_t n = h->n_log;
+    h->log = NULL;
+    h->n_log = h->cap_log = 0;
+    for (size_t i = 0; i < n; i++) {
+        struct appended *a = &batch[i];
+        assert_int_equal(stet_partition_apply(h->parts[a->pid], a->lsn, a->bytes.data, a->bytes.len), 0);
+        stet_partition_check(h->parts[a->pid]);
+    }
+    for (size_t i = 0; i < n; i++) {
+        if (batch[i].cb) batch[i].cb(batch[i].arg, 0, batch[i].lsn);
+        stet_buf_free(&batch[i].bytes);
+    }
+    free(batch);
+}
+
+static int fake_append(void *ctx, uint32_t pid, const uint8_t *rec, size_t len, stet_log_append_cb cb, void *arg,
+                       uint64_t *lsn_out) {
+    struct harness *h = ctx;
+    assert_true(pid < NP);
+    if (h->refuse > 0) {
+        h->refuse--;
+        h->refused++;
+        return -ENOBUFS;
+    }
+    if (h->n_log == h->cap_log) {
+        h->cap_log = h->cap_log ? h->cap_log * 2 : 64;
+        h->log = realloc(h->log, h->cap_log * sizeof(*h->log));
+    }
+    struct appended *a = &h->log[h->n_log++];
+    *a = (struct appended){.pid = pid, .lsn = ++h->next_lsn[pid], .cb = cb, .arg = arg, .bytes = STET_BUF_INIT};
+    stet_buf_append(&a->bytes, rec, len);
+    if (lsn_out) *lsn_out = a->lsn;
+    if (!h->commit_armed) {
+        h->commit_armed = true;
+        stet_env_timer_start(h->env, h->commit_timer, 1);
+    }
+    return 0;
+}
+
+static int h_propose(void *ctx, struct stet_record *r, stet_log_append_cb cb, void *arg, uint64_t *lsn_out) {
+    struct harness *h = ctx;
+    if (r->timestamp_ms == 0) r->timestamp_ms = stet_env_now_ms(h->env);
+    r->epoch = 1;
+    struct stet_buf b = STET_BUF_INIT;
+    stet_record_encode(&b, r);
+    uint32_t pid = stet_partition_for_key(r->id.partition_key, NP);
+    int rc = h->retry ? stet_proposals_submit(h->prop, pid, b.data, b.len, cb, arg, lsn_out)
+                      : fake_append(h, pid, b.data, b.len, cb, arg, lsn_out);
+    stet_buf_free(&b);
+    return rc;
+}
+
+static bool h_settled(void *ctx, uint32_t pid, uint64_t *last) {
+    struct harness *h = ctx;
+    if (h->retry) return stet_proposals_settled(h->prop, pid, last);
+    *last = h->next_lsn[pid];
+    return true;
+}
+
+static uint64_t h_applied(void *ctx, uint32_t pid) { return stet_partition_applied_lsn(((struct harness *)ctx)->parts[pid]); }
+
+static void h_action(void *ctx, const struct stet_action *a) {
+    struct harness *h = ctx;
+    switch (a->kind) {
+    case STET_ACTION_INVOKE:
+        h->invokes++;
+        if (h->invoker) stet_invoker_invoke(h->invoker, &a->id);
+        break;
+    case STET_ACTION_NOTIFY:
+        if (h->invoker) stet_invoker_notify(h->invoker, &a->id, a->entry_index);
+        break;
+    case STET_ACTION_ABORT:
+        if (h->invoker) stet_invoker_abort(h->invoker, &a->id);
+        break;
+    case STET_ACTION_PAUSE:
+        if (h->invoker) stet_invoker_pause(h->invoker, &a->id);
+        break;
+    case STET_ACTION_OUTBOX: stet_shuffle_deliver(h->shuffle, a->partition_id, a->outbox_seq); break;
+    case STET_ACTION_TIMER: stet_timer_service_arm(h->timers[a->partition_id], a->wake_at_ms); break;
+    default: break;
+    }
+}
+
+static void harness_open(struct harness *h, const struct stet_env *env, bool retry) {
+    memset(h, 0, sizeof(*h));
+    H = h;
+    h->env = env;
+    h->retry = retry;
+    h->store = stet_store_create_mem();
+    h->commit_timer = stet_env_timer_create(env, commit_cb, h);
+    struct stet_proposals_port pp = {.ctx = h, .append = fake_append};
+    assert_int_equal(stet_proposals_create(env, &pp, &h->prop), 0);
+    struct stet_timer_service_port tp = {.ctx = h, .store = h->store, .applied_lsn = h_applied, .propose = h_propose};
+    struct stet_shuffle_port sp = {.ctx = h, .store = h->store, .num_partitions = NP, .propose = h_propose};
+    assert_int_equal(stet_shuffle_create(&sp, &h->shuffle), 0);
+    for (uint32_t i = 0; i < NP; i++) {
+        assert_int_equal(stet_timer_service_create(env, &tp, i, &h->timers[i]), 0);
+        struct stet_partition_config pc = {.partition_id = i};
+        stet_partition_key_range(i, NP, &pc.key_start, &pc.key_end);
+        assert_int_equal(stet_partition_create(env, h->store, &pc, h_action, h, &h->parts[i]), 0);
+        stet_partition_become_leader(h->parts[i]);
+    }
+}
+
+static void harness_close(struct harness *h) {
+    h->refuse = 0;
+    while (h->n_log) commit_cb(h); /* what was appended becomes durable */
+    stet_proposals_destroy(h->prop); /* what waits for a retry is dropped (-ESHUTDOWN) */
+    for (uint32_t i = 0; i < NP; i++) {
+        stet_timer_service_stop(h->timers[i]);
+        stet_timer_service_destroy(h->timers[i]);
+        stet_partition_destroy(h->parts[i]);
+    }
+    assert_int_equal(h->n_log, 0);
+    free(h->log);
+    stet_env_timer_destroy(h->env, h->commit_timer);
+    stet_shuffle_destroy(h->shuffle);
+    stet_store_destroy(h->store);
+}
+
+static struct stet_slice S(const char *s) { return (struct stet_slice){(const uint8_t *)s, strlen(s)}; }
+
+static struct stet_invocation_id make_id(uint64_t pk, uint8_t tag) {
+    struct stet_invocation_id id;
+    memset(&id, 0, sizeof(id));
+    id.partition_key = pk;
+    memset(id.uuid, tag, 16);
+    return id;
+}
+
+static void propose_invoke(struct harness *h, struct stet_invocation_id id, const char *svc, uint64_t execute_at) {
+    struct stet_buf in = STET_BUF_INIT;
+    stet_proto_encode_input(&in, NULL, 0, (const uint8_t *)"\"x\"", 3);
+    struct stet_record r;
+    memset(&r, 0, sizeof(r));
+    r.kind = STET_REC_INVOKE;
+    r.id = id;
+    r.service = S(svc);
+    r.handler = S("h");
+    r.service_type = STET_SERVICE;
+    r.handler_type = STET_HANDLER_UNSET;
+    r.input_entry = (struct stet_slice){in.data, in.len};
+    r.completion_retention_ms = 86400000;
+    r.execute_at_ms = execute_at;
+    assert_int_equal(h_propose(h, &r, NULL, NULL, NULL), 0);
+    stet_buf_free(&in);
+}
+
+static int status_of(struct harness *h, const struct stet_invocation_id *id) {
+    struct stet_inv_status st;
+    stet_inv_status_init(&st);
+    int rc = stet_table_status_get(h->store, id, &st);
+    int state = rc == 0 ? (int)st.state : -1;
+    stet_inv_status_free(&st);
+    return state;
+}
+
+/* ---- proposals alone ----------------------------------------------------------------- */
+
+struct cb_log {
+    int status[16];
+    uint64_t lsn[16];
+    size_t n;
+};
+
+static void record_cb(void *arg, int status, uint64_t lsn) {
+    struct cb_log *l = arg;
+    l->status[l->n] = status;
+    l->lsn[l->n] = lsn;
+    l->n++;
+}
+
+static void test_proposals_retry_in_order(void **state) {
+    (void)state;
+    struct sim_env sim;
+    sim_env_init(&sim, 1);
+    struct harness h;
+    harness_open(&h, &sim.env, true);
+    struct cb_log l = {0};
+    uint64_t lsn = 99, last = 0;
+    /* appended at once */
+    assert_int_equal(stet_proposals_submit(h.prop, 0, (const uint8_t *)"a", 1, record_cb, &l, &lsn), 0);
+    assert_int_equal(lsn, 1);
+    /* refused: queued, and what follows queues behind it even though the log would take it */
+    h.refuse = 1;
+    assert_int_equal(stet_proposals_submit(h.prop, 0, (const uint8_t *)"b", 1, record_cb, &l, &lsn), 0);
+    assert_int_equal(lsn, 0);
+    assert_false(stet_proposals_settled(h.prop, 0, &last));
+    assert_int_equal(stet_proposals_submit(h.prop, 0, (const uint8_t *)"c", 1, record_cb, &l, &lsn), 0);
+    assert_int_equal(lsn, 0);
+    stet_proposals_check(h.prop);
+    /* other partitions are not held up */
+    assert_int_equal(stet_proposals_submit(h.prop, 1, (const uint8_t *)"d", 1, NULL, NULL, &lsn), 0);
+    assert_int_equal(lsn, 1);
+    h.refuse = 2; /* two more refusals inside the retry rounds */
+    /* the fake log commits raw bytes to the processor: they are malformed records, which the
+     * processor skips with a warning; only the order and the callbacks matter here */
+    sim_env_run_for(&sim, 100);
+    stet_proposals_check(h.prop);
+    assert_true(stet_proposals_settled(h.prop, 0, &last));
+    assert_int_equal(last, 3);
+    assert_int_equal(l.n, 3);
+    for (size_t i = 0; i < 3; i++) {
+        assert_int_equal(l.status[i], 0);
+        assert_int_equal(l.lsn[i], i + 1); /* a, b, c in submission order */
+    }
+    struct stet_proposals_stats st;
+    stet_proposals_stats(h.prop, &st);
+    assert_int_equal(st.queued, 0);
+    assert_int_equal(st.retried, 1);
+    /* a step-down drops what waits, with -ECANCELED */
+    h.refuse = 1000;
+    assert_int_equal(stet_proposals_submit(h.prop, 2, (const uint8_t *)"e", 1, record_cb, &l, &lsn), 0);
+    sim_env_run_for(&sim, 20);
+    stet_proposals_cancel_partition(h.prop, 2);
+    assert_int_equal(l.n, 4);
+    assert_int_equal(l.status[3], -ECANCELED);
+    stet_proposals_check(h.prop);
+    /* a failed log refuses for good, without the callback */
+    h.refuse = 0;
+    harness_close(&h);
+    sim_env_free(&sim);
+}
+
+/* ---- timers -------------------------------------------------------------------------- */
+
+/* A delayed invocation's start timer fires during a burst of refused appends. */
+static void run_timer_burst(bool retry, bool expect_started) {
+    struct sim_env sim;
+    sim_env_init(&sim, 2);
+    struct harness h;
+    harness_open(&h, &sim.env, retry);
+    struct stet_invocation_id ids[NP];
+    for (uint32_t i = 0; i < NP; i++) {
+        uint64_t start, end;
+        stet_partition_key_range(i, NP, &start, &end);
+        ids[i] = make_id(start + 5, (uint8_t)(i + 1));
+        propose_invoke(&h, ids[i], "Svc", sim.now_ms + 50);
+    }
+    sim_env_run_for(&sim, 10);
+    for (uint32_t i = 0; i < NP; i++) assert_int_equal(status_of(&h, &ids[i]), STET_INV_SCHEDULED);
+    h.refuse = 6; /* the timers fire into a full log */
+    sim_env_run_for(&sim, 3000);
+    assert_true(h.refused >= 1);
+    for (uint32_t i = 0; i < NP; i++)
+        assert_int_equal(status_of(&h, &ids[i]), expect_started ? STET_INV_INVOKED : STET_INV_SCHEDULED);
+    if (expect_started) assert_int_equal(h.invokes, NP);
+    harness_close(&h);
+    sim_env_free(&sim);
+}
+
+static void test_timers_survive_refused_appends(void **state) {
+    (void)state;
+    run_timer_burst(true, true);
+}
+
+static void test_timers_without_retries_are_lost(void **state) {
+    (void)state;
+    run_timer_burst(false, false);
+}
+
+/* ---- shuffle ------------------------------------------------------------------------- */
+
+/* An invocation calls another; the outbox message meets a burst of refused appends. */
+static void run_outbox_burst(bool retry, bool expect_delivered) {
+    struct sim_env sim;
+    sim_env_init(&sim, 3);
+    struct harness h;
+    harness_open(&h, &sim.env, retry);
+    struct stet_invocation_id caller = make_id(7, 1);
+    propose_invoke(&h, caller, "Caller", 0);
+    sim_env_run_for(&sim, 5);
+    assert_int_equal(status_of(&h, &caller), STET_INV_INVOKED);
+    /* CallCommand{service Greeter, handler greet, parameter, id-notification 1, result 2} */
+    struct stet_buf pl = STET_BUF_INIT;
+    stet_pb_put_bytes_field(&pl, 1, "Greeter", 7);
+    stet_pb_put_bytes_field(&pl, 2, "greet", 5);
+    stet_pb_put_bytes_field(&pl, 3, "\"bob\"", 5);
+    stet_pb_put_uint_field(&pl, 10, 1);
+    stet_pb_put_uint_field(&pl, 11, 2);
+    struct stet_record e;
+    memset(&e, 0, sizeof(e));
+    e.kind = STET_REC_INVOKER_EFFECT;
+    e.id = caller;
+    e.effect = STET_EFFECT_ENTRY;
+    e.entry_type = STET_CMD_CALL;
+    e.payload = (struct stet_slice){pl.data, pl.len};
+    e.target_service_type = STET_SERVICE;
+    e.target_handler_type = STET_HANDLER_UNSET;
+    e.target_completion_retention_ms = 1000;
+    assert_int_equal(h_propose(&h, &e, NULL, NULL, NULL), 0);
+    h.refuse = 5; /* the delivery and then the truncation meet a full log */
+    size_t before = h.invokes;
+    sim_env_run_for(&sim, 3000);
+    uint32_t src = stet_partition_for_key(caller.partition_key, NP);
+    struct stet_buf v = STET_BUF_INIT;
+    int rc = stet_partition_outbox_get(h.store, src, 1, &v);
+    struct stet_shuffle_stats ss;
+    stet_shuffle_stats(h.shuffle, &ss);
+    if (expect_delivered) {
+        assert_int_equal(h.invokes, before + 1); /* the callee started once */
+        assert_int_equal(rc, 1);                 /* and the outbox is empty again */
+        assert_int_equal(ss.delivered, 1);
+        assert_int_equal(ss.lost, 0);
+    } else {
+        assert_int_equal(h.invokes, before);
+        assert_int_equal(rc, 0); /* stuck in the outbox until the next start */
+    }
+    stet_buf_free(&v);
+    stet_buf_free(&pl);
+    harness_close(&h);
+    sim_env_free(&sim);
+}
+
+static void test_outbox_survives_refused_appends(void **state) {
+    (void)state;
+    run_outbox_burst(true, true);
+}
+
+static void test_outbox_without_retries_is_stuck(void **state) {
+    (void)state;
+    run_outbox_burst(false, false);
+}
+
+/* ---- invoker ------------------------------------------------------------------------- */
+
+/* Services whose only deployment refuses connections: every attempt fails at once. K is
+ * killed after 2 attempts, P paused after 2, One killed after its first. */
+static const char *DEAD_SCHEMA =
+    "{\"format\":1,\"version\":1,\"deployments\":[{\"id\":\"dp_11KtnKBN2zjPWodnT5O7Ibv\",\"uri\":\"http://"
+    "127.0.0.1:1/\",\"use_http_11\":false,\"request_response\":false,\"min_protocol\":5,\"max_protocol\":6,"
+    "\"sdk_version\":\"test\",\"created_at_ms\":1,\"headers\":{},\"metadata\":{},\"services\":["
+    "{\"name\":\"K\",\"ty\":\"SERVICE\",\"revision\":1,\"public\":true,\"enable_lazy_state\":false,\"retry\":{\"initial_interval_ms\":1,"
+    "\"factor\":1.0,\"max_attempts\":2,\"on_max_attempts\":\"KILL\"},\"metadata\":{},\"handlers\":[{\"name\":\"h\","
+    "\"ty\":\"UNSET\",\"public\":null,\"input_required\":false,\"output_set_content_type_if_empty\":false,\"enable_lazy_state\":null,\"retry\":{},\"metadata\":{}}]},"
+    "{\"name\":\"P\",\"ty\":\"SERVICE\",\"revision\":1,\"public\":true,\"enable_lazy_state\":false,\"retry\":{\"initial_interval_ms\":1,"
+    "\"factor\":1.0,\"max_attempts\":2,\"on_max_attempts\":\"PAUSE\"},\"metadata\":{},\"handlers\":[{\"name\":\"h\","
+    "\"ty\":\"UNSET\",\"public\":null,\"input_required\":false,\"output_set_content_type_if_empty\":false,\"enable_lazy_state\":null,\"retry\":{},\"metadata\":{}}]},"
+    "{\"name\":\"One\",\"ty\":\"SERVICE\",\"revision\":1,\"public\":true,\"enable_lazy_state\":false,\"retry\":{\"initial_interval_ms\":1,"
+    "\"factor\":1.0,\"max_attempts\":1,\"on_max_attempts\":\"KILL\"},\"metadata\":{},\"handlers\":[{\"name\":\"h\","
+    "\"ty\":\"UNSET\",\"public\":null,\"input_required\":false,\"output_set_content_type_if_empty\":false,\"enable_lazy_state\":null,\"retry\":{},\"metadata\":{}}]}]}]}";
+
+struct inv_fixture {
+    uv_loop_t loop;
+    struct uv_env env;
+    struct harness h;
+    struct stet_h2_pool *pool;
+    struct stet_schema *schema;
+    struct stet_schema_defaults defaults;
+    uv_prepare_t tick;
+};
+
+static struct inv_fixture *FX;
+static const struct stet_schema *fx_schema_cb(void *ctx) {
+    (void)ctx;
+    return FX->schema;
+}
+static const struct stet_schema_defaults *fx_defaults_cb(void *ctx) {
+    (void)ctx;
+    return &FX->defaults;
+}
+
+static void tick_cb(uv_prepare_t *p) {
+    struct inv_fixture *fx = p->data;
+    if (fx->h.invoker) {
+        stet_invoker_tick(fx->h.invoker);
+        stet_invoker_check(fx->h.invoker);
+    }
+}
+
+static void fx_open(struct inv_fixture *fx, bool retry, uint32_t max_running, uint32_t max_tasks) {
+    memset(fx, 0, sizeof(*fx));
+    FX = fx;
+    uv_loop_init(&fx->loop);
+    fx->env.loop = &fx->loop;
+    fx->env.env = (struct stet_env){.ctx = &fx->env, .now_ms = uv_env_now, .monotonic_ms = uv_env_now,
+                                    .random_u64 = uv_env_random, .timer_create = uv_env_timer_create,
+                                    .timer_start = uv_env_timer_start, .timer_stop = uv_env_timer_stop,
+                                    .timer_destroy = uv_env_timer_destroy};
+    harness_open(&fx->h, &fx->env.env, retry);
+    char err[256];
+    int rc = stet_schema_from_json(DEAD_SCHEMA, strlen(DEAD_SCHEMA), &fx->schema, err, sizeof(err));
+    if (rc != 0) fail_msg("schema: %s", err);
+    stet_schema_defaults_init(&fx->defaults);
+    assert_int_equal(stet_h2_pool_create(&fx->loop, NULL, &fx->pool), 0);
+    struct stet_invoker_ports ip = {
+        .ctx = &fx->h, .loop = &fx->loop, .env = &fx->env.env, .store = fx->h.store, .num_partitions = NP,
+        .cluster_name = "test", .inactivity_timeout_ms = 60000, .abort_timeout_ms = 600000,
+        .eager_state_size_limit = 1 << 20, .concurrent_invocations_limit = max_running, .max_tasks = max_tasks,
+        .schema = fx_schema_cb, .schema_defaults = fx_defaults_cb, .applied_lsn = h_applied, .propose = h_propose,
+        .settled = h_settled};
+    assert_int_equal(stet_invoker_create(&ip, fx->pool, &fx->h.invoker), 0);
+    uv_prepare_init(&fx->loop, &fx->tick);
+    fx->tick.data = fx;
+    uv_prepare_start(&fx->tick, tick_cb);
+}
+
+static void fx_run_ms(struct inv_fixture *fx, uint64_t ms) {
+    uint64_t end = uv_env_now(NULL) + ms;
+    while (uv_env_now(NULL) < end) uv_run(&fx->loop, UV_RUN_NOWAIT);
+}
+
+static void walk_close(uv_handle_t *h, void *arg) {
+    (void)arg;
+    if (!uv_is_closing(h)) uv_close(h, NULL);
+}
+
+static void fx_close(struct inv_fixture *fx) {
+    stet_invoker_destroy(fx->h.invoker);
+    fx->h.invoker = NULL;
+    stet_h2_pool_destroy(fx->pool, NULL, NULL);
+    harness_close(&fx->h);
+    uv_walk(&fx->loop, walk_close, NULL);
+    uv_run(&fx->loop, UV_RUN_DEFAULT);
+    uv_loop_close(&fx->loop);
+    stet_schema_unref(fx->schema);
+}
+
+/* Retries exhausted while the log refuses appends: kill (K) and pause (P) still happen. */
+static void run_invoker_burst(bool retry, bool expect_done) {
+    struct inv_fixture fx;
+    fx_open(&fx, retry, 0, 0);
+    struct stet_invocation_id k = make_id(3, 1), p = make_id(UINT64_MAX - 3, 2);
+    propose_invoke(&fx.h, k, "K", 0);
+    propose_invoke(&fx.h, p, "P", 0);
+    /* the INVOKEs are committed after 1 ms; the attempts fail on connect; the final effect
+     * (Failed / Paused) then meets a log that refuses appends for a while */
+    fx.h.refuse = 1000000;
+    fx_run_ms(&fx, 150);
+    assert_true(fx.h.refused > 0);
+    assert_int_equal(status_of(&fx.h, &k), STET_INV_INVOKED);
+    fx.h.refuse = 0;
+    fx_run_ms(&fx, 1500);
+    if (expect_done) {
+        assert_int_equal(status_of(&fx.h, &k), STET_INV_COMPLETED);
+        assert_int_equal(status_of(&fx.h, &p), STET_INV_PAUSED);
+    } else {
+        assert_int_equal(status_of(&fx.h, &k), STET_INV_INVOKED);
+        assert_int_equal(status_of(&fx.h, &p), STET_INV_INVOKED);
+    }
+    struct stet_invoker_stats st;
+    stet_invoker_stats(fx.h.invoker, &st);
+    assert_int_equal(st.attempts_started, 4);
+    assert_int_equal(st.open_tasks, 0);
+    fx_close(&fx);
+}
+
+static void test_invoker_kill_pause_survive_refused_appends(void **state) {
+    (void)state;
+    run_invoker_burst(true, true);
+}
+
+static void test_invoker_kill_pause_without_retries_are_lost(void **state) {
+    (void)state;
+    run_invoker_burst(false, false);
+}
+
+/* More INVOKEs than tasks: the rest wait in the store and are taken by the overflow scan,
+ * each exactly once, while the invoker never holds more than max_tasks. */
+static void test_invoker_overflow_takes_invocations_from_the_store(void **state) {
+    (void)state;
+    struct inv_fixture fx;
+    fx_open(&fx, true, 2, 4);
+    enum { N = 60 };
+    struct stet_invocation_id ids[N];
+    for (int i = 0; i < N; i++) {
+        ids[i] = make_id((uint64_t)i * 0x0400000000000000ull + 17, (uint8_t)(i + 1));
+        propose_invoke(&fx.h, ids[i], "One", 0);
+    }
+    uint64_t end = uv_env_now(NULL) + 5000;
+    size_t done = 0;
+    while (uv_env_now(NULL) < end && done < N) {
+        uv_run(&fx.loop, UV_RUN_NOWAIT);
+        struct stet_invoker_stats st;
+        stet_invoker_stats(fx.h.invoker, &st);
+        assert_true(st.open_tasks <= 4);
+        done = 0;
+        for (int i = 0; i < N; i++) done += status_of(&fx.h, &ids[i]) == STET_INV_COMPLETED;
+    }
+    assert_int_equal(done, N);
+    struct stet_invoker_stats st;
+    stet_invoker_stats(fx.h.invoker, &st);
+    assert_int_equal(st.attempts_started, N); /* exactly one attempt each: none taken twice */
+    assert_true(st.deferred > 0);
+    assert_true(st.picked_up > 0);
+    assert_int_equal(st.overflowed_partitions, 0);
+    fx_close(&fx);
+}
+
+/* A pause requested while the invocation waits in the store pauses it when it is taken. */
+static void test_invoker_pause_of_a_deferred_invocation(void **state) {
+    (void)state;
+    struct inv_fixture fx;
+    fx_open(&fx, true, 1, 1);
+    /* blocker occupies the only task for a while (K retries once, 1 ms apart) */
+    struct stet_invocation_id a = make_id(1, 1), b = make_id(2, 2);
+    propose_invoke(&fx.h, a, "K", 0);
+    propose_invoke(&fx.h, b, "K", 0);
+    struct stet_record pr;
+    memset(&pr, 0, sizeof(pr));
+    pr.kind = STET_REC_PAUSE;
+    pr.id = b;
+    pr.sink.kind = STET_SINK_ADMIN;
+    assert_int_equal(h_propose(&fx.h, &pr, NULL, NULL, NULL), 0);
+    fx_run_ms(&fx, 500);
+    assert_int_equal(status_of(&fx.h, &a), STET_INV_COMPLETED);
+    assert_int_equal(status_of(&fx.h, &b), STET_INV_PAUSED);
+    struct stet_invoker_stats st;
+    stet_invoker_stats(fx.h.invoker, &st);
+    assert_int_equal(st.attempts_started, 2); /* b never ran */
+    fx_close(&fx);
+}
+
+int main(void) {
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_proposals_retry_in_order),
+        cmocka_unit_test(test_timers_survive_refused_appends),
+        cmocka_unit_test(test_timers_without_retries_are_lost),
+        cmocka_unit_test(test_outbox_survives_refused_appends),
+        cmocka_unit_test(test_outbox_without_retries_is_stuck),
+        cmocka_unit_test(test_invoker_kill_pause_survive_refused_appends),
+        cmocka_unit_test(test_invoker_kill_pause_without_retries_are_lost),
+        cmocka_unit_test(test_invoker_overflow_takes_invocations_from_the_store),
+        cmocka_unit_test(test_invoker_pause_of_a_deferred_invocation),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
