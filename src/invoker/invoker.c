@@ -372,7 +372,7 @@ static struct task *task_get_or_create(struct stet_invoker *inv, const struct st
 /* ---- proposals ----------------------------------------------------------------------- */
 
 /* Proposes r for the task (retried by the port when the log refuses it for now). */
-static int task_propose(struct task *t, struct stet_record *r) {
+static __attribute__((warn_unused_result)) int task_propose(struct task *t, struct stet_record *r) {
     struct stet_invoker *inv = t->inv;
     uint64_t lsn = 0;
     int rc = inv->ports.propose(inv->ports.ctx, r, NULL, NULL, &lsn);
@@ -388,7 +388,7 @@ static int task_propose(struct task *t, struct stet_record *r) {
     return 0;
 }
 
-static int propose_effect(struct task *t, enum stet_effect_kind kind, uint16_t entry_type, const uint8_t *payload,
+static __attribute__((warn_unused_result)) int propose_effect(struct task *t, enum stet_effect_kind kind, uint16_t entry_type, const uint8_t *payload,
                           size_t len) {
     struct stet_record r;
     memset(&r, 0, sizeof(r));
@@ -400,6 +400,14 @@ static int propose_effect(struct task *t, enum stet_effect_kind kind, uint16_t e
     memcpy(r.deployment_id, t->deployment_id, 16);
     r.protocol_version = t->protocol_version;
     return task_propose(t, &r);
+}
+
+/* The last effect of an attempt (End, Suspension, Paused, Failed). The port retries refused
+ * appends; it refuses for good only when the log failed or the node stops, and then the
+ * invocation stays INVOKED and the next leader invokes it again (task_propose logged it). */
+static void propose_final(struct task *t, enum stet_effect_kind kind, const uint8_t *payload, size_t len) {
+    int rc = propose_effect(t, kind, 0, payload, len);
+    STET_UNUSED(rc);
 }
 
 /* ---- timers -------------------------------------------------------------------------- */
@@ -598,7 +606,7 @@ static void attempt_start(struct task *t) {
     if (st.pausing && !t->has_slot) {
         /* a pause arrived while no attempt ran (e.g. the invocation waited in the store) */
         stet_inv_status_free(&st);
-        propose_effect(t, STET_EFFECT_PAUSED, 0, NULL, 0);
+        propose_final(t, STET_EFFECT_PAUSED, NULL, 0);
         task_free(t);
         return;
     }
@@ -818,7 +826,7 @@ void stet_invoker_pause(struct stet_invoker *inv, const struct stet_invocation_i
             uv_timer_start(&t->timer, timer_cb, t->abort_ms, 0);
         }
     } else if (t->phase == PHASE_BACKOFF || t->phase == PHASE_IDLE) {
-        propose_effect(t, STET_EFFECT_PAUSED, 0, NULL, 0);
+        propose_final(t, STET_EFFECT_PAUSED, NULL, 0);
         task_free(t);
     }
 }
@@ -847,7 +855,7 @@ static void attempt_finished(struct task *t) {
     if (t->attempt_failed && t->pausing) {
         stet_info(MOD, "attempt ended while pausing inv=%s last_failure=\"%s\"; the invocation is paused", t->id_str,
                   t->last_failure);
-        propose_effect(t, STET_EFFECT_PAUSED, 0, NULL, 0);
+        propose_final(t, STET_EFFECT_PAUSED, NULL, 0);
         task_free(t);
         return;
     }
@@ -868,11 +876,13 @@ static void attempt_finished(struct task *t) {
                 r.failure_code = t->last_error_code ? t->last_error_code : 500;
                 r.failure_message = (struct stet_slice){(const uint8_t *)msg, strlen(msg)};
                 r.payload = (struct stet_slice){t->last_stacktrace.data, t->last_stacktrace.len};
-                task_propose(t, &r);
+                if (task_propose(t, &r) != 0) {
+                    /* the log failed or the node stops: the next leader invokes it again */
+                }
             } else {
                 stet_warn(MOD, "pausing after %u attempts inv=%s last_failure=\"%s\"; resume it with the admin API",
                           t->failed_attempts, t->id_str, t->last_failure);
-                propose_effect(t, STET_EFFECT_PAUSED, 0, NULL, 0);
+                propose_final(t, STET_EFFECT_PAUSED, NULL, 0);
             }
             task_free(t);
             return;
@@ -1106,7 +1116,7 @@ static void handle_message(struct task *t, const struct stet_frame *f) {
         return;
     case STET_MSG_END:
         t->terminal_received = true;
-        propose_effect(t, STET_EFFECT_END, 0, NULL, 0);
+        propose_final(t, STET_EFFECT_END, NULL, 0);
         t->inv->stats.invocations_completed++;
         stream_end_request(t);
         return;
@@ -1119,7 +1129,7 @@ static void handle_message(struct task *t, const struct stet_frame *f) {
         stet_proto_suspension_free(&s);
         t->terminal_received = true;
         t->inv->stats.suspensions++;
-        propose_effect(t, STET_EFFECT_SUSPENDED, 0, f->payload, f->len);
+        propose_final(t, STET_EFFECT_SUSPENDED, f->payload, f->len);
         stream_end_request(t);
         return;
     }

@@ -77,7 +77,7 @@ void stet_log_destroy(struct stet_log *log);
  * reached: flush and retry later). On error cb is not called. May start a commit itself
  * when the pending group exceeds max_batch_bytes. */
 int stet_log_append(struct stet_log *log, uint32_t log_id, const void *rec, size_t len, stet_log_append_cb cb,
-                    void *arg, uint64_t *lsn_out);
+                    void *arg, uint64_t *lsn_out) __attribute__((warn_unused_result));
 
 /* Starts a group commit of everything pending (appends and trims) if none is in flight:
  * one store write with sync=true via env->submit_short (env->submit if that is NULL). The

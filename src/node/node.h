@@ -32,7 +32,7 @@ void stet_node_destroy(struct stet_node *n);
  * timestamp_ms (if 0) and epoch. cb (may be NULL) runs after the record is durable.
  * Returns 0 or a negative errno (log failed / overloaded). */
 int stet_node_propose(struct stet_node *n, struct stet_record *r, stet_log_append_cb cb, void *arg,
-                      uint64_t *lsn_out);
+                      uint64_t *lsn_out) __attribute__((warn_unused_result));
 /* Highest applied LSN of the partition owning partition_key. */
 uint64_t stet_node_applied_lsn(struct stet_node *n, uint64_t partition_key);
 const struct stet_schema *stet_node_schema(struct stet_node *n);
