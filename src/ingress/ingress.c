@@ -20,7 +20,6 @@
 #include "common/log.h"
 #include "common/timefmt.h"
 #include "json/json.h"
-#include "node/node.h"
 #include "protocol/protocol.h"
 #include "schema/schema.h"
 
@@ -46,7 +45,7 @@ struct pending {
 #define MAX_AWAITING_DURABLE 16384
 
 struct stet_ingress {
-    struct stet_node *node;
+    struct stet_ingress_ports ports;
     uint64_t next_request_id;
     uint64_t awaiting_durable;
     uint64_t max_pending; /* ingress.concurrent-api-requests-limit; 0 = unlimited */
@@ -82,7 +81,7 @@ static void send_response(struct stet_ingress *ing, struct stet_http_request *re
                           const void *body, size_t len) {
     count_status(ing, status);
     /* req->user holds the monotonic receive time (stet_ingress_handle) */
-    const struct stet_env *env = stet_node_env(ing->node);
+    const struct stet_env *env = ing->ports.env;
     uint64_t started = (uint64_t)(uintptr_t)req->user, now = env->monotonic_ms(env->ctx);
     stet_histogram_observe(&ing->stats.request_duration, now >= started ? (double)(now - started) / 1000.0 : 0);
     stet_http_respond(req, status, h->h, h->n, body, len);
@@ -229,7 +228,7 @@ static void on_abort(struct stet_http_request *req, void *arg) {
 }
 
 void stet_ingress_respond(struct stet_ingress *ing, const struct stet_action *a) {
-    if (a->sink.incarnation != stet_node_incarnation(ing->node)) return;
+    if (a->sink.incarnation != ing->ports.incarnation) return;
     struct pending *p = stet_hmap_get(&ing->pending, &a->sink.request_id, sizeof(a->sink.request_id));
     if (!p) return; /* the caller went away */
     struct stet_http_request *req = p->req;
@@ -321,7 +320,9 @@ static struct stet_inv_sink sink_for(struct stet_ingress *ing, struct pending *p
     struct stet_inv_sink s;
     memset(&s, 0, sizeof(s));
     s.kind = STET_SINK_INGRESS;
-    s.incarnation = stet_node_incarnation(ing->node);
+    s.incarnation = ing->ports.incarnation;
+    s.node_id = ing->ports.node_id;
+    s.generation = ing->ports.generation;
     s.request_id = p->request_id;
     return s;
 }
@@ -514,7 +515,7 @@ static void send_durable_cb(void *arg, int status, uint64_t lsn) {
 /* ---- routes -------------------------------------------------------------------------- */
 
 static void handle_invoke(struct stet_ingress *ing, struct stet_http_request *req, struct stet_slice *seg, int nseg) {
-    const struct stet_schema *schema = stet_node_schema(ing->node);
+    const struct stet_schema *schema = ing->ports.schema(ing->ports.ctx);
     const struct stet_service_schema *svc = stet_schema_find_service(schema, (const char *)seg[0].ptr, seg[0].len);
     if (!svc) {
         send_error(ing, req, 404, NULL, "service '%.*s' not found, make sure to register the service before calling it.",
@@ -612,7 +613,7 @@ static void handle_invoke(struct stet_ingress *ing, struct stet_http_request *re
         return;
     }
 
-    const struct stet_env *env = stet_node_env(ing->node);
+    const struct stet_env *env = ing->ports.env;
     struct stet_record r;
     memset(&r, 0, sizeof(r));
     r.kind = STET_REC_INVOKE;
@@ -635,7 +636,7 @@ static void handle_invoke(struct stet_ingress *ing, struct stet_http_request *re
     } else {
         stet_ulid_make(stet_env_now_ms(env), stet_env_random(env), stet_env_random(env), r.id.uuid);
     }
-    const struct stet_schema_defaults *defaults = stet_node_schema_defaults(ing->node);
+    const struct stet_schema_defaults *defaults = ing->ports.schema_defaults(ing->ports.ctx);
     r.completion_retention_ms = stet_schema_completion_retention(svc, h, defaults);
     r.journal_retention_ms = stet_schema_journal_retention(svc, h, defaults);
     if (delay_ms) r.execute_at_ms = stet_env_now_ms(env) + delay_ms;
@@ -658,7 +659,7 @@ static void handle_invoke(struct stet_ingress *ing, struct stet_http_request *re
         /* a send that names an existing invocation is answered PreviouslyAccepted */
         struct stet_inv_status st;
         stet_inv_status_init(&st);
-        if (stet_table_status_get(stet_node_store(ing->node), &r.id, &st) == 0) p->previously_accepted = true;
+        if (ing->ports.status_get(ing->ports.ctx, &r.id, &st) == 0) p->previously_accepted = true;
         stet_inv_status_free(&st);
     }
     if (!is_send) r.sink = sink_for(ing, p);
@@ -669,7 +670,7 @@ static void handle_invoke(struct stet_ingress *ing, struct stet_http_request *re
         sc->ing = ing;
         sc->request_id = p->request_id;
     }
-    int rc = stet_node_propose(ing->node, &r, is_send ? send_durable_cb : NULL, sc, NULL);
+    int rc = ing->ports.propose(ing->ports.ctx, &r, is_send ? send_durable_cb : NULL, sc, NULL);
     if (rc != 0) free(sc);
     else if (sc) ing->awaiting_durable++;
     stet_buf_free(&input);
@@ -696,9 +697,9 @@ static void attach_to(struct stet_ingress *ing, struct stet_http_request *req, c
     } else {
         struct stet_inv_status st;
         stet_inv_status_init(&st);
-        if (stet_table_status_get(stet_node_store(ing->node), id, &st) == 0) {
+        if (ing->ports.status_get(ing->ports.ctx, id, &st) == 0) {
             const struct stet_service_schema *svc =
-                stet_schema_find_service(stet_node_schema(ing->node), (const char *)st.service.ptr, st.service.len);
+                stet_schema_find_service(ing->ports.schema(ing->ports.ctx), (const char *)st.service.ptr, st.service.len);
             const struct stet_handler_schema *th =
                 svc ? stet_schema_find_handler(svc, (const char *)st.handler.ptr, st.handler.len) : NULL;
             if (th) set_output_types(p, th);
@@ -711,7 +712,7 @@ static void attach_to(struct stet_ingress *ing, struct stet_http_request *req, c
     r.id = *id;
     r.sink = sink_for(ing, p);
     r.attach_mode = output ? STET_ATTACH_OUTPUT : STET_ATTACH_WAIT;
-    int rc = stet_node_propose(ing->node, &r, NULL, NULL, NULL);
+    int rc = ing->ports.propose(ing->ports.ctx, &r, NULL, NULL, NULL);
     if (rc != 0) {
         pending_free(p);
         send_error(ing, req, 503, NULL, "internal routing error: the log is unavailable");
@@ -735,7 +736,7 @@ static void handle_workflow_target(struct stet_ingress *ing, struct stet_http_re
     }
     /* like Restate 1.7.12, the workflow name is not checked: an unknown one is simply not found */
     const struct stet_service_schema *svc =
-        stet_schema_find_service(stet_node_schema(ing->node), (const char *)seg[2].ptr, seg[2].len);
+        stet_schema_find_service(ing->ports.schema(ing->ports.ctx), (const char *)seg[2].ptr, seg[2].len);
     struct stet_buf key = STET_BUF_INIT, kerr = STET_BUF_INIT;
     if (decode_key((const char *)seg[3].ptr, seg[3].len, &key, &kerr) != 0) {
         send_error(ing, req, 400, NULL, "%.*s", (int)kerr.len, (const char *)kerr.data);
@@ -841,7 +842,7 @@ static void handle_awakeable(struct stet_ingress *ing, struct stet_http_request 
     STET_ASSERT(c != NULL);
     c->ing = ing;
     c->request_id = p->request_id;
-    int rc = stet_node_propose(ing->node, &r, awakeable_durable_cb, c, NULL);
+    int rc = ing->ports.propose(ing->ports.ctx, &r, awakeable_durable_cb, c, NULL);
     stet_buf_free(&failure);
     if (rc == 0) {
         ing->awaiting_durable++;
@@ -884,7 +885,7 @@ static void handle_invocation_target(struct stet_ingress *ing, struct stet_http_
         return;
     }
     const struct stet_service_schema *svc =
-        stet_schema_find_service(stet_node_schema(ing->node), (const char *)seg[2].ptr, seg[2].len);
+        stet_schema_find_service(ing->ports.schema(ing->ports.ctx), (const char *)seg[2].ptr, seg[2].len);
     if (!svc) {
         send_error(ing, req, 404, NULL, "service '%.*s' not found, make sure to register the service before calling it.",
                    (int)seg[2].len, (const char *)seg[2].ptr);
@@ -924,7 +925,7 @@ static void handle_health(struct stet_ingress *ing, struct stet_http_request *re
         send_error(ing, req, 405, NULL, "method not allowed");
         return;
     }
-    const struct stet_schema *schema = stet_node_schema(ing->node);
+    const struct stet_schema *schema = ing->ports.schema(ing->ports.ctx);
     struct stet_buf b = STET_BUF_INIT;
     struct stet_json_writer w;
     stet_json_writer_init(&w, &b);
@@ -966,7 +967,7 @@ static void handle_options(struct stet_ingress *ing, struct stet_http_request *r
 void stet_ingress_handle(void *ctx, struct stet_http_request *req) {
     struct stet_ingress *ing = ctx;
     ing->stats.requests++;
-    const struct stet_env *env = stet_node_env(ing->node);
+    const struct stet_env *env = ing->ports.env;
     req->user = (void *)(uintptr_t)env->monotonic_ms(env->ctx);
     if (req->method_len == 7 && memcmp(req->method, "OPTIONS", 7) == 0) {
         handle_options(ing, req);
@@ -1003,11 +1004,11 @@ void stet_ingress_handle(void *ctx, struct stet_http_request *req) {
     handle_invoke(ing, req, seg, nseg);
 }
 
-int stet_ingress_create(struct stet_node *node, struct stet_ingress **out) {
+int stet_ingress_create(const struct stet_ingress_ports *ports, struct stet_ingress **out) {
     struct stet_ingress *ing = calloc(1, sizeof(*ing));
     if (!ing) return -ENOMEM;
-    ing->node = node;
-    ing->max_pending = stet_node_config(node)->ingress_concurrent_limit;
+    ing->ports = *ports;
+    ing->max_pending = ports->concurrent_limit;
     stet_hmap_init(&ing->pending);
     *out = ing;
     return 0;

@@ -8,14 +8,34 @@
 #ifndef STET_INGRESS_H
 #define STET_INGRESS_H
 
+#include "common/env.h"
 #include "http/http.h"
+#include "log/log.h"
 #include "metrics/metrics.h"
 #include "partition/partition.h"
+#include "schema/schema.h"
 
-struct stet_node;
 struct stet_ingress;
 
-int stet_ingress_create(struct stet_node *node, struct stet_ingress **out);
+/* What the ingress needs from whoever wires it (the node, a test). */
+struct stet_ingress_ports {
+    void *ctx;
+    const struct stet_env *env;
+    /* Identity written into the sinks of calls (kind INGRESS; request_id set per request). */
+    uint32_t node_id, generation;
+    uint64_t incarnation;
+    uint32_t concurrent_limit; /* ingress.concurrent-api-requests-limit; 0 = unlimited */
+    const struct stet_schema *(*schema)(void *ctx);
+    const struct stet_schema_defaults *(*schema_defaults)(void *ctx);
+    /* An invocation's status: 0 found, 1 not found, < 0 error (st initialised by the caller). */
+    int (*status_get)(void *ctx, const struct stet_invocation_id *id, struct stet_inv_status *st);
+    /* Appends r to the log of its partition; cb (may be NULL) once durable. -ENOBUFS: full
+     * (429), -EAGAIN: the partition is not led here now, other < 0: unavailable (503). */
+    int (*propose)(void *ctx, struct stet_record *r, stet_log_append_cb cb, void *arg, uint64_t *lsn_out);
+};
+
+/* ports is copied. */
+int stet_ingress_create(const struct stet_ingress_ports *ports, struct stet_ingress **out);
 /* Fails every pending request (they get their abort) and frees the ingress. */
 void stet_ingress_destroy(struct stet_ingress *ing);
 /* stet_http_handler_cb for the ingress HTTP server (ctx = struct stet_ingress *). */

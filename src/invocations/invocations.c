@@ -11,7 +11,6 @@
 #include "common/hmap.h"
 #include "json/json.h"
 #include "schema/schema.h"
-#include "node/node.h"
 
 struct pending {
     struct stet_invocations *inv;
@@ -21,7 +20,7 @@ struct pending {
 };
 
 struct stet_invocations {
-    struct stet_node *node;
+    struct stet_invocations_ports ports;
     uint64_t next_request_id;
     struct stet_hmap pending;
 };
@@ -59,7 +58,7 @@ static void on_abort(struct stet_http_request *req, void *arg) {
 }
 
 void stet_invocations_response(struct stet_invocations *inv, const struct stet_action *a) {
-    if (a->sink.incarnation != stet_node_incarnation(inv->node)) return;
+    if (a->sink.incarnation != inv->ports.sink.incarnation) return;
     struct pending *p = stet_hmap_get(&inv->pending, &a->sink.request_id, sizeof(a->sink.request_id));
     if (!p) return;
     struct stet_http_request *req = p->req;
@@ -180,7 +179,7 @@ static void handle_state(struct stet_invocations *inv, struct stet_http_request 
         stet_json_free(j);
         return;
     }
-    const struct stet_service_schema *service = stet_schema_find_service(stet_node_schema(inv->node), svc, svc_len);
+    const struct stet_service_schema *service = stet_schema_find_service(inv->ports.schema(inv->ports.ctx), svc, svc_len);
     if (!service && stet_json_object_len(ns) > 0) {
         respond_json_error(req, 404, "The requested service '%.*s' does not exist", (int)svc_len, svc);
         stet_buf_free(&payload);
@@ -216,7 +215,7 @@ static void handle_state(struct stet_invocations *inv, struct stet_http_request 
     p->request_id = ++inv->next_request_id;
     stet_hmap_put(&inv->pending, &p->request_id, sizeof(p->request_id), p);
     stet_http_request_on_abort(req, state_abort, p);
-    int rc = stet_node_propose(inv->node, &r, state_durable_cb, p, NULL);
+    int rc = inv->ports.propose(inv->ports.ctx, &r, state_durable_cb, p, NULL);
     stet_buf_free(&payload);
     stet_json_free(j);
     if (rc != 0) {
@@ -296,18 +295,20 @@ bool stet_invocations_handle(struct stet_invocations *inv, struct stet_http_requ
     stet_hmap_put(&inv->pending, &p->request_id, sizeof(p->request_id), p);
     stet_http_request_on_abort(req, on_abort, p);
     r.sink.kind = STET_SINK_ADMIN;
-    r.sink.incarnation = stet_node_incarnation(inv->node);
+    r.sink.incarnation = inv->ports.sink.incarnation;
+    r.sink.node_id = inv->ports.sink.node_id;
+    r.sink.generation = inv->ports.sink.generation;
     r.sink.request_id = p->request_id;
     if (is_delete) {
         /* deprecated form: fire and forget, no existence check */
         r.sink.kind = STET_SINK_NONE;
         pending_free(p);
-        int rc = stet_node_propose(inv->node, &r, NULL, NULL, NULL);
+        int rc = inv->ports.propose(inv->ports.ctx, &r, NULL, NULL, NULL);
         if (rc != 0) respond_json_error(req, 503, "Error when routing the request internally. Reason: log unavailable");
         else stet_http_respond(req, 202, NULL, 0, NULL, 0);
         return true;
     }
-    int rc = stet_node_propose(inv->node, &r, NULL, NULL, NULL);
+    int rc = inv->ports.propose(inv->ports.ctx, &r, NULL, NULL, NULL);
     if (rc != 0) {
         pending_free(p);
         respond_json_error(req, 503, "Error when routing the request internally. Reason: log unavailable");
@@ -315,10 +316,10 @@ bool stet_invocations_handle(struct stet_invocations *inv, struct stet_http_requ
     return true;
 }
 
-int stet_invocations_create(struct stet_node *node, struct stet_invocations **out) {
+int stet_invocations_create(const struct stet_invocations_ports *ports, struct stet_invocations **out) {
     struct stet_invocations *inv = calloc(1, sizeof(*inv));
     if (!inv) return -ENOMEM;
-    inv->node = node;
+    inv->ports = *ports;
     stet_hmap_init(&inv->pending);
     *out = inv;
     return 0;

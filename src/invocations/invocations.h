@@ -12,12 +12,23 @@
 #include <stdbool.h>
 
 #include "http/http.h"
+#include "log/log.h"
 #include "partition/partition.h"
+#include "schema/schema.h"
 
-struct stet_node;
 struct stet_invocations;
 
-int stet_invocations_create(struct stet_node *node, struct stet_invocations **out);
+/* What the module needs from whoever wires it. */
+struct stet_invocations_ports {
+    void *ctx;
+    struct stet_inv_sink sink; /* kind ADMIN with this node's identity; request_id set per request */
+    const struct stet_schema *(*schema)(void *ctx);
+    /* Appends r to its partition's log (-EAGAIN: not led here, -ENOBUFS: full). */
+    int (*propose)(void *ctx, struct stet_record *r, stet_log_append_cb cb, void *arg, uint64_t *lsn_out);
+};
+
+/* ports is copied. */
+int stet_invocations_create(const struct stet_invocations_ports *ports, struct stet_invocations **out);
 void stet_invocations_destroy(struct stet_invocations *inv);
 /* Handles the request if its path (after an optional /v2../v4 prefix) is /invocations/...;
  * returns false (and does nothing) otherwise. */

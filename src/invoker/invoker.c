@@ -76,6 +76,7 @@ struct task {
     uint8_t deployment_id[16];
     uint64_t last_proposed_lsn;
     bool proposal_queued;    /* a proposal waits in the retry queue: its LSN is not known yet */
+    struct stet_applied_waiter waiter; /* a retry waits until last_proposed_lsn is applied */
     uint64_t inactivity_ms, abort_ms;
     /* retry bookkeeping */
     uint32_t failed_attempts;
@@ -139,6 +140,7 @@ struct stet_invoker {
 };
 
 static void attempt_start(struct task *t);
+static void task_applied_cb(void *arg);
 static void attempt_finished(struct task *t);
 static bool check_response_head(struct task *t, int status, const char *ct, size_t ctlen);
 static void feed_body(struct task *t, const uint8_t *data, size_t len, bool h1);
@@ -335,6 +337,7 @@ static void close_transport(struct task *t) {
 
 static void task_free(struct task *t) {
     struct stet_invoker *inv = t->inv;
+    inv->ports.applied.cancel(inv->ports.applied.ctx, &t->waiter);
     t->waiting_slot = false;
     release_slot(t);
     if (!task_settled(t)) finishing_add(inv, t);
@@ -428,6 +431,12 @@ static void timer_cb(uv_timer_t *h) {
     } else if (t->phase == PHASE_BACKOFF || t->phase == PHASE_IDLE) {
         attempt_start(t);
     }
+}
+
+/* The previous attempt's proposals are applied: the retry may start. */
+static void task_applied_cb(void *arg) {
+    struct task *t = arg;
+    if (t->phase == PHASE_BACKOFF || t->phase == PHASE_IDLE) attempt_start(t);
 }
 
 static void touch(struct task *t) {
@@ -590,7 +599,13 @@ static void attempt_start(struct task *t) {
     /* §9.4: never replay a journal that lacks what the previous attempt produced */
     if (!task_settled(t)) {
         t->phase = PHASE_BACKOFF;
-        uv_timer_start(&t->timer, timer_cb, 2, 0);
+        if (t->proposal_queued) {
+            /* the log refused a proposal for now (rare): look again shortly */
+            uv_timer_start(&t->timer, timer_cb, 10, 0);
+        } else {
+            inv->ports.applied.when_applied(inv->ports.applied.ctx, partition_of(inv, &t->id), t->last_proposed_lsn,
+                                            &t->waiter, task_applied_cb, t);
+        }
         return;
     }
 
@@ -829,6 +844,30 @@ void stet_invoker_pause(struct stet_invoker *inv, const struct stet_invocation_i
         propose_final(t, STET_EFFECT_PAUSED, NULL, 0);
         task_free(t);
     }
+}
+
+void stet_invoker_partition_lost(struct stet_invoker *inv, uint32_t partition_id) {
+    STET_ASSERT(partition_id < inv->ports.num_partitions);
+    /* collect first: task_free changes the map */
+    struct task **victims = NULL;
+    size_t n = 0, cap = 0;
+    for (size_t i = 0; i < inv->tasks.cap; i++) {
+        if (inv->tasks.slots[i].state != 1) continue;
+        struct task *t = inv->tasks.slots[i].value;
+        if (partition_of(inv, &t->id) != partition_id) continue;
+        if (n == cap) {
+            cap = cap ? cap * 2 : 64;
+            victims = realloc(victims, cap * sizeof(*victims));
+            STET_ASSERT(victims != NULL);
+        }
+        victims[n++] = t;
+    }
+    for (size_t i = 0; i < n; i++) task_free(victims[i]);
+    free(victims);
+    struct overflow *o = &inv->overflow[partition_id];
+    if (o->active) inv->overflowed--;
+    *o = (struct overflow){0};
+    if (n) stet_info(MOD, "partition %u is no longer led here: %zu attempts stopped", partition_id, n);
 }
 
 void stet_invoker_abort(struct stet_invoker *inv, const struct stet_invocation_id *id) {
@@ -1260,6 +1299,7 @@ void stet_invoker_destroy(struct stet_invoker *inv) {
             stet_h2_stream_reset(t->stream);
             t->stream = NULL;
         }
+        inv->ports.applied.cancel(inv->ports.applied.ctx, &t->waiter);
         uv_timer_stop(&t->timer);
         uv_close((uv_handle_t *)&t->timer, timer_closed_cb);
     }

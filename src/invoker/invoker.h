@@ -45,6 +45,7 @@
 #include "partition/partition.h"
 #include "schema/schema.h"
 #include "store/store.h"
+#include "worker/waiter.h"
 
 struct stet_h2_pool;
 struct stet_invoker;
@@ -64,6 +65,7 @@ struct stet_invoker_ports {
     const struct stet_schema *(*schema)(void *ctx);
     const struct stet_schema_defaults *(*schema_defaults)(void *ctx);
     uint64_t (*applied_lsn)(void *ctx, uint32_t partition_id);
+    struct stet_applied_port applied; /* when_applied: a retry waits for its proposals */
     /* Proposes r to the log of the partition owning r->id.partition_key. Refused appends are
      * retried: returns 0 with *lsn_out = the LSN, or 0 with *lsn_out = 0 when the record was
      * queued for a retry; < 0 when refused for good. cb may be NULL. */
@@ -90,6 +92,9 @@ void stet_invoker_destroy(struct stet_invoker *inv);
 void stet_invoker_invoke(struct stet_invoker *inv, const struct stet_invocation_id *id);
 void stet_invoker_notify(struct stet_invoker *inv, const struct stet_invocation_id *id, uint32_t entry_index);
 void stet_invoker_abort(struct stet_invoker *inv, const struct stet_invocation_id *id);
+/* The partition stopped being led here: every attempt of its invocations is stopped and
+ * forgotten (the next leader invokes them again). */
+void stet_invoker_partition_lost(struct stet_invoker *inv, uint32_t partition_id);
 /* A pause was requested: the running attempt is asked to suspend (request stream closed);
  * an attempt waiting for a retry is not started again and the invocation becomes paused. */
 void stet_invoker_pause(struct stet_invoker *inv, const struct stet_invocation_id *id);

@@ -28,9 +28,14 @@
  *                                                        │  └──notification matches waiting set──┘
  *                                                        └─Paused (retries exhausted)─► PAUSED
  *
- * The owner drives leadership: after replaying the log up to its tail it calls
+ * Leader epochs: an ANNOUNCE_LEADER record raises the partition's epoch (stored in the fsm
+ * row); any later record whose epoch is lower was appended by a deposed leader and is skipped
+ * (it still advances applied_lsn). Records of epoch 0 (none) are never dropped.
+ *
+ * The owner drives leadership (src/worker): once its announcement is applied it calls
  * stet_partition_become_leader, which emits an INVOKE action for every invocation in state
- * INVOKED (their attempts died with the previous process).
+ * INVOKED (their attempts died with the previous leader), OUTBOX for undelivered messages and
+ * TIMER for the earliest timer; stet_partition_step_down stops emitting actions.
  */
 #ifndef STET_PARTITION_H
 #define STET_PARTITION_H
@@ -60,8 +65,9 @@ enum stet_record_kind {
     STET_REC_RESUME = 10,        /* resume a paused invocation */
     STET_REC_PAUSE = 11,         /* pause a running invocation */
     STET_REC_STATE_MUTATION = 12,/* replace all state of (service, key), queued behind the key's lock */
+    STET_REC_ANNOUNCE_LEADER = 13,/* a leader starts with `epoch`: older epochs' records are dropped */
 };
-#define STET_REC_KIND_MAX STET_REC_STATE_MUTATION
+#define STET_REC_KIND_MAX STET_REC_ANNOUNCE_LEADER
 
 enum stet_timer_kind { STET_TIMER_SLEEP = 1, STET_TIMER_START = 2, STET_TIMER_CLEANUP = 3 };
 
@@ -84,7 +90,8 @@ enum stet_attach_mode { STET_ATTACH_WAIT = 1, STET_ATTACH_OUTPUT = 2 };
 struct stet_record {
     enum stet_record_kind kind;
     uint64_t timestamp_ms; /* chosen by the appender; the processor's only clock */
-    uint64_t epoch;        /* leader epoch of the appender (1 on a single node) */
+    uint64_t epoch;        /* leader epoch of the appender; records older than the last
+                              ANNOUNCE_LEADER's epoch are dropped */
     struct stet_invocation_id id;
 
     /* INVOKE */
@@ -207,6 +214,7 @@ bool stet_partition_is_leader(const struct stet_partition *p);
  * counted only while leader, so replaying the log at start-up does not count them twice. */
 struct stet_partition_stats {
     uint64_t records_applied;       /* records applied, replay included */
+    uint64_t records_stale;         /* records of an older epoch, skipped */
     uint64_t invocations_succeeded; /* completed with a value */
     uint64_t invocations_failed;    /* completed with a failure (terminal error, kill, cancel) */
 };
@@ -217,9 +225,14 @@ void stet_partition_stats(const struct stet_partition *p, struct stet_partition_
  * when the store write failed (the partition must then stop). */
 int stet_partition_apply(struct stet_partition *p, uint64_t lsn, const uint8_t *rec, size_t len);
 
-/* Emits INVOKE for every INVOKED invocation and starts emitting actions; before this call
- * (while replaying) actions are suppressed except none. */
+/* Emits INVOKE for every INVOKED invocation, OUTBOX for every undelivered outbox message and
+ * TIMER for the earliest timer, and starts emitting actions; before this call (replaying, or
+ * following) no action is emitted. */
 int stet_partition_become_leader(struct stet_partition *p);
+/* Stops emitting actions (the partition is followed, not led). */
+void stet_partition_step_down(struct stet_partition *p);
+/* The highest epoch announced in the applied log (0: none). */
+uint64_t stet_partition_epoch(const struct stet_partition *p);
 
 /* Restate's state version: entries sorted by key, SHA-256 over (u64be index, 0x01, key, 0x02,
  * value, 0x03) per entry, base64url without padding (43 chars + NUL). */

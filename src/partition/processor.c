@@ -33,6 +33,7 @@ struct stet_partition {
     uint64_t inbox_seq;
     uint64_t outbox_seq;
     uint64_t outbox_truncated; /* outbox messages up to here were deleted */
+    uint64_t epoch;            /* highest announced leader epoch */
     bool leader;
     /* per-record scratch */
     uint64_t now_ms;
@@ -1480,6 +1481,7 @@ static int load_fsm(struct stet_partition *p) {
         if (f.number == 2) p->inbox_seq = f.varint;
         if (f.number == 3) p->outbox_seq = f.varint;
         if (f.number == 4) p->outbox_truncated = f.varint;
+        if (f.number == 5) p->epoch = f.varint;
     }
     return rc < 0 ? -EPROTO : 0;
 }
@@ -1516,6 +1518,8 @@ void stet_partition_destroy(struct stet_partition *p) {
 }
 
 uint64_t stet_partition_applied_lsn(const struct stet_partition *p) { return p->applied_lsn; }
+uint64_t stet_partition_epoch(const struct stet_partition *p) { return p->epoch; }
+void stet_partition_step_down(struct stet_partition *p) { p->leader = false; }
 uint32_t stet_partition_id(const struct stet_partition *p) { return p->cfg.partition_id; }
 bool stet_partition_is_leader(const struct stet_partition *p) { return p->leader; }
 
@@ -1548,7 +1552,14 @@ int stet_partition_apply(struct stet_partition *p, uint64_t lsn, const uint8_t *
         STET_ASSERT(r.id.partition_key >= p->cfg.key_start);
         STET_ASSERT(r.id.partition_key <= p->cfg.key_end);
         p->now_ms = r.timestamp_ms;
-        if (!dedup_seen(p, &r)) {
+        if (r.kind == STET_REC_ANNOUNCE_LEADER) {
+            if (r.epoch > p->epoch) p->epoch = r.epoch;
+        } else if (r.epoch != 0 && r.epoch < p->epoch) {
+            /* appended by a deposed leader: it must not change anything */
+            p->stats.records_stale++;
+            stet_debug(MOD, "skipping a record of epoch %llu < %llu partition=%u lsn=%llu", (unsigned long long)r.epoch,
+                       (unsigned long long)p->epoch, p->cfg.partition_id, (unsigned long long)lsn);
+        } else if (!dedup_seen(p, &r)) {
             switch (r.kind) {
             case STET_REC_INVOKE: rc = apply_invoke(p, &r); break;
             case STET_REC_INVOKER_EFFECT: rc = apply_effect(p, &r); break;
@@ -1562,6 +1573,7 @@ int stet_partition_apply(struct stet_partition *p, uint64_t lsn, const uint8_t *
             case STET_REC_PAUSE:
             case STET_REC_RESUME: rc = apply_admin(p, &r); break;
             case STET_REC_STATE_MUTATION: rc = apply_state_mutation(p, &r); break;
+            case STET_REC_ANNOUNCE_LEADER: STET_UNREACHABLE();
             }
         }
         if (rc < 0) return rc;
@@ -1573,6 +1585,7 @@ int stet_partition_apply(struct stet_partition *p, uint64_t lsn, const uint8_t *
     if (p->inbox_seq) stet_pb_put_uint_field(&p->v1, 2, p->inbox_seq);
     if (p->outbox_seq) stet_pb_put_uint_field(&p->v1, 3, p->outbox_seq);
     if (p->outbox_truncated) stet_pb_put_uint_field(&p->v1, 4, p->outbox_truncated);
+    if (p->epoch) stet_pb_put_uint_field(&p->v1, 5, p->epoch);
     stet_store_batch_put(&p->batch, p->k1.data, p->k1.len, p->v1.data, p->v1.len);
     /* no WAL: the log is the durable copy; a crash loses at most what replay rebuilds (the node
      * trims the log only up to what a store flush made durable) */

@@ -75,7 +75,8 @@ void stet_record_encode(struct stet_buf *out, const struct stet_record *r) {
 
 int stet_record_decode(const uint8_t *data, size_t len, struct stet_record *r) {
     memset(r, 0, sizeof(*r));
-    struct stet_pb_reader rd = {data, data + len};
+    struct stet_pb_reader rd;
+    stet_pb_reader_init(&rd, data, len); /* data may be NULL when len is 0 */
     struct stet_pb_field f;
     int rc;
     bool has_id = false;

@@ -189,6 +189,8 @@ void stet_inv_sink_encode(const struct stet_inv_sink *k, struct stet_buf *out) {
     put_u(out, 6, k->notification_type);
     put_u(out, 2, k->incarnation);
     put_u(out, 3, k->request_id);
+    put_u(out, 7, k->node_id);
+    put_u(out, 8, k->generation);
     if (k->kind == STET_SINK_INVOCATION) {
         uint8_t idb[24];
         stet_invocation_id_to_bytes(&k->caller, idb);
@@ -199,7 +201,8 @@ void stet_inv_sink_encode(const struct stet_inv_sink *k, struct stet_buf *out) {
 
 int stet_inv_sink_decode(const uint8_t *p, size_t len, struct stet_inv_sink *k) {
     memset(k, 0, sizeof(*k));
-    struct stet_pb_reader r = {p, p + len};
+    struct stet_pb_reader r;
+    stet_pb_reader_init(&r, p, len); /* p may be NULL when len is 0 */
     struct stet_pb_field f;
     int rc;
     while ((rc = stet_pb_next(&r, &f)) == 1) {
@@ -213,6 +216,8 @@ int stet_inv_sink_decode(const uint8_t *p, size_t len, struct stet_inv_sink *k) 
             break;
         case 5: k->completion_id = (uint32_t)f.varint; break;
         case 6: k->notification_type = (uint16_t)f.varint; break;
+        case 7: k->node_id = (uint32_t)f.varint; break;
+        case 8: k->generation = (uint32_t)f.varint; break;
         default: break;
         }
     }
@@ -224,7 +229,8 @@ int stet_inv_status_decode(struct stet_inv_status *s, const uint8_t *data, size_
     stet_inv_status_init(s);
     stet_buf_append(&s->storage, data, len);
     const uint8_t *base = s->storage.data;
-    struct stet_pb_reader r = {base, base + len};
+    struct stet_pb_reader r;
+    stet_pb_reader_init(&r, base, len); /* base is NULL when len is 0 */
     struct stet_pb_field f;
     int rc;
 #define SL(field) ((struct stet_slice){f.data, f.len})

@@ -44,12 +44,14 @@ const char *stet_inv_state_name(enum stet_inv_state s); /* Restate's status stri
 
 enum stet_sink_kind { STET_SINK_NONE = 0, STET_SINK_INGRESS = 1, STET_SINK_INVOCATION = 2, STET_SINK_ADMIN = 3 };
 
-/* Who waits for an invocation's result. Ingress sinks carry the node incarnation so that a
- * restarted process never answers a request id of its previous life. */
+/* Who waits for an invocation's result. Ingress and admin sinks name the node that holds the
+ * request (node id + generation, for routing the answer there) and the process incarnation, so
+ * a restarted process never answers a request id of its previous life. */
 struct stet_inv_sink {
     uint8_t kind;
     uint16_t notification_type;       /* INVOCATION: notification to append (CallCompletion, ...) */
     uint64_t incarnation;
+    uint32_t node_id, generation;     /* INGRESS/ADMIN: the node holding the request (0: unknown) */
     uint64_t request_id;
     struct stet_invocation_id caller; /* INVOCATION */
     uint32_t completion_id;           /* INVOCATION */

@@ -4,8 +4,14 @@
  * of this partition is due before it: fired timers are deleted when applied, and scanning from
  * the last fired wake time skips their tombstones), the records of the last scan still in
  * flight (outstanding: proposed, not yet durable) and the highest LSN among them (wait_lsn).
- * A scan runs only when outstanding == 0 and applied >= wait_lsn; otherwise it looks again
- * 1 ms later.
+ *
+ *   idle --env timer--> scan --proposed n > 0--> waiting (outstanding > 0)
+ *     ^                   |                          | last record durable
+ *     |                   | none due: arm next       v
+ *     +-------------------+<----- applied >= wait_lsn (when_applied) -- scan again
+ *
+ * A scan never runs while the previous one's records are unapplied (`waiting`); an env timer
+ * that fires then is remembered and the scan after the waiter covers it.
  */
 #include "worker/timers.h"
 
@@ -23,10 +29,12 @@ struct stet_timer_service {
     struct stet_timer_service_port port;
     uint32_t partition_id;
     struct stet_env_timer *timer;
+    struct stet_applied_waiter waiter;
     uint64_t armed_at;
     uint64_t scan_from;
     uint64_t wait_lsn;
     uint32_t outstanding;
+    bool waiting; /* the last scan's records are not all applied */
     bool stopped;
 };
 
@@ -51,6 +59,7 @@ int stet_timer_service_create(const struct stet_env *env, const struct stet_time
 void stet_timer_service_destroy(struct stet_timer_service *ts) {
     if (!ts) return;
     STET_ASSERT(ts->outstanding == 0 || ts->stopped); /* proposals are dropped before services */
+    ts->port.applied.cancel(ts->port.applied.ctx, &ts->waiter);
     stet_env_timer_destroy(ts->env, ts->timer);
     free(ts);
 }
@@ -72,7 +81,20 @@ void stet_timer_service_arm(struct stet_timer_service *ts, uint64_t wake_at_ms) 
 void stet_timer_service_stop(struct stet_timer_service *ts) {
     ts->stopped = true;
     ts->armed_at = 0;
+    ts->waiting = false;
+    ts->scan_from = 0;
     stet_env_timer_stop(ts->env, ts->timer);
+    ts->port.applied.cancel(ts->port.applied.ctx, &ts->waiter);
+}
+
+void stet_timer_service_start(struct stet_timer_service *ts) { ts->stopped = false; }
+
+static void scan(struct stet_timer_service *ts);
+
+static void applied_cb(void *arg) {
+    struct stet_timer_service *ts = arg;
+    ts->waiting = false;
+    if (!ts->stopped) scan(ts); /* more may be due */
 }
 
 static void fired_durable_cb(void *arg, int status, uint64_t lsn) {
@@ -80,6 +102,8 @@ static void fired_durable_cb(void *arg, int status, uint64_t lsn) {
     STET_ASSERT(ts->outstanding > 0);
     ts->outstanding--;
     if (status == 0 && lsn > ts->wait_lsn) ts->wait_lsn = lsn;
+    if (ts->outstanding == 0 && ts->waiting && !ts->stopped)
+        ts->port.applied.when_applied(ts->port.applied.ctx, ts->partition_id, ts->wait_lsn, &ts->waiter, applied_cb, ts);
 }
 
 struct scan_ctx {
@@ -96,37 +120,39 @@ static int due_cb(void *arg, const struct stet_record *fired) {
     ts->outstanding++;
     int rc = ts->port.propose(ts->port.ctx, &r, fired_durable_cb, ts, &lsn);
     if (rc != 0) {
-        /* refused for good (the log failed or is stopping): the next leader fires it */
+        /* refused for good (the log failed, the node stops, leadership moved): the next
+         * leader fires it */
         ts->outstanding--;
-        stet_warn(MOD, "partition %u: cannot propose a fired timer (%d); it fires at the next start", ts->partition_id,
+        stet_warn(MOD, "partition %u: cannot propose a fired timer (%d); the next leader fires it", ts->partition_id,
                   rc);
         return 1;
     }
-    if (lsn > ts->wait_lsn) ts->wait_lsn = lsn;
     c->last_wake = fired->wake_at_ms;
     c->proposed++;
     return 0;
 }
 
-static void fire_cb(void *arg) {
-    struct stet_timer_service *ts = arg;
-    ts->armed_at = 0;
-    if (ts->stopped) return;
+static void scan(struct stet_timer_service *ts) {
     uint64_t now = stet_env_now_ms(ts->env);
-    if (ts->outstanding > 0 || ts->port.applied_lsn(ts->port.ctx, ts->partition_id) < ts->wait_lsn) {
-        arm_at(ts, now + 1); /* the last scan's records are not all applied yet */
-        return;
-    }
     struct scan_ctx c = {ts, 0, 0};
     uint64_t next = 0;
+    ts->waiting = true; /* set before proposing: durable callbacks may run inside propose */
     int rc = stet_partition_timers_due(ts->port.store, ts->partition_id, ts->scan_from, now, SCAN_LIMIT, due_cb, &c,
                                        &next);
+    if (c.last_wake) ts->scan_from = c.last_wake;
+    if (c.proposed == 0) ts->waiting = false;
     if (rc < 0) {
         stet_warn(MOD, "partition %u: cannot read due timers (%d); trying again in 1 s", ts->partition_id, rc);
         arm_at(ts, now + 1000);
         return;
     }
-    if (c.last_wake) ts->scan_from = c.last_wake;
-    if (c.proposed) arm_at(ts, now + 1); /* look again once applied: more may be due */
-    else if (next) arm_at(ts, next);
+    if (c.proposed == 0 && next) arm_at(ts, next);
+    /* proposed > 0: the scan after they are applied (applied_cb) looks for more */
+}
+
+static void fire_cb(void *arg) {
+    struct stet_timer_service *ts = arg;
+    ts->armed_at = 0;
+    if (ts->stopped || ts->waiting) return; /* waiting: applied_cb scans anyway */
+    scan(ts);
 }

@@ -29,6 +29,7 @@
 #include "worker/proposals.h"
 #include "worker/shuffle.h"
 #include "worker/timers.h"
+#include "worker/worker.h"
 
 #define NP 4
 
@@ -84,55 +85,60 @@ static void uv_env_timer_destroy(void *ctx, struct stet_env_timer *t) {
     uv_close((uv_handle_t *)&((struct uv_env_timer *)(void *)t)->h, uv_env_timer_closed);
 }
 
-/* ---- the harness --------------------------------------------------------------------- */
+/* ---- the harness: a worker over the mem store and a fake log ------------------------- */
 
 struct appended {
     uint32_t pid;
     uint64_t lsn;
     stet_log_append_cb cb;
     void *arg;
-    struct stet_buf bytes;
+};
+
+struct fake_part_log {
+    struct stet_buf *recs; /* recs[lsn - 1] */
+    uint64_t assigned, durable;
 };
 
 struct harness {
     const struct stet_env *env;
     struct stet_store *store;
-    struct stet_partition *parts[NP];
-    uint64_t next_lsn[NP];
-    /* the fake log: appended records wait here until the commit timer applies them */
-    struct appended *log;
-    size_t n_log, cap_log;
+    struct fake_part_log logs[NP];
+    struct appended *pending; /* appended, not yet committed, in append order */
+    size_t n_pending, cap_pending;
     struct stet_env_timer *commit_timer;
     bool commit_armed;
-    int refuse;             /* the next appends fail with -ENOBUFS */
+    int refuse;       /* the next appends fail with -ENOBUFS */
     uint64_t refused;
-    bool retry;             /* proposals go through src/worker/proposals */
-    struct stet_proposals *prop;
-    struct stet_timer_service *timers[NP];
-    struct stet_shuffle *shuffle;
+    bool retry;       /* the invoker's proposals are retried (the fix) or plain appends */
+    struct stet_worker *worker;
     struct stet_invoker *invoker;
-    size_t invokes;         /* INVOKE actions */
+    size_t invokes;   /* INVOKE actions */
+    size_t lost[NP];  /* leadership lost notifications */
+    /* a fake invoker (when invoker is NULL and fake_sdk is set): INVOKE -> Output + End */
+    bool fake_sdk;
+    bool fake_sdk_epoch_zombie; /* keep proposing with the old epoch after a step-down */
 };
-
-static struct harness *H; /* the action callback has no better way back */
 
 static void commit_cb(void *arg) {
     struct harness *h = arg;
     h->commit_armed = false;
-    /* records appended by callbacks below go into the next commit */
-    struct appended *batch = h->log;
-    size_t n = h->n_log;
-    h->log = NULL;
-    h->n_log = h->cap_log = 0;
+    struct appended *batch = h->pending;
+    size_t n = h->n_pending;
+    h->pending = NULL;
+    h->n_pending = h->cap_pending = 0;
+    /* durable tails first, then the worker reads, then the append callbacks (the log's order) */
+    bool touched[NP] = {false};
     for (size_t i = 0; i < n; i++) {
-        struct appended *a = &batch[i];
-        assert_int_equal(stet_partition_apply(h->parts[a->pid], a->lsn, a->bytes.data, a->bytes.len), 0);
-        stet_partition_check(h->parts[a->pid]);
+        struct fake_part_log *l = &h->logs[batch[i].pid];
+        assert_int_equal(l->durable + 1, batch[i].lsn);
+        l->durable = batch[i].lsn;
+        touched[batch[i].pid] = true;
     }
-    for (size_t i = 0; i < n; i++) {
+    for (uint32_t p = 0; p < NP; p++)
+        if (touched[p]) assert_int_equal(stet_worker_log_durable(h->worker, p), 0);
+    stet_worker_check(h->worker);
+    for (size_t i = 0; i < n; i++)
         if (batch[i].cb) batch[i].cb(batch[i].arg, 0, batch[i].lsn);
-        stet_buf_free(&batch[i].bytes);
-    }
     free(batch);
 }
 
@@ -145,14 +151,17 @@ static int fake_append(void *ctx, uint32_t pid, const uint8_t *rec, size_t len, 
         h->refused++;
         return -ENOBUFS;
     }
-    if (h->n_log == h->cap_log) {
-        h->cap_log = h->cap_log ? h->cap_log * 2 : 64;
-        h->log = realloc(h->log, h->cap_log * sizeof(*h->log));
+    struct fake_part_log *l = &h->logs[pid];
+    l->recs = realloc(l->recs, (l->assigned + 1) * sizeof(*l->recs));
+    l->recs[l->assigned] = (struct stet_buf)STET_BUF_INIT;
+    stet_buf_append(&l->recs[l->assigned], rec, len);
+    l->assigned++;
+    if (h->n_pending == h->cap_pending) {
+        h->cap_pending = h->cap_pending ? h->cap_pending * 2 : 64;
+        h->pending = realloc(h->pending, h->cap_pending * sizeof(*h->pending));
     }
-    struct appended *a = &h->log[h->n_log++];
-    *a = (struct appended){.pid = pid, .lsn = ++h->next_lsn[pid], .cb = cb, .arg = arg, .bytes = STET_BUF_INIT};
-    stet_buf_append(&a->bytes, rec, len);
-    if (lsn_out) *lsn_out = a->lsn;
+    h->pending[h->n_pending++] = (struct appended){.pid = pid, .lsn = l->assigned, .cb = cb, .arg = arg};
+    if (lsn_out) *lsn_out = l->assigned;
     if (!h->commit_armed) {
         h->commit_armed = true;
         stet_env_timer_start(h->env, h->commit_timer, 1);
@@ -160,84 +169,94 @@ static int fake_append(void *ctx, uint32_t pid, const uint8_t *rec, size_t len, 
     return 0;
 }
 
+static int fake_read(void *ctx, uint32_t pid, uint64_t lsn, struct stet_buf *out) {
+    struct harness *h = ctx;
+    struct fake_part_log *l = &h->logs[pid];
+    if (lsn == 0 || lsn > l->durable) return 1;
+    stet_buf_reset(out);
+    stet_buf_append(out, l->recs[lsn - 1].data, l->recs[lsn - 1].len);
+    return 0;
+}
+
+static uint64_t fake_tail(void *ctx, uint32_t pid) { return ((struct harness *)ctx)->logs[pid].durable; }
+
+/* what the test itself proposes (ingress-like: a plain append) */
 static int h_propose(void *ctx, struct stet_record *r, stet_log_append_cb cb, void *arg, uint64_t *lsn_out) {
     struct harness *h = ctx;
-    if (r->timestamp_ms == 0) r->timestamp_ms = stet_env_now_ms(h->env);
-    r->epoch = 1;
-    struct stet_buf b = STET_BUF_INIT;
-    stet_record_encode(&b, r);
-    uint32_t pid = stet_partition_for_key(r->id.partition_key, NP);
-    int rc = h->retry ? stet_proposals_submit(h->prop, pid, b.data, b.len, cb, arg, lsn_out)
-                      : fake_append(h, pid, b.data, b.len, cb, arg, lsn_out);
-    stet_buf_free(&b);
-    return rc;
+    return stet_worker_propose(h->worker, r, cb, arg, lsn_out);
+}
+
+/* the invoker's port: retried (the fix) or a plain append (as before) */
+static int h_invoker_propose(void *ctx, struct stet_record *r, stet_log_append_cb cb, void *arg, uint64_t *lsn_out) {
+    struct harness *h = ctx;
+    return h->retry ? stet_worker_propose_retried(h->worker, r, cb, arg, lsn_out)
+                    : stet_worker_propose(h->worker, r, cb, arg, lsn_out);
 }
 
 static bool h_settled(void *ctx, uint32_t pid, uint64_t *last) {
-    struct harness *h = ctx;
-    if (h->retry) return stet_proposals_settled(h->prop, pid, last);
-    *last = h->next_lsn[pid];
-    return true;
+    return stet_worker_settled(((struct harness *)ctx)->worker, pid, last);
 }
 
-static uint64_t h_applied(void *ctx, uint32_t pid) { return stet_partition_applied_lsn(((struct harness *)ctx)->parts[pid]); }
+static uint64_t h_applied(void *ctx, uint32_t pid) { return stet_worker_applied_lsn(((struct harness *)ctx)->worker, pid); }
 
-static void h_action(void *ctx, const struct stet_action *a) {
+static void fake_sdk_invoke(struct harness *h, const struct stet_invocation_id *id);
+
+static void h_invoker_action(void *ctx, const struct stet_action *a) {
     struct harness *h = ctx;
-    switch (a->kind) {
-    case STET_ACTION_INVOKE:
-        h->invokes++;
-        if (h->invoker) stet_invoker_invoke(h->invoker, &a->id);
-        break;
-    case STET_ACTION_NOTIFY:
-        if (h->invoker) stet_invoker_notify(h->invoker, &a->id, a->entry_index);
-        break;
-    case STET_ACTION_ABORT:
-        if (h->invoker) stet_invoker_abort(h->invoker, &a->id);
-        break;
-    case STET_ACTION_PAUSE:
-        if (h->invoker) stet_invoker_pause(h->invoker, &a->id);
-        break;
-    case STET_ACTION_OUTBOX: stet_shuffle_deliver(h->shuffle, a->partition_id, a->outbox_seq); break;
-    case STET_ACTION_TIMER: stet_timer_service_arm(h->timers[a->partition_id], a->wake_at_ms); break;
-    default: break;
+    if (a->kind == STET_ACTION_INVOKE) h->invokes++;
+    if (h->invoker) {
+        switch (a->kind) {
+        case STET_ACTION_INVOKE: stet_invoker_invoke(h->invoker, &a->id); break;
+        case STET_ACTION_NOTIFY: stet_invoker_notify(h->invoker, &a->id, a->entry_index); break;
+        case STET_ACTION_ABORT: stet_invoker_abort(h->invoker, &a->id); break;
+        case STET_ACTION_PAUSE: stet_invoker_pause(h->invoker, &a->id); break;
+        default: break;
+        }
+    } else if (h->fake_sdk && a->kind == STET_ACTION_INVOKE) {
+        fake_sdk_invoke(h, &a->id);
+    }
+}
+
+static void h_respond(void *ctx, const struct stet_action *a) {
+    (void)ctx;
+    (void)a;
+}
+
+static void h_leadership(void *ctx, uint32_t pid, bool leader) {
+    struct harness *h = ctx;
+    if (!leader) {
+        h->lost[pid]++;
+        if (h->invoker) stet_invoker_partition_lost(h->invoker, pid);
     }
 }
 
 static void harness_open(struct harness *h, const struct stet_env *env, bool retry) {
     memset(h, 0, sizeof(*h));
-    H = h;
     h->env = env;
     h->retry = retry;
     h->store = stet_store_create_mem();
     h->commit_timer = stet_env_timer_create(env, commit_cb, h);
-    struct stet_proposals_port pp = {.ctx = h, .append = fake_append};
-    assert_int_equal(stet_proposals_create(env, &pp, &h->prop), 0);
-    struct stet_timer_service_port tp = {.ctx = h, .store = h->store, .applied_lsn = h_applied, .propose = h_propose};
-    struct stet_shuffle_port sp = {.ctx = h, .store = h->store, .num_partitions = NP, .propose = h_propose};
-    assert_int_equal(stet_shuffle_create(&sp, &h->shuffle), 0);
-    for (uint32_t i = 0; i < NP; i++) {
-        assert_int_equal(stet_timer_service_create(env, &tp, i, &h->timers[i]), 0);
-        struct stet_partition_config pc = {.partition_id = i};
-        stet_partition_key_range(i, NP, &pc.key_start, &pc.key_end);
-        assert_int_equal(stet_partition_create(env, h->store, &pc, h_action, h, &h->parts[i]), 0);
-        stet_partition_become_leader(h->parts[i]);
-    }
+    struct stet_worker_ports wp = {.ctx = h, .env = env, .store = h->store, .num_partitions = NP,
+                                   .append = fake_append, .read = fake_read, .durable_tail = fake_tail,
+                                   .invoker_action = h_invoker_action, .respond = h_respond,
+                                   .leadership = h_leadership};
+    char err[256];
+    assert_int_equal(stet_worker_create(&wp, &h->worker, err, sizeof(err)), 0);
+    for (uint32_t i = 0; i < NP; i++) assert_int_equal(stet_worker_become_leader(h->worker, i), 0);
 }
 
 static void harness_close(struct harness *h) {
     h->refuse = 0;
-    while (h->n_log) commit_cb(h); /* what was appended becomes durable */
-    stet_proposals_destroy(h->prop); /* what waits for a retry is dropped (-ESHUTDOWN) */
-    for (uint32_t i = 0; i < NP; i++) {
-        stet_timer_service_stop(h->timers[i]);
-        stet_timer_service_destroy(h->timers[i]);
-        stet_partition_destroy(h->parts[i]);
-    }
-    assert_int_equal(h->n_log, 0);
-    free(h->log);
+    stet_worker_stop(h->worker); /* what waits for a retry is dropped (-ESHUTDOWN) */
+    while (h->n_pending) commit_cb(h); /* what was appended becomes durable */
+    stet_worker_check(h->worker);
+    stet_worker_destroy(h->worker);
+    free(h->pending);
     stet_env_timer_destroy(h->env, h->commit_timer);
-    stet_shuffle_destroy(h->shuffle);
+    for (uint32_t p = 0; p < NP; p++) {
+        for (uint64_t i = 0; i < h->logs[p].assigned; i++) stet_buf_free(&h->logs[p].recs[i]);
+        free(h->logs[p].recs);
+    }
     stet_store_destroy(h->store);
 }
 
@@ -293,34 +312,64 @@ static void record_cb(void *arg, int status, uint64_t lsn) {
     l->n++;
 }
 
+/* A log that only counts: appends get the next LSN of their partition, or -ENOBUFS. */
+struct counting_log {
+    int refuse;
+    uint64_t lsn[NP];
+    struct appended done[64];
+    size_t n_done;
+};
+
+static int counting_append(void *ctx, uint32_t pid, const uint8_t *rec, size_t len, stet_log_append_cb cb, void *arg,
+                           uint64_t *lsn_out) {
+    (void)rec;
+    (void)len;
+    struct counting_log *c = ctx;
+    if (c->refuse > 0) {
+        c->refuse--;
+        return -ENOBUFS;
+    }
+    *lsn_out = ++c->lsn[pid];
+    assert_true(c->n_done < 64);
+    c->done[c->n_done++] = (struct appended){.pid = pid, .lsn = *lsn_out, .cb = cb, .arg = arg};
+    return 0;
+}
+
+static void counting_commit(struct counting_log *c) {
+    for (size_t i = 0; i < c->n_done; i++)
+        if (c->done[i].cb) c->done[i].cb(c->done[i].arg, 0, c->done[i].lsn);
+    c->n_done = 0;
+}
+
 static void test_proposals_retry_in_order(void **state) {
     (void)state;
     struct sim_env sim;
     sim_env_init(&sim, 1);
-    struct harness h;
-    harness_open(&h, &sim.env, true);
+    struct counting_log c = {0};
+    struct stet_proposals *prop;
+    struct stet_proposals_port pp = {.ctx = &c, .append = counting_append};
+    assert_int_equal(stet_proposals_create(&sim.env, &pp, &prop), 0);
     struct cb_log l = {0};
     uint64_t lsn = 99, last = 0;
     /* appended at once */
-    assert_int_equal(stet_proposals_submit(h.prop, 0, (const uint8_t *)"a", 1, record_cb, &l, &lsn), 0);
+    assert_int_equal(stet_proposals_submit(prop, 0, (const uint8_t *)"a", 1, record_cb, &l, &lsn), 0);
     assert_int_equal(lsn, 1);
     /* refused: queued, and what follows queues behind it even though the log would take it */
-    h.refuse = 1;
-    assert_int_equal(stet_proposals_submit(h.prop, 0, (const uint8_t *)"b", 1, record_cb, &l, &lsn), 0);
+    c.refuse = 1;
+    assert_int_equal(stet_proposals_submit(prop, 0, (const uint8_t *)"b", 1, record_cb, &l, &lsn), 0);
     assert_int_equal(lsn, 0);
-    assert_false(stet_proposals_settled(h.prop, 0, &last));
-    assert_int_equal(stet_proposals_submit(h.prop, 0, (const uint8_t *)"c", 1, record_cb, &l, &lsn), 0);
+    assert_false(stet_proposals_settled(prop, 0, &last));
+    assert_int_equal(stet_proposals_submit(prop, 0, (const uint8_t *)"c", 1, record_cb, &l, &lsn), 0);
     assert_int_equal(lsn, 0);
-    stet_proposals_check(h.prop);
+    stet_proposals_check(prop);
     /* other partitions are not held up */
-    assert_int_equal(stet_proposals_submit(h.prop, 1, (const uint8_t *)"d", 1, NULL, NULL, &lsn), 0);
+    assert_int_equal(stet_proposals_submit(prop, 1, (const uint8_t *)"d", 1, NULL, NULL, &lsn), 0);
     assert_int_equal(lsn, 1);
-    h.refuse = 2; /* two more refusals inside the retry rounds */
-    /* the fake log commits raw bytes to the processor: they are malformed records, which the
-     * processor skips with a warning; only the order and the callbacks matter here */
+    c.refuse = 2; /* two more refusals inside the retry rounds */
     sim_env_run_for(&sim, 100);
-    stet_proposals_check(h.prop);
-    assert_true(stet_proposals_settled(h.prop, 0, &last));
+    counting_commit(&c);
+    stet_proposals_check(prop);
+    assert_true(stet_proposals_settled(prop, 0, &last));
     assert_int_equal(last, 3);
     assert_int_equal(l.n, 3);
     for (size_t i = 0; i < 3; i++) {
@@ -328,31 +377,41 @@ static void test_proposals_retry_in_order(void **state) {
         assert_int_equal(l.lsn[i], i + 1); /* a, b, c in submission order */
     }
     struct stet_proposals_stats st;
-    stet_proposals_stats(h.prop, &st);
+    stet_proposals_stats(prop, &st);
     assert_int_equal(st.queued, 0);
     assert_int_equal(st.retried, 1);
     /* a step-down drops what waits, with -ECANCELED */
-    h.refuse = 1000;
-    assert_int_equal(stet_proposals_submit(h.prop, 2, (const uint8_t *)"e", 1, record_cb, &l, &lsn), 0);
+    c.refuse = 1000;
+    assert_int_equal(stet_proposals_submit(prop, 2, (const uint8_t *)"e", 1, record_cb, &l, &lsn), 0);
     sim_env_run_for(&sim, 20);
-    stet_proposals_cancel_partition(h.prop, 2);
+    stet_proposals_cancel_partition(prop, 2);
     assert_int_equal(l.n, 4);
     assert_int_equal(l.status[3], -ECANCELED);
-    stet_proposals_check(h.prop);
-    /* a failed log refuses for good, without the callback */
-    h.refuse = 0;
-    harness_close(&h);
+    stet_proposals_check(prop);
+    /* shutdown drops the rest with -ESHUTDOWN */
+    assert_int_equal(stet_proposals_submit(prop, 3, (const uint8_t *)"f", 1, record_cb, &l, &lsn), 0);
+    stet_proposals_destroy(prop);
+    assert_int_equal(l.n, 5);
+    assert_int_equal(l.status[4], -ESHUTDOWN);
     sim_env_free(&sim);
 }
 
 /* ---- timers -------------------------------------------------------------------------- */
 
-/* A delayed invocation's start timer fires during a burst of refused appends. */
-static void run_timer_burst(bool retry, bool expect_started) {
+static void run_env(struct harness *h, uint64_t ms) {
+    (void)h;
+    sim_env_run_for((struct sim_env *)(uintptr_t)h->env->ctx, ms);
+}
+
+/* Delayed invocations' start timers fire during a burst of refused appends. */
+static void test_timers_survive_refused_appends(void **state) {
+    (void)state;
     struct sim_env sim;
     sim_env_init(&sim, 2);
     struct harness h;
-    harness_open(&h, &sim.env, retry);
+    harness_open(&h, &sim.env, true);
+    run_env(&h, 5); /* the leader announcements are applied */
+    for (uint32_t i = 0; i < NP; i++) assert_true(stet_worker_is_leader(h.worker, i));
     struct stet_invocation_id ids[NP];
     for (uint32_t i = 0; i < NP; i++) {
         uint64_t start, end;
@@ -360,39 +419,30 @@ static void run_timer_burst(bool retry, bool expect_started) {
         ids[i] = make_id(start + 5, (uint8_t)(i + 1));
         propose_invoke(&h, ids[i], "Svc", sim.now_ms + 50);
     }
-    sim_env_run_for(&sim, 10);
+    run_env(&h, 10);
     for (uint32_t i = 0; i < NP; i++) assert_int_equal(status_of(&h, &ids[i]), STET_INV_SCHEDULED);
     h.refuse = 6; /* the timers fire into a full log */
-    sim_env_run_for(&sim, 3000);
+    run_env(&h, 3000);
     assert_true(h.refused >= 1);
-    for (uint32_t i = 0; i < NP; i++)
-        assert_int_equal(status_of(&h, &ids[i]), expect_started ? STET_INV_INVOKED : STET_INV_SCHEDULED);
-    if (expect_started) assert_int_equal(h.invokes, NP);
+    for (uint32_t i = 0; i < NP; i++) assert_int_equal(status_of(&h, &ids[i]), STET_INV_INVOKED);
+    assert_int_equal(h.invokes, NP);
     harness_close(&h);
     sim_env_free(&sim);
-}
-
-static void test_timers_survive_refused_appends(void **state) {
-    (void)state;
-    run_timer_burst(true, true);
-}
-
-static void test_timers_without_retries_are_lost(void **state) {
-    (void)state;
-    run_timer_burst(false, false);
 }
 
 /* ---- shuffle ------------------------------------------------------------------------- */
 
 /* An invocation calls another; the outbox message meets a burst of refused appends. */
-static void run_outbox_burst(bool retry, bool expect_delivered) {
+static void test_outbox_survives_refused_appends(void **state) {
+    (void)state;
     struct sim_env sim;
     sim_env_init(&sim, 3);
     struct harness h;
-    harness_open(&h, &sim.env, retry);
+    harness_open(&h, &sim.env, true);
+    run_env(&h, 5);
     struct stet_invocation_id caller = make_id(7, 1);
     propose_invoke(&h, caller, "Caller", 0);
-    sim_env_run_for(&sim, 5);
+    run_env(&h, 5);
     assert_int_equal(status_of(&h, &caller), STET_INV_INVOKED);
     /* CallCommand{service Greeter, handler greet, parameter, id-notification 1, result 2} */
     struct stet_buf pl = STET_BUF_INIT;
@@ -414,35 +464,151 @@ static void run_outbox_burst(bool retry, bool expect_delivered) {
     assert_int_equal(h_propose(&h, &e, NULL, NULL, NULL), 0);
     h.refuse = 5; /* the delivery and then the truncation meet a full log */
     size_t before = h.invokes;
-    sim_env_run_for(&sim, 3000);
+    run_env(&h, 3000);
     uint32_t src = stet_partition_for_key(caller.partition_key, NP);
     struct stet_buf v = STET_BUF_INIT;
     int rc = stet_partition_outbox_get(h.store, src, 1, &v);
-    struct stet_shuffle_stats ss;
-    stet_shuffle_stats(h.shuffle, &ss);
-    if (expect_delivered) {
-        assert_int_equal(h.invokes, before + 1); /* the callee started once */
-        assert_int_equal(rc, 1);                 /* and the outbox is empty again */
-        assert_int_equal(ss.delivered, 1);
-        assert_int_equal(ss.lost, 0);
-    } else {
-        assert_int_equal(h.invokes, before);
-        assert_int_equal(rc, 0); /* stuck in the outbox until the next start */
-    }
+    struct stet_worker_stats ws;
+    stet_worker_stats(h.worker, &ws);
+    assert_true(h.refused >= 1);
+    assert_int_equal(h.invokes, before + 1); /* the callee started once */
+    assert_int_equal(rc, 1);                 /* and the outbox is empty again */
+    assert_int_equal(ws.shuffle_delivered, 1);
+    assert_int_equal(ws.shuffle_lost, 0);
     stet_buf_free(&v);
     stet_buf_free(&pl);
     harness_close(&h);
     sim_env_free(&sim);
 }
 
-static void test_outbox_survives_refused_appends(void **state) {
-    (void)state;
-    run_outbox_burst(true, true);
+/* ---- leadership ---------------------------------------------------------------------- */
+
+/* A fake SDK behind the worker's invoker port: every INVOKE completes (Output "ok" + End)
+ * 20 ms later, proposed with the epoch the partition had when it was invoked. A zombie keeps
+ * doing that after its partition was stepped down (a deposed leader's late appends): those
+ * records go straight to the log with the old epoch. */
+struct fake_call {
+    struct stet_invocation_id id;
+    uint64_t due_ms;
+    uint64_t epoch;
+    bool zombie;
+};
+static struct fake_call fake_calls[512];
+static size_t n_fake_calls;
+
+static void fake_sdk_invoke(struct harness *h, const struct stet_invocation_id *id) {
+    assert_true(n_fake_calls < 512);
+    uint32_t pid = stet_partition_for_key(id->partition_key, NP);
+    fake_calls[n_fake_calls++] = (struct fake_call){*id, stet_env_now_ms(h->env) + 20, stet_worker_epoch(h->worker, pid),
+                                                    false};
 }
 
-static void test_outbox_without_retries_is_stuck(void **state) {
+static void fake_sdk_complete(struct harness *h, struct fake_call *c) {
+    struct stet_buf out = STET_BUF_INIT, enc = STET_BUF_INIT;
+    struct stet_result res = {.kind = STET_RESULT_VALUE, .value = S("\"ok\"")};
+    stet_proto_encode_output(&out, &res);
+    struct stet_record r;
+    memset(&r, 0, sizeof(r));
+    r.kind = STET_REC_INVOKER_EFFECT;
+    r.id = c->id;
+    r.effect = STET_EFFECT_ENTRY;
+    r.entry_type = STET_CMD_OUTPUT;
+    r.payload = (struct stet_slice){out.data, out.len};
+    struct stet_record end;
+    memset(&end, 0, sizeof(end));
+    end.kind = STET_REC_INVOKER_EFFECT;
+    end.id = c->id;
+    end.effect = STET_EFFECT_END;
+    uint32_t pid = stet_partition_for_key(c->id.partition_key, NP);
+    if (!c->zombie) {
+        assert_int_equal(stet_worker_propose_retried(h->worker, &r, NULL, NULL, NULL), 0);
+        assert_int_equal(stet_worker_propose_retried(h->worker, &end, NULL, NULL, NULL), 0);
+    } else {
+        uint64_t lsn;
+        r.timestamp_ms = end.timestamp_ms = stet_env_now_ms(h->env);
+        r.epoch = end.epoch = c->epoch;
+        stet_record_encode(&enc, &r);
+        assert_int_equal(fake_append(h, pid, enc.data, enc.len, NULL, NULL, &lsn), 0);
+        stet_buf_reset(&enc);
+        stet_record_encode(&enc, &end);
+        assert_int_equal(fake_append(h, pid, enc.data, enc.len, NULL, NULL, &lsn), 0);
+    }
+    stet_buf_free(&out);
+    stet_buf_free(&enc);
+}
+
+static void fake_sdk_run(struct harness *h, uint64_t ms) {
+    struct sim_env *sim = (struct sim_env *)(uintptr_t)h->env->ctx;
+    for (uint64_t t = 0; t < ms; t++) {
+        sim_env_run_for(sim, 1);
+        for (size_t i = 0; i < n_fake_calls; i++) {
+            struct fake_call *c = &fake_calls[i];
+            if (c->due_ms == 0 || c->due_ms > sim->now_ms) continue;
+            c->due_ms = 0;
+            fake_sdk_complete(h, c);
+        }
+    }
+}
+
+/* A partition stepped down and up again continues every invocation exactly once: the new
+ * leader re-invokes what was running, and the old leader's late appends are dropped. */
+static void test_step_down_and_up_continues_exactly_once(void **state) {
     (void)state;
-    run_outbox_burst(false, false);
+    struct sim_env sim;
+    sim_env_init(&sim, 4);
+    struct harness h;
+    harness_open(&h, &sim.env, true);
+    h.fake_sdk = true;
+    n_fake_calls = 0;
+    fake_sdk_run(&h, 5);
+    enum { N = 40 };
+    struct stet_invocation_id ids[N];
+    for (int i = 0; i < N; i++) {
+        ids[i] = make_id((uint64_t)i * (UINT64_MAX / N) + 3, (uint8_t)(i + 1));
+        propose_invoke(&h, ids[i], "Svc", 0);
+    }
+    fake_sdk_run(&h, 5); /* invoked; their completions are due in 20 ms */
+    assert_int_equal(h.invokes, N);
+    uint32_t victim = 1;
+    uint64_t old_epoch = stet_worker_epoch(h.worker, victim);
+    stet_worker_step_down(h.worker, victim);
+    assert_false(stet_worker_is_leader(h.worker, victim));
+    assert_int_equal(h.lost[victim], 1);
+    /* the deposed leader's attempts keep running (a zombie) */
+    size_t zombies = 0;
+    for (size_t i = 0; i < n_fake_calls; i++)
+        if (stet_partition_for_key(fake_calls[i].id.partition_key, NP) == victim) {
+            fake_calls[i].zombie = true;
+            zombies++;
+        }
+    assert_true(zombies > 0);
+    /* a proposal to a partition not led here is refused */
+    struct stet_invocation_id late = ids[victim * (N / NP)];
+    struct stet_record kill;
+    memset(&kill, 0, sizeof(kill));
+    kill.kind = STET_REC_KILL;
+    kill.id = late;
+    assert_int_equal(stet_worker_propose(h.worker, &kill, NULL, NULL, NULL), -EAGAIN);
+    fake_sdk_run(&h, 3);
+    assert_int_equal(stet_worker_become_leader(h.worker, victim), 0);
+    fake_sdk_run(&h, 5);
+    assert_true(stet_worker_is_leader(h.worker, victim));
+    assert_int_equal(stet_worker_epoch(h.worker, victim), old_epoch + 1);
+    fake_sdk_run(&h, 100);
+    for (int i = 0; i < N; i++) {
+        struct stet_inv_status st;
+        stet_inv_status_init(&st);
+        assert_int_equal(stet_table_status_get(h.store, &ids[i], &st), 0);
+        assert_int_equal(st.state, STET_INV_COMPLETED);
+        assert_int_equal(st.journal_len, 2); /* input + exactly one output */
+        stet_inv_status_free(&st);
+    }
+    struct stet_worker_stats ws;
+    stet_worker_stats(h.worker, &ws);
+    assert_int_equal(ws.records_dropped_stale, 2 * zombies); /* every zombie Output and End */
+    assert_int_equal(h.invokes, N + zombies);                /* re-invoked once by the new leader */
+    harness_close(&h);
+    sim_env_free(&sim);
 }
 
 /* ---- invoker ------------------------------------------------------------------------- */
@@ -491,6 +657,11 @@ static void tick_cb(uv_prepare_t *p) {
     }
 }
 
+static void fx_run_ms(struct inv_fixture *fx, uint64_t ms) {
+    uint64_t end = uv_env_now(NULL) + ms;
+    while (uv_env_now(NULL) < end) uv_run(&fx->loop, UV_RUN_NOWAIT);
+}
+
 static void fx_open(struct inv_fixture *fx, bool retry, uint32_t max_running, uint32_t max_tasks) {
     memset(fx, 0, sizeof(*fx));
     FX = fx;
@@ -510,18 +681,16 @@ static void fx_open(struct inv_fixture *fx, bool retry, uint32_t max_running, ui
         .ctx = &fx->h, .loop = &fx->loop, .env = &fx->env.env, .store = fx->h.store, .num_partitions = NP,
         .cluster_name = "test", .inactivity_timeout_ms = 60000, .abort_timeout_ms = 600000,
         .eager_state_size_limit = 1 << 20, .concurrent_invocations_limit = max_running, .max_tasks = max_tasks,
-        .schema = fx_schema_cb, .schema_defaults = fx_defaults_cb, .applied_lsn = h_applied, .propose = h_propose,
-        .settled = h_settled};
+        .schema = fx_schema_cb, .schema_defaults = fx_defaults_cb, .applied_lsn = h_applied,
+        .applied = stet_worker_applied_port(fx->h.worker), .propose = h_invoker_propose, .settled = h_settled};
     assert_int_equal(stet_invoker_create(&ip, fx->pool, &fx->h.invoker), 0);
     uv_prepare_init(&fx->loop, &fx->tick);
     fx->tick.data = fx;
     uv_prepare_start(&fx->tick, tick_cb);
+    fx_run_ms(fx, 5); /* the leader announcements are applied */
+    for (uint32_t i = 0; i < NP; i++) assert_true(stet_worker_is_leader(fx->h.worker, i));
 }
 
-static void fx_run_ms(struct inv_fixture *fx, uint64_t ms) {
-    uint64_t end = uv_env_now(NULL) + ms;
-    while (uv_env_now(NULL) < end) uv_run(&fx->loop, UV_RUN_NOWAIT);
-}
 
 static void walk_close(uv_handle_t *h, void *arg) {
     (void)arg;
@@ -638,9 +807,8 @@ int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_proposals_retry_in_order),
         cmocka_unit_test(test_timers_survive_refused_appends),
-        cmocka_unit_test(test_timers_without_retries_are_lost),
         cmocka_unit_test(test_outbox_survives_refused_appends),
-        cmocka_unit_test(test_outbox_without_retries_is_stuck),
+        cmocka_unit_test(test_step_down_and_up_continues_exactly_once),
         cmocka_unit_test(test_invoker_kill_pause_survive_refused_appends),
         cmocka_unit_test(test_invoker_kill_pause_without_retries_are_lost),
         cmocka_unit_test(test_invoker_overflow_takes_invocations_from_the_store),
