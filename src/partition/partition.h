@@ -250,7 +250,11 @@ int stet_partition_timers_due(struct stet_store *store, uint32_t partition_id, u
                               size_t limit, int (*cb)(void *arg, const struct stet_record *fired), void *arg,
                               uint64_t *next_wake_ms);
 
-/* Checks internal invariants (for tests and the simulator). */
+/* Asserts the partition's invariants: the fsm row in the store equals the in-memory applied
+ * LSN, inbox/outbox sequences and epoch; every journal is dense; every key with inboxed
+ * invocations is locked by an invocation that has not completed (stet_tables_check). Reads the
+ * whole partition: the sanitized build (STET_EXPENSIVE_CHECKS) runs it after every applied
+ * record; tests, fuzzers and the simulator call it too. */
 void stet_partition_check(const struct stet_partition *p);
 
 /* Partition key ranges: partition i of n covers [i * step, (i+1) * step - 1], the last one

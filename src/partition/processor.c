@@ -1596,6 +1596,9 @@ int stet_partition_apply(struct stet_partition *p, uint64_t lsn, const uint8_t *
         return rc;
     }
     emit_pending(p);
+#ifdef STET_EXPENSIVE_CHECKS
+    stet_partition_check(p); /* the sanitized build checks the whole partition after every record */
+#endif
     return 0;
 }
 
@@ -1727,5 +1730,26 @@ int stet_partition_timers_due(struct stet_store *store, uint32_t partition_id, u
 void stet_partition_check(const struct stet_partition *p) {
     STET_ASSERT(p->cfg.key_start <= p->cfg.key_end);
     STET_ASSERT(p->n_pending == 0);
-    STET_ASSERT(p->batch.count == 0 || true);
+    STET_ASSERT(p->outbox_truncated <= p->outbox_seq);
+    /* the fsm row says what memory says (it is written with every applied record) */
+    struct stet_buf k = STET_BUF_INIT, v = STET_BUF_INIT;
+    stet_key_fsm(&k, p->cfg.partition_id);
+    int rc = stet_store_get(p->store, k.data, k.len, &v);
+    STET_ASSERT(rc == 0 || (rc == 1 && p->applied_lsn == 0));
+    if (rc == 0) {
+        uint64_t f[6] = {0};
+        struct stet_pb_reader r;
+        stet_pb_reader_init(&r, v.data, v.len);
+        struct stet_pb_field fl;
+        while (stet_pb_next(&r, &fl) == 1)
+            if (fl.number < 6) f[fl.number] = fl.varint;
+        STET_ASSERT(f[1] == p->applied_lsn);
+        STET_ASSERT(f[2] == p->inbox_seq);
+        STET_ASSERT(f[3] == p->outbox_seq);
+        STET_ASSERT(f[4] == p->outbox_truncated);
+        STET_ASSERT(f[5] == p->epoch);
+    }
+    stet_buf_free(&k);
+    stet_buf_free(&v);
+    stet_tables_check(p->store, p->cfg.key_start, p->cfg.key_end);
 }

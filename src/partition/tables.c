@@ -401,3 +401,88 @@ int stet_table_state_scan(struct stet_store *store, uint64_t pk, struct stet_sli
     stet_buf_free(&hi);
     return rc;
 }
+
+/* ---- invariants ---------------------------------------------------------------------- */
+
+static uint64_t count_prefix(struct stet_store *store, const struct stet_buf *prefix, uint32_t *max_index) {
+    struct stet_buf end = STET_BUF_INIT;
+    stet_key_prefix_end(prefix, &end);
+    struct stet_store_iter *it = stet_store_iter_create(store, prefix->data, prefix->len, end.data, end.len);
+    STET_ASSERT(it != NULL);
+    uint64_t n = 0;
+    for (; stet_store_iter_valid(store, it); stet_store_iter_next(store, it)) {
+        size_t kl;
+        const uint8_t *k = stet_store_iter_key(store, it, &kl);
+        if (max_index && kl == prefix->len + 4) {
+            uint32_t idx = stet_load_u32be(k + prefix->len);
+            if (idx > *max_index || n == 0) *max_index = idx;
+        }
+        n++;
+    }
+    stet_store_iter_destroy(store, it);
+    stet_buf_free(&end);
+    return n;
+}
+
+struct check_ctx {
+    struct stet_store *store;
+    struct stet_buf k;
+};
+
+static int check_status_cb(void *arg, const struct stet_invocation_id *id, const struct stet_inv_status *st) {
+    struct check_ctx *c = arg;
+    /* dense journal: entries 0..journal_len-1 and nothing else (a completed invocation whose
+     * journal was not retained has none) */
+    stet_key_journal_prefix(&c->k, id);
+    uint32_t max_index = 0;
+    uint64_t n = count_prefix(c->store, &c->k, &max_index);
+    if (n > 0) {
+        STET_ASSERT(n == st->journal_len);
+        STET_ASSERT(max_index + 1 == st->journal_len);
+    } else {
+        STET_ASSERT(st->state == STET_INV_COMPLETED || st->state == STET_INV_SCHEDULED ||
+                    st->state == STET_INV_INBOXED || st->journal_len == 0);
+    }
+    STET_ASSERT(st->commands <= st->journal_len);
+    STET_ASSERT(st->n_sinks <= STET_MAX_SINKS);
+    return 0;
+}
+
+void stet_tables_check(struct stet_store *store, uint64_t key_start, uint64_t key_end) {
+    struct check_ctx c = {store, STET_BUF_INIT};
+    STET_ASSERT(stet_table_status_scan(store, key_start, key_end, NULL, 0, check_status_cb, &c) >= 0);
+    /* every key with inboxed invocations is locked by an invocation that has not completed */
+    struct stet_buf lo = STET_BUF_INIT, hi = STET_BUF_INIT, lock = STET_BUF_INIT, v = STET_BUF_INIT;
+    stet_buf_append_byte(&lo, 'I');
+    stet_buf_append_u64be(&lo, key_start);
+    stet_buf_append_byte(&hi, 'I');
+    if (key_end == UINT64_MAX) hi.data[0] = 'I' + 1;
+    else stet_buf_append_u64be(&hi, key_end + 1);
+    struct stet_store_iter *it = stet_store_iter_create(store, lo.data, lo.len, hi.data, hi.len);
+    STET_ASSERT(it != NULL);
+    for (; stet_store_iter_valid(store, it); stet_store_iter_next(store, it)) {
+        size_t kl;
+        const uint8_t *k = stet_store_iter_key(store, it, &kl);
+        STET_ASSERT(kl > 1 + 8 + 8);
+        stet_buf_reset(&lock);
+        stet_buf_append_byte(&lock, 'V');
+        stet_buf_append(&lock, k + 1, kl - 1 - 8); /* pk, service, key without the sequence */
+        int rc = stet_store_get(store, lock.data, lock.len, &v);
+        STET_ASSERT(rc == 0); /* an inboxed invocation waits for a lock that is held */
+        if (v.len == 24) {
+            struct stet_invocation_id holder;
+            stet_invocation_id_from_bytes(v.data, &holder);
+            struct stet_inv_status st;
+            stet_inv_status_init(&st);
+            rc = stet_table_status_get(store, &holder, &st);
+            STET_ASSERT(rc == 0 && st.state != STET_INV_COMPLETED);
+            stet_inv_status_free(&st);
+        }
+    }
+    stet_store_iter_destroy(store, it);
+    stet_buf_free(&lo);
+    stet_buf_free(&hi);
+    stet_buf_free(&lock);
+    stet_buf_free(&v);
+    stet_buf_free(&c.k);
+}

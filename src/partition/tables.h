@@ -109,6 +109,12 @@ int stet_table_status_scan(struct stet_store *store, uint64_t key_start, uint64_
                            int (*cb)(void *arg, const struct stet_invocation_id *id, const struct stet_inv_status *st),
                            void *arg);
 
+/* Asserts the tables' invariants for the partition keys [key_start, key_end]: every
+ * invocation's journal is dense (entries 0..journal_len-1, nothing more), and every key with
+ * inboxed invocations is locked by an invocation that has not completed. Reads everything in
+ * the range: for tests, fuzzers and the sanitized build. */
+void stet_tables_check(struct stet_store *store, uint64_t key_start, uint64_t key_end);
+
 /* keys */
 void stet_key_fsm(struct stet_buf *k, uint32_t partition_id);
 void stet_key_status(struct stet_buf *k, const struct stet_invocation_id *id);
