@@ -23,8 +23,7 @@
 #include "common/hmap.h"
 #include "common/log.h"
 #include "common/timefmt.h"
-#include "h1client/h1client.h"
-#include "h2client/h2client.h"
+#include "invoker/transport.h"
 #include "protocol/protocol.h"
 
 #define MOD "invoker"
@@ -57,11 +56,10 @@ struct task {
     uint8_t id_bytes[24];
     char id_str[STET_INVOCATION_ID_STRLEN + 1];
     enum task_phase phase;
-    struct stet_h2_stream *stream;
-    struct stet_h1_request *h1; /* HTTP/1.1 request/response attempt (use_http_11 deployments) */
+    struct stet_invoker_stream *stream; /* the attempt's request (HTTP/2 or HTTP/1.1) */
     struct stet_frame_decoder dec;
-    uv_timer_t timer; /* inactivity / abort / retry */
-    bool timer_closing;
+    struct stet_env_timer *timer; /* inactivity / abort / retry */
+    struct task *grave_next;      /* freed, waiting for the end of the loop iteration */
     bool request_closed;     /* we half-closed */
     bool terminal_received;  /* End/Suspension/Error seen on this attempt */
     bool attempt_failed;     /* this attempt failed; retry after close */
@@ -119,7 +117,7 @@ struct finishing {
 
 struct stet_invoker {
     struct stet_invoker_ports ports;
-    struct stet_h2_pool *pool;
+    struct task *graveyard; /* tasks freed during this iteration: their memory goes at the next tick */
     struct stet_hmap tasks; /* 24-byte id -> struct task */
     struct stet_invoker_stats stats;
     bool destroying;
@@ -141,9 +139,10 @@ struct stet_invoker {
 
 static void attempt_start(struct task *t);
 static void task_applied_cb(void *arg);
+static void timer_cb(void *arg);
 static void attempt_finished(struct task *t);
 static bool check_response_head(struct task *t, int status, const char *ct, size_t ctlen);
-static void feed_body(struct task *t, const uint8_t *data, size_t len, bool h1);
+static void feed_body(struct task *t, const uint8_t *data, size_t len);
 static void attempt_fail(struct task *t, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 static void stream_end_request(struct task *t);
 
@@ -168,11 +167,16 @@ static bool task_settled(struct task *t) {
     return inv->ports.applied_lsn(inv->ports.ctx, pid) >= t->last_proposed_lsn;
 }
 
-static void timer_closed_cb(uv_handle_t *h) {
-    struct task *t = h->data;
-    stet_frame_decoder_free(&t->dec);
-    stet_buf_free(&t->last_stacktrace);
-    free(t);
+/* A freed task's memory stays valid until the next tick: callers up the stack (feed_body after
+ * handle_message failed the attempt, stream callbacks) may still look at it. */
+static void graveyard_empty(struct stet_invoker *inv) {
+    while (inv->graveyard) {
+        struct task *t = inv->graveyard;
+        inv->graveyard = t->grave_next;
+        stet_frame_decoder_free(&t->dec);
+        stet_buf_free(&t->last_stacktrace);
+        free(t);
+    }
 }
 
 static bool may_take_slot(const struct stet_invoker *inv) {
@@ -305,6 +309,7 @@ static void overflow_scan(struct stet_invoker *inv) {
 }
 
 bool stet_invoker_tick(struct stet_invoker *inv) {
+    graveyard_empty(inv);
     inv->started_this_tick = 0;
     drain_waitlist(inv);
     if (inv->finishing_head < inv->finishing.len) finishing_purge(inv);
@@ -323,17 +328,17 @@ static void release_slot(struct task *t) {
     drain_waitlist(inv);
 }
 
-/* Drops the attempt's HTTP/2 stream or HTTP/1.1 request; no callback of it runs afterwards. */
+/* Drops the attempt's request; no callback of it runs afterwards. */
 static void close_transport(struct task *t) {
     if (t->stream) {
-        stet_h2_stream_reset(t->stream);
+        const struct stet_invoker_transport *tr = &t->inv->ports.transport;
+        tr->reset(tr->ctx, t->stream);
         t->stream = NULL;
     }
-    if (t->h1) {
-        stet_h1_request_cancel(t->h1);
-        t->h1 = NULL;
-    }
 }
+
+static void timer_start(struct task *t, uint64_t ms) { stet_env_timer_start(t->inv->ports.env, t->timer, ms); }
+static void timer_stop(struct task *t) { stet_env_timer_stop(t->inv->ports.env, t->timer); }
 
 static void task_free(struct task *t) {
     struct stet_invoker *inv = t->inv;
@@ -346,9 +351,11 @@ static void task_free(struct task *t) {
     STET_ASSERT(inv->n_tasks > 0);
     inv->n_tasks--;
     close_transport(t);
-    uv_timer_stop(&t->timer);
-    t->timer_closing = true;
-    uv_close((uv_handle_t *)&t->timer, timer_closed_cb);
+    stet_env_timer_destroy(inv->ports.env, t->timer);
+    t->timer = NULL;
+    t->phase = PHASE_CLOSING; /* nothing may start it again */
+    t->grave_next = inv->graveyard;
+    inv->graveyard = t;
 }
 
 static struct task *task_get_or_create(struct stet_invoker *inv, const struct stet_invocation_id *id) {
@@ -364,8 +371,8 @@ static struct task *task_get_or_create(struct stet_invoker *inv, const struct st
     stet_invocation_id_format(id, t->id_str);
     t->phase = PHASE_IDLE;
     stet_frame_decoder_init(&t->dec, MAX_MESSAGE_BYTES);
-    uv_timer_init(inv->ports.loop, &t->timer);
-    t->timer.data = t;
+    t->timer = stet_env_timer_create(inv->ports.env, timer_cb, t);
+    STET_ASSERT(t->timer != NULL);
     stet_hmap_put(&inv->tasks, b, 24, t);
     inv->stats.open_tasks++;
     inv->n_tasks++;
@@ -415,15 +422,15 @@ static void propose_final(struct task *t, enum stet_effect_kind kind, const uint
 
 /* ---- timers -------------------------------------------------------------------------- */
 
-static void timer_cb(uv_timer_t *h) {
-    struct task *t = h->data;
+static void timer_cb(void *arg) {
+    struct task *t = arg;
     if (t->phase == PHASE_RUNNING) {
         if (!t->abort_phase) {
             /* inactivity: ask the SDK to suspend by closing our side */
             stet_debug(MOD, "inactivity timeout, closing request stream inv=%s", t->id_str);
             stream_end_request(t);
             t->abort_phase = true;
-            uv_timer_start(&t->timer, timer_cb, t->abort_ms, 0);
+            timer_start(t, t->abort_ms);
         } else {
             attempt_fail(t, "the invocation attempt timed out: no progress within the abort timeout of %llums",
                          (unsigned long long)t->abort_ms);
@@ -442,7 +449,7 @@ static void task_applied_cb(void *arg) {
 static void touch(struct task *t) {
     if (t->phase != PHASE_RUNNING || t->request_response) return;
     if (t->abort_phase) return; /* after the half-close only the abort timer runs */
-    uv_timer_start(&t->timer, timer_cb, t->inactivity_ms, 0);
+    timer_start(t, t->inactivity_ms);
 }
 
 /* ---- sending ------------------------------------------------------------------------- */
@@ -451,14 +458,16 @@ static void send_frame(struct task *t, uint16_t type, const uint8_t *payload, si
     if (!t->stream || t->request_closed) return;
     struct stet_buf b = STET_BUF_INIT;
     stet_frame_encode(&b, type, 0, payload, len);
-    stet_h2_stream_write(t->stream, b.data, b.len);
+    const struct stet_invoker_transport *tr = &t->inv->ports.transport;
+    tr->write(tr->ctx, t->stream, b.data, b.len);
     stet_buf_free(&b);
 }
 
 static void stream_end_request(struct task *t) {
     if (!t->stream || t->request_closed) return;
     t->request_closed = true;
-    stet_h2_stream_end(t->stream);
+    const struct stet_invoker_transport *tr = &t->inv->ports.transport;
+    tr->end(tr->ctx, t->stream);
 }
 
 struct fwd_ctx {
@@ -551,46 +560,12 @@ static void split_uri(const char *uri, char *authority, size_t alen, char *prefi
     }
 }
 
-static void on_headers(struct stet_h2_stream *s, int status, const struct stet_h2_header *h, size_t n, void *ud);
-static void on_data(struct stet_h2_stream *s, const uint8_t *data, size_t len, void *ud);
-static void on_response_end(struct stet_h2_stream *s, void *ud);
-static void on_close(struct stet_h2_stream *s, int error, const char *message, void *ud);
-static const struct stet_h2_stream_callbacks stream_cbs = {
-    .on_headers = on_headers, .on_data = on_data, .on_response_end = on_response_end, .on_close = on_close};
-
-/* HTTP/1.1 request/response attempt finished: the whole response is here. */
-static void h1_done_cb(struct stet_h1_request *r, int error, const char *message, const struct stet_h1_response *resp,
-                       void *ud) {
-    STET_UNUSED(r);
-    struct task *t = ud;
-    t->h1 = NULL;
-    uv_timer_stop(&t->timer);
-    if (t->inv->destroying) return;
-    if (error) {
-        attempt_fail(t, "%s", message ? message : "HTTP/1.1 request failed");
-        return;
-    }
-    const char *ct = stet_h1_response_header(resp, "content-type");
-    if (!check_response_head(t, resp->status, ct, ct ? strlen(ct) : 0)) return;
-    feed_body(t, resp->body, resp->body_len, true);
-    if (t->phase != PHASE_RUNNING || (t->attempt_failed && !t->terminal_received)) return;
-    if (!t->terminal_received) {
-        size_t pending = stet_frame_decoder_pending(&t->dec);
-        if (pending)
-            attempt_fail(t, "protocol violation: the deployment ended its response in the middle of a message (%zu "
-                            "bytes of an incomplete message)", pending);
-        else
-            attempt_fail(t, "the deployment ended its response without End, Suspension or Error message");
-        return;
-    }
-    t->phase = PHASE_CLOSING;
-    attempt_finished(t);
-}
-
-static bool h1_forbidden_header(const char *name) {
-    return strcasecmp(name, "host") == 0 || strcasecmp(name, "connection") == 0 ||
-           strcasecmp(name, "content-length") == 0 || strcasecmp(name, "transfer-encoding") == 0;
-}
+static void on_headers(void *ud, int status, const char *ct, size_t ctlen);
+static void on_data(void *ud, const uint8_t *data, size_t len);
+static void on_response_end(void *ud);
+static void on_close(void *ud, int error, const char *message);
+static const struct stet_invoker_stream_cbs stream_cbs = {
+    .on_headers = on_headers, .on_data = on_data, .on_end = on_response_end, .on_close = on_close};
 
 static void attempt_start(struct task *t) {
     struct stet_invoker *inv = t->inv;
@@ -601,7 +576,7 @@ static void attempt_start(struct task *t) {
         t->phase = PHASE_BACKOFF;
         if (t->proposal_queued) {
             /* the log refused a proposal for now (rare): look again shortly */
-            uv_timer_start(&t->timer, timer_cb, 10, 0);
+            timer_start(t, 10);
         } else {
             inv->ports.applied.when_applied(inv->ports.applied.ctx, partition_of(inv, &t->id), t->last_proposed_lsn,
                                             &t->waiter, task_applied_cb, t);
@@ -743,50 +718,43 @@ static void attempt_start(struct task *t) {
     snprintf(path, sizeof(path), "%sinvoke/%.*s/%.*s", prefix, (int)st.service.len, (const char *)st.service.ptr,
              (int)st.handler.len, (const char *)st.handler.ptr);
     snprintf(ctype, sizeof(ctype), "application/vnd.restate.invocation.v%u", version);
-    struct stet_h2_header hdrs[48];
+    struct stet_invoker_header hdrs[48];
     size_t nh = 0;
-    hdrs[nh++] = (struct stet_h2_header){"content-type", 12, ctype, strlen(ctype)};
-    hdrs[nh++] = (struct stet_h2_header){"accept", 6, ctype, strlen(ctype)};
-    hdrs[nh++] = (struct stet_h2_header){"x-restate-invocation-id", 23, t->id_str, strlen(t->id_str)};
+    hdrs[nh++] = (struct stet_invoker_header){"content-type", 12, ctype, strlen(ctype)};
+    hdrs[nh++] = (struct stet_invoker_header){"accept", 6, ctype, strlen(ctype)};
+    hdrs[nh++] = (struct stet_invoker_header){"x-restate-invocation-id", 23, t->id_str, strlen(t->id_str)};
     struct stet_buf enc_key = STET_BUF_INIT;
     if (st.keyed) {
         stet_percent_encode((const char *)st.key.ptr, st.key.len, &enc_key);
-        hdrs[nh++] = (struct stet_h2_header){"x-restate-service-key", 21, (const char *)enc_key.data, enc_key.len};
+        hdrs[nh++] = (struct stet_invoker_header){"x-restate-service-key", 21, (const char *)enc_key.data, enc_key.len};
     }
     const char *cluster = inv->ports.cluster_name;
-    hdrs[nh++] = (struct stet_h2_header){"x-restate-cluster-name", 22, cluster, strlen(cluster)};
+    hdrs[nh++] = (struct stet_invoker_header){"x-restate-cluster-name", 22, cluster, strlen(cluster)};
     for (size_t i = 0; i < dep->n_headers && nh < STET_ARRAY_LEN(hdrs); i++)
-        hdrs[nh++] = (struct stet_h2_header){dep->headers[i].key, strlen(dep->headers[i].key), dep->headers[i].value,
-                                             strlen(dep->headers[i].value)};
+        hdrs[nh++] = (struct stet_invoker_header){dep->headers[i].key, strlen(dep->headers[i].key),
+                                                  dep->headers[i].value, strlen(dep->headers[i].value)};
     stet_frame_decoder_free(&t->dec);
     stet_frame_decoder_init(&t->dec, MAX_MESSAGE_BYTES);
+    struct stet_invoker_request treq = {.authority = authority, .path = path, .headers = hdrs, .n_headers = nh,
+                                        .http11 = dep->use_http_11, .body = body.data, .body_len = body.len,
+                                        .max_response_bytes = MAX_MESSAGE_BYTES + (1u << 20)};
+    const struct stet_invoker_transport *tr = &inv->ports.transport;
     if (dep->use_http_11) {
         /* HTTP/1.1: request/response only; everything goes in one request */
-        struct stet_h1_header h1h[48];
-        size_t n1 = 0;
-        for (size_t i = 0; i < nh; i++) {
-            if (h1_forbidden_header(hdrs[i].name)) continue;
-            h1h[n1++] = (struct stet_h1_header){hdrs[i].name, hdrs[i].name_len, hdrs[i].value, hdrs[i].value_len};
-        }
-        struct stet_h1_options o = {.timeout_ms = 0, .max_response_bytes = MAX_MESSAGE_BYTES + (1u << 20)};
         t->request_response = true;
         t->request_closed = true;
-        rc = stet_h1_request_start(inv->ports.loop, authority, "POST", path, h1h, n1, body.data, body.len, &o,
-                                   h1_done_cb, t, &t->h1);
-        if (rc == 0) {
+    }
+    if ((rc = tr->open(tr->ctx, &treq, &stream_cbs, t, &t->stream)) == 0) {
+        if (dep->use_http_11) {
             t->abort_phase = true;
-            uv_timer_start(&t->timer, timer_cb, t->abort_ms, 0);
-        }
-    } else if ((rc = stet_h2_request(inv->pool, authority, "POST", path, hdrs, nh, false, &stream_cbs, t,
-                                     &t->stream)) == 0) {
-        stet_h2_stream_write(t->stream, body.data, body.len);
-        if (t->request_response) {
+            timer_start(t, t->abort_ms);
+        } else if (t->request_response) {
             /* request/response: everything is sent; only the abort timeout bounds the wait */
             stream_end_request(t);
             t->abort_phase = true;
-            uv_timer_start(&t->timer, timer_cb, t->abort_ms, 0);
+            timer_start(t, t->abort_ms);
         } else {
-            uv_timer_start(&t->timer, timer_cb, t->inactivity_ms, 0);
+            timer_start(t, t->inactivity_ms);
         }
         stet_debug(MOD, "attempt started inv=%s deployment=%s known_entries=%u", t->id_str, dep->uri, st.journal_len);
     }
@@ -838,7 +806,7 @@ void stet_invoker_pause(struct stet_invoker *inv, const struct stet_invocation_i
         if (!t->terminal_received && !t->request_closed) {
             stream_end_request(t);
             t->abort_phase = true;
-            uv_timer_start(&t->timer, timer_cb, t->abort_ms, 0);
+            timer_start(t, t->abort_ms);
         }
     } else if (t->phase == PHASE_BACKOFF || t->phase == PHASE_IDLE) {
         propose_final(t, STET_EFFECT_PAUSED, NULL, 0);
@@ -933,7 +901,7 @@ static void attempt_finished(struct task *t) {
         inv->stats.retries++;
         stet_warn(MOD, "invocation attempt failed inv=%s attempt=%u error=\"%s\"; retrying in %llums", t->id_str,
                   t->failed_attempts, t->last_failure, (unsigned long long)delay);
-        uv_timer_start(&t->timer, timer_cb, delay, 0);
+        timer_start(t, delay);
         return;
     }
     if (t->restart_requested) {
@@ -953,7 +921,7 @@ static void attempt_fail(struct task *t, const char *fmt, ...) {
     t->last_error_code = 0;
     stet_buf_reset(&t->last_stacktrace);
     t->attempt_failed = true;
-    uv_timer_stop(&t->timer);
+    timer_stop(t);
     close_transport(t);
     attempt_finished(t);
 }
@@ -985,17 +953,9 @@ static bool check_response_head(struct task *t, int status, const char *ct, size
     return true;
 }
 
-static void on_headers(struct stet_h2_stream *s, int status, const struct stet_h2_header *h, size_t n, void *ud) {
-    STET_UNUSED(s);
+static void on_headers(void *ud, int status, const char *ct, size_t ctlen) {
     struct task *t = ud;
     touch(t);
-    const char *ct = NULL;
-    size_t ctlen = 0;
-    for (size_t i = 0; i < n; i++)
-        if (h[i].name_len == 12 && strncasecmp(h[i].name, "content-type", 12) == 0) {
-            ct = h[i].value;
-            ctlen = h[i].value_len;
-        }
     check_response_head(t, status, ct, ctlen);
 }
 
@@ -1206,15 +1166,14 @@ static void handle_message(struct task *t, const struct stet_frame *f) {
     }
 }
 
-static void on_data(struct stet_h2_stream *s, const uint8_t *data, size_t len, void *ud) {
-    STET_UNUSED(s);
+static void on_data(void *ud, const uint8_t *data, size_t len) {
     struct task *t = ud;
     touch(t);
-    feed_body(t, data, len, false);
+    feed_body(t, data, len);
 }
 
 /* Decodes and handles every complete message in data. */
-static void feed_body(struct task *t, const uint8_t *data, size_t len, bool h1) {
+static void feed_body(struct task *t, const uint8_t *data, size_t len) {
     stet_frame_decoder_feed(&t->dec, data, len);
     for (;;) {
         struct stet_frame f;
@@ -1228,14 +1187,13 @@ static void feed_body(struct task *t, const uint8_t *data, size_t len, bool h1) 
         handle_message(t, &f);
         /* handle_message may have failed the attempt (the task memory stays valid until the
          * loop runs its close callback) */
-        if (t->phase != PHASE_RUNNING || (!h1 && !t->stream) || t->attempt_failed) return;
+        if (t->phase != PHASE_RUNNING || !t->stream || t->attempt_failed) return;
     }
 }
 
 /* The deployment ended its response. Normal after End/Suspension/Error (we half-closed
  * already); otherwise the attempt is broken: fail it now instead of waiting for a timeout. */
-static void on_response_end(struct stet_h2_stream *s, void *ud) {
-    STET_UNUSED(s);
+static void on_response_end(void *ud) {
     struct task *t = ud;
     if (t->terminal_received || t->phase != PHASE_RUNNING) return;
     size_t pending = stet_frame_decoder_pending(&t->dec);
@@ -1246,11 +1204,10 @@ static void on_response_end(struct stet_h2_stream *s, void *ud) {
         attempt_fail(t, "the deployment ended its response without End, Suspension or Error message");
 }
 
-static void on_close(struct stet_h2_stream *s, int error, const char *message, void *ud) {
-    STET_UNUSED(s);
+static void on_close(void *ud, int error, const char *message) {
     struct task *t = ud;
     t->stream = NULL;
-    uv_timer_stop(&t->timer);
+    timer_stop(t);
     if (t->inv->destroying) return;
     if (!t->terminal_received) {
         snprintf(t->last_failure, sizeof(t->last_failure), "%s",
@@ -1267,12 +1224,11 @@ static void on_close(struct stet_h2_stream *s, int error, const char *message, v
 
 /* ---- API ----------------------------------------------------------------------------- */
 
-int stet_invoker_create(const struct stet_invoker_ports *ports, struct stet_h2_pool *pool, struct stet_invoker **out) {
+int stet_invoker_create(const struct stet_invoker_ports *ports, struct stet_invoker **out) {
     STET_ASSERT(ports->num_partitions > 0);
     struct stet_invoker *inv = calloc(1, sizeof(*inv));
     if (!inv) return -ENOMEM;
     inv->ports = *ports;
-    inv->pool = pool;
     inv->max_running = ports->concurrent_invocations_limit ? ports->concurrent_invocations_limit : DEFAULT_RUNNING_ATTEMPTS;
     inv->max_tasks = ports->max_tasks ? ports->max_tasks : DEFAULT_MAX_TASKS;
     if (inv->max_tasks < inv->max_running) inv->max_tasks = inv->max_running;
@@ -1295,14 +1251,13 @@ void stet_invoker_destroy(struct stet_invoker *inv) {
     for (size_t i = 0; i < inv->tasks.cap; i++) {
         if (inv->tasks.slots[i].state != 1) continue;
         struct task *t = inv->tasks.slots[i].value;
-        if (t->stream) {
-            stet_h2_stream_reset(t->stream);
-            t->stream = NULL;
-        }
+        close_transport(t);
         inv->ports.applied.cancel(inv->ports.applied.ctx, &t->waiter);
-        uv_timer_stop(&t->timer);
-        uv_close((uv_handle_t *)&t->timer, timer_closed_cb);
+        stet_env_timer_destroy(inv->ports.env, t->timer);
+        t->grave_next = inv->graveyard;
+        inv->graveyard = t;
     }
+    graveyard_empty(inv);
     stet_hmap_free(&inv->tasks);
     stet_hmap_free(&inv->finishing_set);
     stet_buf_free(&inv->finishing);

@@ -1,5 +1,7 @@
-/* The invoker: drives invocation attempts against service deployments over HTTP/2 (h2c),
- * speaking the service protocol v5/v6 (shared/reference/service-protocol.md).
+/* The invoker: drives invocation attempts against service deployments through a transport
+ * (src/invoker/transport.h: HTTP/2 cleartext or HTTP/1.1 in production, an in-process SDK in a
+ * simulation), speaking the service protocol v5/v6 (shared/reference/service-protocol.md).
+ * Its timers are env timers, its time the env's.
  *
  * It holds no durable state. For each INVOKE action it reads the invocation status, journal
  * and (eager) state from the partition store, opens one stream per attempt, replays the
@@ -37,24 +39,23 @@
 
 #include <stdbool.h>
 #include <stdint.h>
-#include <uv.h>
 
 #include "common/env.h"
 #include "common/ids.h"
+#include "invoker/transport.h"
 #include "log/log.h"
 #include "partition/partition.h"
 #include "schema/schema.h"
 #include "store/store.h"
 #include "worker/waiter.h"
 
-struct stet_h2_pool;
 struct stet_invoker;
 
 /* What the invoker needs from whoever wires it (the node, a test, the simulator). */
 struct stet_invoker_ports {
     void *ctx;
-    uv_loop_t *loop;              /* attempts' HTTP/1.1 requests and timers */
-    const struct stet_env *env;   /* clock */
+    struct stet_invoker_transport transport; /* how attempts reach deployments */
+    const struct stet_env *env;   /* clock and timers (inactivity, abort, retry backoff) */
     struct stet_store *store;     /* the partition store, read only: statuses, journals, state */
     uint32_t num_partitions;
     const char *cluster_name;     /* x-restate-cluster-name */
@@ -84,7 +85,7 @@ struct stet_invoker_stats {
 };
 
 /* ports is copied; what it points to is borrowed and must outlive the invoker. */
-int stet_invoker_create(const struct stet_invoker_ports *ports, struct stet_h2_pool *pool, struct stet_invoker **out);
+int stet_invoker_create(const struct stet_invoker_ports *ports, struct stet_invoker **out);
 /* Resets every stream and frees the tasks. */
 void stet_invoker_destroy(struct stet_invoker *inv);
 

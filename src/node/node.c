@@ -361,9 +361,10 @@ int stet_node_create(const struct stet_config *cfg, struct stet_node **out, char
     }
     rc = stet_admin_create(&n->loop, n->pool, n->md, cfg, &n->admin, err, errlen);
     if (rc != 0) goto fail;
+    n->http = (struct stet_invoker_http){.pool = n->pool, .loop = &n->loop};
     struct stet_invoker_ports ip = {
         .ctx = n,
-        .loop = &n->loop,
+        .transport = stet_invoker_http_transport(&n->http),
         .env = n->env,
         .store = n->store,
         .num_partitions = n->n_parts,
@@ -380,7 +381,7 @@ int stet_node_create(const struct stet_config *cfg, struct stet_node **out, char
         .propose = propose_retried,
         .settled = settled,
     };
-    rc = stet_invoker_create(&ip, n->pool, &n->invoker);
+    rc = stet_invoker_create(&ip, &n->invoker);
     if (rc != 0) goto fail;
     struct stet_ingress_ports gp = {
         .ctx = n,

@@ -37,6 +37,7 @@ struct stet_node {
     struct stet_admin *admin;
     struct stet_h2_pool *pool;
     struct stet_invoker *invoker;
+    struct stet_invoker_http http; /* the invoker's transport */
     struct stet_ingress *ingress;
     struct stet_invocations *invocations;
     struct stet_query *query;

@@ -398,7 +398,9 @@ static int next_row(struct qcur *c) {
                 stet_warn(MOD, "skipping an undecodable invocation status row");
                 continue;
             }
-            c->has_task = stet_query_task_info(q, &c->id, &c->ti);
+            /* a completed invocation has no attempt, even while the invoker still closes the
+             * stream of the one that ended it (as Restate reports it: null attempt columns) */
+            c->has_task = c->st.state != STET_INV_COMPLETED && stet_query_task_info(q, &c->id, &c->ti);
             if (vt->def->kind == QTAB_INVOCATION_STATE && !c->has_task) continue;
             return 1;
         }

@@ -44,15 +44,15 @@ struct sim_env {
     size_t n_dones, cap_dones;
 };
 
-static uint64_t sim_now(void *ctx) { return ((struct sim_env *)ctx)->now_ms; }
-static uint64_t sim_random(void *ctx) {
+static inline uint64_t sim_now(void *ctx) { return ((struct sim_env *)ctx)->now_ms; }
+static inline uint64_t sim_random(void *ctx) {
     struct sim_env *s = ctx;
     s->rng ^= s->rng >> 12;
     s->rng ^= s->rng << 25;
     s->rng ^= s->rng >> 27;
     return s->rng * 0x2545F4914F6CDD1Dull;
 }
-static int sim_submit(void *ctx, stet_env_work_fn work, stet_env_done_fn done, void *arg) {
+static inline int sim_submit(void *ctx, stet_env_work_fn work, stet_env_done_fn done, void *arg) {
     struct sim_env *s = ctx;
     work(arg);
     if (s->n_dones == s->cap_dones) {
@@ -63,7 +63,7 @@ static int sim_submit(void *ctx, stet_env_work_fn work, stet_env_done_fn done, v
     s->dones[s->n_dones++] = (struct sim_done){done, arg};
     return 0;
 }
-static struct stet_env_timer *sim_timer_create(void *ctx, stet_env_timer_cb cb, void *arg) {
+static inline struct stet_env_timer *sim_timer_create(void *ctx, stet_env_timer_cb cb, void *arg) {
     struct sim_env *s = ctx;
     struct stet_env_timer *t = calloc(1, sizeof(*t));
     STET_ASSERT(t != NULL);
@@ -76,24 +76,24 @@ static struct stet_env_timer *sim_timer_create(void *ctx, stet_env_timer_cb cb, 
     s->timers[s->n_timers++] = t;
     return t;
 }
-static void sim_timer_start(void *ctx, struct stet_env_timer *t, uint64_t delay_ms) {
+static inline void sim_timer_start(void *ctx, struct stet_env_timer *t, uint64_t delay_ms) {
     struct sim_env *s = ctx;
     STET_ASSERT(!t->destroyed);
     t->armed = true;
     t->due_ms = s->now_ms + delay_ms;
     t->seq = ++s->seq;
 }
-static void sim_timer_stop(void *ctx, struct stet_env_timer *t) {
+static inline void sim_timer_stop(void *ctx, struct stet_env_timer *t) {
     (void)ctx;
     t->armed = false;
 }
-static void sim_timer_destroy(void *ctx, struct stet_env_timer *t) {
+static inline void sim_timer_destroy(void *ctx, struct stet_env_timer *t) {
     (void)ctx;
     t->armed = false;
     t->destroyed = true; /* freed by sim_env_free: a destroyed timer must never fire */
 }
 
-static void sim_env_init(struct sim_env *s, uint64_t seed) {
+static inline void sim_env_init(struct sim_env *s, uint64_t seed) {
     memset(s, 0, sizeof(*s));
     s->now_ms = 1700000000000ull;
     s->rng = seed ? seed : 0x9E3779B97F4A7C15ull;
@@ -104,7 +104,7 @@ static void sim_env_init(struct sim_env *s, uint64_t seed) {
 }
 
 /* Runs queued done()s and the timers due now. Returns true if anything ran. */
-static bool sim_env_step(struct sim_env *s) {
+static inline bool sim_env_step(struct sim_env *s) {
     if (s->n_dones) {
         struct sim_done d = s->dones[0];
         memmove(s->dones, s->dones + 1, (s->n_dones - 1) * sizeof(*s->dones));
@@ -125,7 +125,7 @@ static bool sim_env_step(struct sim_env *s) {
 }
 
 /* Advances the clock to now + ms one millisecond at a time, running everything due. */
-static void sim_env_run_for(struct sim_env *s, uint64_t ms) {
+static inline void sim_env_run_for(struct sim_env *s, uint64_t ms) {
     uint64_t end = s->now_ms + ms;
     for (;;) {
         while (sim_env_step(s)) {
@@ -135,7 +135,7 @@ static void sim_env_run_for(struct sim_env *s, uint64_t ms) {
     }
 }
 
-static void sim_env_free(struct sim_env *s) {
+static inline void sim_env_free(struct sim_env *s) {
     for (size_t i = 0; i < s->n_timers; i++) free(s->timers[i]);
     free(s->timers);
     free(s->dones);

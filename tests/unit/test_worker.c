@@ -634,6 +634,7 @@ struct inv_fixture {
     struct uv_env env;
     struct harness h;
     struct stet_h2_pool *pool;
+    struct stet_invoker_http http;
     struct stet_schema *schema;
     struct stet_schema_defaults defaults;
     uv_prepare_t tick;
@@ -677,13 +678,14 @@ static void fx_open(struct inv_fixture *fx, bool retry, uint32_t max_running, ui
     if (rc != 0) fail_msg("schema: %s", err);
     stet_schema_defaults_init(&fx->defaults);
     assert_int_equal(stet_h2_pool_create(&fx->loop, NULL, &fx->pool), 0);
+    fx->http = (struct stet_invoker_http){.pool = fx->pool, .loop = &fx->loop};
     struct stet_invoker_ports ip = {
-        .ctx = &fx->h, .loop = &fx->loop, .env = &fx->env.env, .store = fx->h.store, .num_partitions = NP,
+        .ctx = &fx->h, .transport = stet_invoker_http_transport(&fx->http), .env = &fx->env.env, .store = fx->h.store, .num_partitions = NP,
         .cluster_name = "test", .inactivity_timeout_ms = 60000, .abort_timeout_ms = 600000,
         .eager_state_size_limit = 1 << 20, .concurrent_invocations_limit = max_running, .max_tasks = max_tasks,
         .schema = fx_schema_cb, .schema_defaults = fx_defaults_cb, .applied_lsn = h_applied,
         .applied = stet_worker_applied_port(fx->h.worker), .propose = h_invoker_propose, .settled = h_settled};
-    assert_int_equal(stet_invoker_create(&ip, fx->pool, &fx->h.invoker), 0);
+    assert_int_equal(stet_invoker_create(&ip, &fx->h.invoker), 0);
     uv_prepare_init(&fx->loop, &fx->tick);
     fx->tick.data = fx;
     uv_prepare_start(&fx->tick, tick_cb);
