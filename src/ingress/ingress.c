@@ -17,6 +17,7 @@
 
 #include "common/assert.h"
 #include "common/hmap.h"
+#include "http/pending.h"
 #include "common/log.h"
 #include "common/timefmt.h"
 #include "json/json.h"
@@ -26,6 +27,7 @@
 #define MOD "ingress"
 
 struct pending {
+    struct stet_pending base; /* first: the table owns the entry */
     struct stet_ingress *ing;
     struct stet_http_request *req;
     uint64_t request_id;
@@ -46,10 +48,9 @@ struct pending {
 
 struct stet_ingress {
     struct stet_ingress_ports ports;
-    uint64_t next_request_id;
     uint64_t awaiting_durable;
     uint64_t max_pending; /* ingress.concurrent-api-requests-limit; 0 = unlimited */
-    struct stet_hmap pending; /* u64 request id -> struct pending */
+    struct stet_pending_table pending; /* requests waiting for durability or an answer */
     struct stet_ingress_stats stats;
 };
 
@@ -151,10 +152,10 @@ static void send_overloaded(struct stet_ingress *ing, struct stet_http_request *
 
 /* true when a new request must be refused with 429 (the caller then answered it). */
 static bool refuse_overloaded(struct stet_ingress *ing, struct stet_http_request *req, bool awaits_durable) {
-    if (ing->max_pending && ing->stats.pending >= ing->max_pending) {
+    if (ing->max_pending && ing->pending.count >= ing->max_pending) {
         send_overloaded(ing, req, "too many requests: %llu requests are in flight "
                                   "(ingress.concurrent-api-requests-limit). Retry later.",
-                        (unsigned long long)ing->stats.pending);
+                        (unsigned long long)ing->pending.count);
         return true;
     }
     if (awaits_durable && ing->awaiting_durable >= MAX_AWAITING_DURABLE) {
@@ -216,20 +217,15 @@ static int render_failure(const uint8_t *raw, size_t len, uint32_t fallback_code
     return (int)code;
 }
 
-static void pending_free(struct pending *p) {
-    stet_hmap_remove(&p->ing->pending, &p->request_id, sizeof(p->request_id));
-    p->ing->stats.pending--;
-    free(p);
-}
+static void pending_free(struct pending *p) { stet_pending_done(&p->base); }
 
-static void on_abort(struct stet_http_request *req, void *arg) {
-    STET_UNUSED(req);
-    pending_free(arg);
+static struct pending *pending_find(struct stet_ingress *ing, uint64_t request_id) {
+    return (struct pending *)stet_pending_find(&ing->pending, request_id);
 }
 
 void stet_ingress_respond(struct stet_ingress *ing, const struct stet_action *a) {
     if (a->sink.incarnation != ing->ports.incarnation) return;
-    struct pending *p = stet_hmap_get(&ing->pending, &a->sink.request_id, sizeof(a->sink.request_id));
+    struct pending *p = pending_find(ing, a->sink.request_id);
     if (!p) return; /* the caller went away */
     struct stet_http_request *req = p->req;
     char id[STET_INVOCATION_ID_STRLEN + 1];
@@ -290,7 +286,7 @@ void stet_ingress_respond(struct stet_ingress *ing, const struct stet_action *a)
     cors(&h, p->origin[0] ? p->origin : NULL);
     /* the headers point into p (content type, origin): free it only after they were sent */
     send_response(ing, req, status, &h, body.data, body.len);
-    pending_free(p);
+    stet_pending_answered(&p->base);
     stet_buf_free(&body);
 }
 
@@ -301,11 +297,9 @@ static struct pending *pending_new(struct stet_ingress *ing, struct stet_http_re
     STET_ASSERT(p != NULL);
     p->ing = ing;
     p->req = req;
-    p->request_id = ++ing->next_request_id;
+    stet_pending_add(&ing->pending, &p->base, req);
+    p->request_id = p->base.id;
     req_origin(req, p->origin, sizeof(p->origin));
-    stet_hmap_put(&ing->pending, &p->request_id, sizeof(p->request_id), p);
-    ing->stats.pending++;
-    stet_http_request_on_abort(req, on_abort, p);
     return p;
 }
 
@@ -476,7 +470,7 @@ static void send_durable_cb(void *arg, int status, uint64_t lsn) {
     STET_ASSERT(ing->awaiting_durable > 0);
     ing->awaiting_durable--;
     /* the request may have gone away: look it up */
-    struct pending *p = stet_hmap_get(&ing->pending, &request_id, sizeof(request_id));
+    struct pending *p = pending_find(ing, request_id);
     if (!p) return;
     struct stet_http_request *req = p->req;
     char id[STET_INVOCATION_ID_STRLEN + 1];
@@ -508,7 +502,7 @@ static void send_durable_cb(void *arg, int status, uint64_t lsn) {
     hdr_add(&h, "x-restate-id", id);
     cors(&h, p->origin[0] ? p->origin : NULL);
     send_response(ing, req, 202, &h, b.data, b.len);
-    pending_free(p);
+    stet_pending_answered(&p->base);
     stet_buf_free(&b);
 }
 
@@ -634,7 +628,10 @@ static void handle_invoke(struct stet_ingress *ing, struct stet_http_request *re
         r.has_idempotency_key = true;
         r.idempotency_key = (struct stet_slice){(const uint8_t *)idem, idem_len};
     } else {
-        stet_ulid_make(stet_env_now_ms(env), stet_env_random(env), stet_env_random(env), r.id.uuid);
+        /* two statements: the order of the draws is fixed (a seeded run gives the same ids) */
+        uint64_t hi = stet_env_random(env);
+        uint64_t lo = stet_env_random(env);
+        stet_ulid_make(stet_env_now_ms(env), hi, lo, r.id.uuid);
     }
     const struct stet_schema_defaults *defaults = ing->ports.schema_defaults(ing->ports.ctx);
     r.completion_retention_ms = stet_schema_completion_retention(svc, h, defaults);
@@ -670,9 +667,12 @@ static void handle_invoke(struct stet_ingress *ing, struct stet_http_request *re
         sc->ing = ing;
         sc->request_id = p->request_id;
     }
+    if (sc) ing->awaiting_durable++; /* before proposing: a port may call back early */
     int rc = ing->ports.propose(ing->ports.ctx, &r, is_send ? send_durable_cb : NULL, sc, NULL);
-    if (rc != 0) free(sc);
-    else if (sc) ing->awaiting_durable++;
+    if (rc != 0 && sc) {
+        free(sc);
+        ing->awaiting_durable--;
+    }
     stet_buf_free(&input);
     stet_buf_free(&key);
     if (rc == -ENOBUFS) {
@@ -689,6 +689,7 @@ static void handle_invoke(struct stet_ingress *ing, struct stet_http_request *re
 /* Sends an ATTACH for `id`; shared by the invocation-id, idempotency and workflow forms. */
 static void attach_to(struct stet_ingress *ing, struct stet_http_request *req, const struct stet_invocation_id *id,
                       bool output, const struct stet_handler_schema *h) {
+    if (refuse_overloaded(ing, req, false)) return;
     struct pending *p = pending_new(ing, req);
     p->id = *id;
     p->is_output = output;
@@ -713,7 +714,10 @@ static void attach_to(struct stet_ingress *ing, struct stet_http_request *req, c
     r.sink = sink_for(ing, p);
     r.attach_mode = output ? STET_ATTACH_OUTPUT : STET_ATTACH_WAIT;
     int rc = ing->ports.propose(ing->ports.ctx, &r, NULL, NULL, NULL);
-    if (rc != 0) {
+    if (rc == -ENOBUFS) {
+        pending_free(p);
+        send_overloaded(ing, req, "too many requests, the ingress is overloaded. Retry later.");
+    } else if (rc != 0) {
         pending_free(p);
         send_error(ing, req, 503, NULL, "internal routing error: the log is unavailable");
     }
@@ -763,7 +767,7 @@ struct awk_ctx {
 static void awakeable_durable_cb(void *arg, int status, uint64_t lsn) {
     STET_UNUSED(lsn);
     struct awk_ctx *c = arg;
-    struct pending *p = stet_hmap_get(&c->ing->pending, &c->request_id, sizeof(c->request_id));
+    struct pending *p = pending_find(c->ing, c->request_id);
     struct stet_ingress *ing = c->ing;
     free(c);
     STET_ASSERT(ing->awaiting_durable > 0);
@@ -842,11 +846,11 @@ static void handle_awakeable(struct stet_ingress *ing, struct stet_http_request 
     STET_ASSERT(c != NULL);
     c->ing = ing;
     c->request_id = p->request_id;
+    ing->awaiting_durable++; /* before proposing: a port may call back early */
     int rc = ing->ports.propose(ing->ports.ctx, &r, awakeable_durable_cb, c, NULL);
     stet_buf_free(&failure);
-    if (rc == 0) {
-        ing->awaiting_durable++;
-    } else {
+    if (rc != 0) {
+        ing->awaiting_durable--;
         free(c);
         pending_free(p);
         if (rc == -ENOBUFS) send_overloaded(ing, req, "too many requests, the ingress is overloaded. Retry later.");
@@ -1009,17 +1013,18 @@ int stet_ingress_create(const struct stet_ingress_ports *ports, struct stet_ingr
     if (!ing) return -ENOMEM;
     ing->ports = *ports;
     ing->max_pending = ports->concurrent_limit;
-    stet_hmap_init(&ing->pending);
+    stet_pending_table_init(&ing->pending);
     *out = ing;
     return 0;
 }
 
 void stet_ingress_destroy(struct stet_ingress *ing) {
     if (!ing) return;
-    for (size_t i = 0; i < ing->pending.cap; i++)
-        if (ing->pending.slots[i].state == 1) free(ing->pending.slots[i].value);
-    stet_hmap_free(&ing->pending);
+    stet_pending_table_free(&ing->pending);
     free(ing);
 }
 
-void stet_ingress_stats(const struct stet_ingress *ing, struct stet_ingress_stats *out) { *out = ing->stats; }
+void stet_ingress_stats(const struct stet_ingress *ing, struct stet_ingress_stats *out) {
+    *out = ing->stats;
+    out->pending = ing->pending.count;
+}

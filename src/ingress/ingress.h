@@ -29,14 +29,16 @@ struct stet_ingress_ports {
     const struct stet_schema_defaults *(*schema_defaults)(void *ctx);
     /* An invocation's status: 0 found, 1 not found, < 0 error (st initialised by the caller). */
     int (*status_get)(void *ctx, const struct stet_invocation_id *id, struct stet_inv_status *st);
-    /* Appends r to the log of its partition; cb (may be NULL) once durable. -ENOBUFS: full
-     * (429), -EAGAIN: the partition is not led here now, other < 0: unavailable (503). */
+    /* Appends r to the log of its partition; cb (may be NULL) once durable, or with an error
+     * status, exactly once when 0 is returned (never when < 0 is). -ENOBUFS: full (429),
+     * -EAGAIN: the partition is not led here now, other < 0: unavailable (503). */
     int (*propose)(void *ctx, struct stet_record *r, stet_log_append_cb cb, void *arg, uint64_t *lsn_out);
 };
 
 /* ports is copied. */
 int stet_ingress_create(const struct stet_ingress_ports *ports, struct stet_ingress **out);
-/* Fails every pending request (they get their abort) and frees the ingress. */
+/* Frees the ingress and its pending entries. Destroy the HTTP server first: the requests are
+ * the server's and get no answer from here. */
 void stet_ingress_destroy(struct stet_ingress *ing);
 /* stet_http_handler_cb for the ingress HTTP server (ctx = struct stet_ingress *). */
 void stet_ingress_handle(void *ctx, struct stet_http_request *req);

@@ -9,10 +9,12 @@
 
 #include "common/assert.h"
 #include "common/hmap.h"
+#include "http/pending.h"
 #include "json/json.h"
 #include "schema/schema.h"
 
 struct pending {
+    struct stet_pending base; /* first: the table owns the entry */
     struct stet_invocations *inv;
     struct stet_http_request *req;
     uint64_t request_id;
@@ -21,8 +23,7 @@ struct pending {
 
 struct stet_invocations {
     struct stet_invocations_ports ports;
-    uint64_t next_request_id;
-    struct stet_hmap pending;
+    struct stet_pending_table pending;
 };
 
 static void respond_json_error(struct stet_http_request *req, int status, const char *fmt, ...)
@@ -47,19 +48,11 @@ static void respond_json_error(struct stet_http_request *req, int status, const 
     stet_buf_free(&b);
 }
 
-static void pending_free(struct pending *p) {
-    stet_hmap_remove(&p->inv->pending, &p->request_id, sizeof(p->request_id));
-    free(p);
-}
-
-static void on_abort(struct stet_http_request *req, void *arg) {
-    STET_UNUSED(req);
-    pending_free(arg);
-}
+static void pending_free(struct pending *p) { stet_pending_done(&p->base); }
 
 void stet_invocations_response(struct stet_invocations *inv, const struct stet_action *a) {
     if (a->sink.incarnation != inv->ports.sink.incarnation) return;
-    struct pending *p = stet_hmap_get(&inv->pending, &a->sink.request_id, sizeof(a->sink.request_id));
+    struct pending *p = (struct pending *)stet_pending_find(&inv->pending, a->sink.request_id);
     if (!p) return;
     struct stet_http_request *req = p->req;
     char id[STET_INVOCATION_ID_STRLEN + 1];
@@ -106,20 +99,22 @@ static void respond_text(struct stet_http_request *req, int status, const char *
 
 /* POST /services/{svc}/state (http-api.md §4.6): replace all state of one object/workflow
  * key; answered 202 once the mutation is durable in the key's partition log. */
+/* The durability callback names the request by id: its client may have gone meanwhile. */
+struct state_wait {
+    struct stet_invocations *inv;
+    uint64_t request_id;
+};
+
 static void state_durable_cb(void *arg, int status, uint64_t lsn) {
     STET_UNUSED(lsn);
-    struct pending *p = arg;
+    struct state_wait *w = arg;
+    struct pending *p = (struct pending *)stet_pending_find(&w->inv->pending, w->request_id);
+    free(w);
+    if (!p) return; /* the client went away */
     struct stet_http_request *req = p->req;
     pending_free(p);
-    if (!req) return; /* the client went away */
     if (status != 0) respond_json_error(req, 503, "Error when routing the request internally. Reason: log unavailable");
     else stet_http_respond(req, 202, NULL, 0, NULL, 0);
-}
-
-static void state_abort(struct stet_http_request *req, void *arg) {
-    STET_UNUSED(req);
-    struct pending *p = arg;
-    p->req = NULL;
 }
 
 static void handle_state(struct stet_invocations *inv, struct stet_http_request *req, const char *svc, size_t svc_len) {
@@ -212,13 +207,16 @@ static void handle_state(struct stet_invocations *inv, struct stet_http_request 
     STET_ASSERT(p != NULL);
     p->inv = inv;
     p->req = req;
-    p->request_id = ++inv->next_request_id;
-    stet_hmap_put(&inv->pending, &p->request_id, sizeof(p->request_id), p);
-    stet_http_request_on_abort(req, state_abort, p);
-    int rc = inv->ports.propose(inv->ports.ctx, &r, state_durable_cb, p, NULL);
+    stet_pending_add(&inv->pending, &p->base, req);
+    p->request_id = p->base.id;
+    struct state_wait *w = malloc(sizeof(*w));
+    STET_ASSERT(w != NULL);
+    *w = (struct state_wait){inv, p->request_id};
+    int rc = inv->ports.propose(inv->ports.ctx, &r, state_durable_cb, w, NULL);
     stet_buf_free(&payload);
     stet_json_free(j);
     if (rc != 0) {
+        free(w);
         pending_free(p);
         respond_json_error(req, 503, "Error when routing the request internally. Reason: log unavailable");
     }
@@ -290,10 +288,9 @@ bool stet_invocations_handle(struct stet_invocations *inv, struct stet_http_requ
     STET_ASSERT(p != NULL);
     p->inv = inv;
     p->req = req;
-    p->request_id = ++inv->next_request_id;
+    stet_pending_add(&inv->pending, &p->base, req);
+    p->request_id = p->base.id;
     stet_invocation_id_format(&r.id, p->id);
-    stet_hmap_put(&inv->pending, &p->request_id, sizeof(p->request_id), p);
-    stet_http_request_on_abort(req, on_abort, p);
     r.sink.kind = STET_SINK_ADMIN;
     r.sink.incarnation = inv->ports.sink.incarnation;
     r.sink.node_id = inv->ports.sink.node_id;
@@ -320,15 +317,13 @@ int stet_invocations_create(const struct stet_invocations_ports *ports, struct s
     struct stet_invocations *inv = calloc(1, sizeof(*inv));
     if (!inv) return -ENOMEM;
     inv->ports = *ports;
-    stet_hmap_init(&inv->pending);
+    stet_pending_table_init(&inv->pending);
     *out = inv;
     return 0;
 }
 
 void stet_invocations_destroy(struct stet_invocations *inv) {
     if (!inv) return;
-    for (size_t i = 0; i < inv->pending.cap; i++)
-        if (inv->pending.slots[i].state == 1) free(inv->pending.slots[i].value);
-    stet_hmap_free(&inv->pending);
+    stet_pending_table_free(&inv->pending);
     free(inv);
 }

@@ -310,6 +310,9 @@ static void overflow_scan(struct stet_invoker *inv) {
 
 bool stet_invoker_tick(struct stet_invoker *inv) {
     graveyard_empty(inv);
+#ifdef STET_EXPENSIVE_CHECKS
+    stet_invoker_check(inv); /* the sanitized build checks the invoker every loop iteration */
+#endif
     inv->started_this_tick = 0;
     drain_waitlist(inv);
     if (inv->finishing_head < inv->finishing.len) finishing_purge(inv);

@@ -1616,114 +1616,31 @@ static int resume_invoked_cb(void *arg, const struct stet_invocation_id *id, con
     return 0;
 }
 
+static int resume_outbox_cb(void *arg, uint64_t seq, const uint8_t *rec, size_t len) {
+    STET_UNUSED(rec);
+    STET_UNUSED(len);
+    struct stet_partition *p = arg;
+    struct stet_action a = {.kind = STET_ACTION_OUTBOX, .partition_id = p->cfg.partition_id, .outbox_seq = seq};
+    p->cb(p->ctx, &a);
+    return 0;
+}
+
 int stet_partition_become_leader(struct stet_partition *p) {
     p->leader = true;
     struct resume_ctx rctx = {p, 0};
     int rc = stet_table_status_scan(p->store, p->cfg.key_start, p->cfg.key_end, NULL, 0, resume_invoked_cb, &rctx);
     size_t resumed = rctx.resumed;
-    struct stet_store_iter *it;
     /* undelivered outbox messages go out again (the receiver deduplicates) */
-    struct stet_buf ok = STET_BUF_INIT, oe = STET_BUF_INIT;
-    stet_key_outbox_prefix(&ok, p->cfg.partition_id);
-    stet_key_prefix_end(&ok, &oe);
-    it = stet_store_iter_create(p->store, ok.data, ok.len, oe.data, oe.len);
-    for (; it && stet_store_iter_valid(p->store, it); stet_store_iter_next(p->store, it)) {
-        size_t kl;
-        const uint8_t *k = stet_store_iter_key(p->store, it, &kl);
-        if (kl != 13) continue;
-        struct stet_action a = {.kind = STET_ACTION_OUTBOX, .partition_id = p->cfg.partition_id,
-                                .outbox_seq = stet_load_u64be(k + 5)};
+    if (rc >= 0) rc = stet_partition_outbox_scan(p->store, p->cfg.partition_id, 0, resume_outbox_cb, p);
+    /* the earliest timer arms the timer service */
+    uint64_t wake = 0;
+    if (rc >= 0 && stet_table_timer_earliest(p->store, p->cfg.partition_id, &wake) == 0) {
+        struct stet_action a = {.kind = STET_ACTION_TIMER, .partition_id = p->cfg.partition_id, .wake_at_ms = wake};
         p->cb(p->ctx, &a);
     }
-    if (it) stet_store_iter_destroy(p->store, it);
-    /* the earliest timer arms the timer service */
-    stet_key_timer_prefix(&ok, p->cfg.partition_id);
-    stet_key_prefix_end(&ok, &oe);
-    it = stet_store_iter_create(p->store, ok.data, ok.len, oe.data, oe.len);
-    if (it && stet_store_iter_valid(p->store, it)) {
-        size_t kl;
-        const uint8_t *k = stet_store_iter_key(p->store, it, &kl);
-        if (kl >= 13) {
-            struct stet_action a = {.kind = STET_ACTION_TIMER, .partition_id = p->cfg.partition_id,
-                                    .wake_at_ms = stet_load_u64be(k + 5)};
-            p->cb(p->ctx, &a);
-        }
-    }
-    if (it) stet_store_iter_destroy(p->store, it);
-    stet_buf_free(&ok);
-    stet_buf_free(&oe);
     if (resumed)
         stet_info(MOD, "leader partition=%u applied_lsn=%llu resumed_invocations=%zu", p->cfg.partition_id,
                   (unsigned long long)p->applied_lsn, resumed);
-    return rc;
-}
-
-int stet_partition_outbox_get(struct stet_store *store, uint32_t partition_id, uint64_t seq, struct stet_buf *out) {
-    struct stet_buf k = STET_BUF_INIT;
-    stet_key_outbox(&k, partition_id, seq);
-    int rc = stet_store_get(store, k.data, k.len, out);
-    stet_buf_free(&k);
-    return rc;
-}
-
-int stet_partition_outbox_scan(struct stet_store *store, uint32_t partition_id, uint64_t from_seq,
-                               int (*cb)(void *arg, uint64_t seq, const uint8_t *rec, size_t len), void *arg) {
-    struct stet_buf lo = STET_BUF_INIT, hi = STET_BUF_INIT;
-    stet_key_outbox(&lo, partition_id, from_seq);
-    stet_key_outbox_prefix(&hi, partition_id);
-    struct stet_buf end = STET_BUF_INIT;
-    stet_key_prefix_end(&hi, &end);
-    struct stet_store_iter *it = stet_store_iter_create(store, lo.data, lo.len, end.data, end.len);
-    int rc = 0;
-    for (; it && stet_store_iter_valid(store, it); stet_store_iter_next(store, it)) {
-        size_t kl, vl;
-        const uint8_t *k = stet_store_iter_key(store, it, &kl);
-        const uint8_t *v = stet_store_iter_value(store, it, &vl);
-        if (kl != 13) continue;
-        rc = cb(arg, stet_load_u64be(k + 5), v, vl);
-        if (rc) break;
-    }
-    if (it) stet_store_iter_destroy(store, it);
-    stet_buf_free(&lo);
-    stet_buf_free(&hi);
-    stet_buf_free(&end);
-    return rc;
-}
-
-int stet_partition_timers_due(struct stet_store *store, uint32_t partition_id, uint64_t from_wake_ms, uint64_t now_ms,
-                              size_t limit, int (*cb)(void *arg, const struct stet_record *fired), void *arg,
-                              uint64_t *next_wake_ms) {
-    struct stet_buf lo = STET_BUF_INIT, hi = STET_BUF_INIT;
-    stet_key_timer_prefix(&lo, partition_id);
-    stet_key_prefix_end(&lo, &hi);
-    stet_buf_append_u64be(&lo, from_wake_ms);
-    struct stet_store_iter *it = stet_store_iter_create(store, lo.data, lo.len, hi.data, hi.len);
-    int rc = 0;
-    size_t n = 0;
-    *next_wake_ms = 0;
-    for (; it && stet_store_iter_valid(store, it); stet_store_iter_next(store, it)) {
-        size_t kl;
-        const uint8_t *k = stet_store_iter_key(store, it, &kl);
-        if (kl != 1 + 4 + 8 + 24 + 4 + 1) continue;
-        uint64_t wake = stet_load_u64be(k + 5);
-        if (wake > now_ms || n >= limit) {
-            *next_wake_ms = wake;
-            break;
-        }
-        struct stet_record r;
-        memset(&r, 0, sizeof(r));
-        r.kind = STET_REC_TIMER_FIRED;
-        r.wake_at_ms = wake;
-        stet_invocation_id_from_bytes(k + 13, &r.id);
-        r.completion_id = stet_load_u32be(k + 37);
-        r.timer_kind = k[41];
-        n++;
-        rc = cb(arg, &r);
-        if (rc) break;
-    }
-    if (it) stet_store_iter_destroy(store, it);
-    stet_buf_free(&lo);
-    stet_buf_free(&hi);
     return rc;
 }
 

@@ -1,6 +1,8 @@
 /* Partition store tables: key layout and value codecs. See tables.h for the layout. */
 #include "partition/tables.h"
 
+#include "partition/partition.h"
+
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -395,6 +397,98 @@ int stet_table_state_scan(struct stet_store *store, uint64_t pk, struct stet_sli
         STET_ASSERT(kl >= lo.len);
         rc = cb(arg, (struct stet_slice){k + lo.len, kl - lo.len}, (struct stet_slice){v, vl});
         if (rc) break;
+    }
+    if (it) stet_store_iter_destroy(store, it);
+    stet_buf_free(&lo);
+    stet_buf_free(&hi);
+    return rc;
+}
+
+/* ---- outbox and timers (the partition.h API of the shuffle and the timer service) ------ */
+
+int stet_partition_outbox_get(struct stet_store *store, uint32_t partition_id, uint64_t seq, struct stet_buf *out) {
+    struct stet_buf k = STET_BUF_INIT;
+    stet_key_outbox(&k, partition_id, seq);
+    int rc = stet_store_get(store, k.data, k.len, out);
+    stet_buf_free(&k);
+    return rc;
+}
+
+int stet_partition_outbox_scan(struct stet_store *store, uint32_t partition_id, uint64_t from_seq,
+                               int (*cb)(void *arg, uint64_t seq, const uint8_t *rec, size_t len), void *arg) {
+    struct stet_buf lo = STET_BUF_INIT, hi = STET_BUF_INIT;
+    stet_key_outbox(&lo, partition_id, from_seq);
+    stet_key_outbox_prefix(&hi, partition_id);
+    struct stet_buf end = STET_BUF_INIT;
+    stet_key_prefix_end(&hi, &end);
+    struct stet_store_iter *it = stet_store_iter_create(store, lo.data, lo.len, end.data, end.len);
+    int rc = 0;
+    for (; it && stet_store_iter_valid(store, it); stet_store_iter_next(store, it)) {
+        size_t kl, vl;
+        const uint8_t *k = stet_store_iter_key(store, it, &kl);
+        const uint8_t *v = stet_store_iter_value(store, it, &vl);
+        if (kl != 13) continue;
+        rc = cb(arg, stet_load_u64be(k + 5), v, vl);
+        if (rc) break;
+    }
+    if (it) stet_store_iter_destroy(store, it);
+    stet_buf_free(&lo);
+    stet_buf_free(&hi);
+    stet_buf_free(&end);
+    return rc;
+}
+
+int stet_partition_timers_due(struct stet_store *store, uint32_t partition_id, uint64_t from_wake_ms, uint64_t now_ms,
+                              size_t limit, int (*cb)(void *arg, const struct stet_record *fired), void *arg,
+                              uint64_t *next_wake_ms) {
+    struct stet_buf lo = STET_BUF_INIT, hi = STET_BUF_INIT;
+    stet_key_timer_prefix(&lo, partition_id);
+    stet_key_prefix_end(&lo, &hi);
+    stet_buf_append_u64be(&lo, from_wake_ms);
+    struct stet_store_iter *it = stet_store_iter_create(store, lo.data, lo.len, hi.data, hi.len);
+    int rc = 0;
+    size_t n = 0;
+    *next_wake_ms = 0;
+    for (; it && stet_store_iter_valid(store, it); stet_store_iter_next(store, it)) {
+        size_t kl;
+        const uint8_t *k = stet_store_iter_key(store, it, &kl);
+        if (kl != 1 + 4 + 8 + 24 + 4 + 1) continue;
+        uint64_t wake = stet_load_u64be(k + 5);
+        if (wake > now_ms || n >= limit) {
+            *next_wake_ms = wake;
+            break;
+        }
+        struct stet_record r;
+        memset(&r, 0, sizeof(r));
+        r.kind = STET_REC_TIMER_FIRED;
+        r.wake_at_ms = wake;
+        stet_invocation_id_from_bytes(k + 13, &r.id);
+        r.completion_id = stet_load_u32be(k + 37);
+        r.timer_kind = k[41];
+        n++;
+        rc = cb(arg, &r);
+        if (rc) break;
+    }
+    if (it) stet_store_iter_destroy(store, it);
+    stet_buf_free(&lo);
+    stet_buf_free(&hi);
+    return rc;
+}
+
+int stet_table_timer_earliest(struct stet_store *store, uint32_t partition_id, uint64_t *wake_at_ms) {
+    struct stet_buf lo = STET_BUF_INIT, hi = STET_BUF_INIT;
+    stet_key_timer_prefix(&lo, partition_id);
+    stet_key_prefix_end(&lo, &hi);
+    struct stet_store_iter *it = stet_store_iter_create(store, lo.data, lo.len, hi.data, hi.len);
+    int rc = 1;
+    if (!it) rc = -ENOMEM;
+    for (; it && stet_store_iter_valid(store, it); stet_store_iter_next(store, it)) {
+        size_t kl;
+        const uint8_t *k = stet_store_iter_key(store, it, &kl);
+        if (kl < 13) continue;
+        *wake_at_ms = stet_load_u64be(k + 5);
+        rc = 0;
+        break;
     }
     if (it) stet_store_iter_destroy(store, it);
     stet_buf_free(&lo);

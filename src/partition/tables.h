@@ -109,6 +109,9 @@ int stet_table_status_scan(struct stet_store *store, uint64_t key_start, uint64_
                            int (*cb)(void *arg, const struct stet_invocation_id *id, const struct stet_inv_status *st),
                            void *arg);
 
+/* The wake time of the partition's earliest durable timer: 0 (found), 1 (none), < 0 error. */
+int stet_table_timer_earliest(struct stet_store *store, uint32_t partition_id, uint64_t *wake_at_ms);
+
 /* Asserts the tables' invariants for the partition keys [key_start, key_end]: every
  * invocation's journal is dense (entries 0..journal_len-1, nothing more), and every key with
  * inboxed invocations is locked by an invocation that has not completed. Reads everything in
