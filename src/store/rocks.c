@@ -430,7 +430,7 @@ int stet_store_open_rocks(const char *dir, struct stet_store **out, char **errms
         snprintf(wdir, sizeof(wdir), "%s-wal", dir);
         char *werr = NULL;
         struct stet_wal *wal = NULL;
-        rc = stet_wal_open(wdir, &wal, &werr);
+        rc = stet_wal_open(wdir, stet_file_posix_ops(), &wal, &werr);
         if (rc != 0) {
             if (errmsg) *errmsg = werr;
             else free(werr);
@@ -445,7 +445,14 @@ int stet_store_open_rocks(const char *dir, struct stet_store **out, char **errms
             rc = rc < 0 ? rc : -EIO;
             goto fail;
         }
-        stet_wal_reset(wal);
+        rc = stet_wal_reset(wal);
+        if (rc != 0) {
+            /* a WAL that cannot start a clean run would fail every later write: refuse now */
+            stet_wal_close(wal);
+            if (errmsg) *errmsg = strdup("cannot reset the store's write-ahead log (is the disk full or read-only?)");
+            rc = rc < 0 ? rc : -EIO;
+            goto fail;
+        }
         s->wal = wal;
     }
     *out = &s->base;
