@@ -87,7 +87,7 @@ fi
 # 3. Build
 if [ "$skip_build" -eq 0 ]; then
   say "building stet and the micro benchmarks in $build_dir"
-  cmake -S . -B "$build_dir" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DSTET_SANITIZE=OFF >/dev/null
+  cmake -S . -B "$build_dir" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DSTET_SANITIZE=OFF -DSTET_BUILD_TESTS=ON >/dev/null
   targets=(stet bench_protocol bench_log bench_store)
   [ "$flood" -eq 0 ] || targets=(stet)
   cmake --build "$build_dir" -j"$(nproc)" --target "${targets[@]}" >/dev/null

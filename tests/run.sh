@@ -4,9 +4,17 @@
 #   2. the optimised build (build/stet),
 #   3. end-to-end tests: build/stet driven by real Restate TypeScript SDK 1.17.2 services.
 # Ends with one line "N passed, N failed". Exit status 0 only when nothing failed.
+# tests/run.sh --quick runs only step 1 (unit tests and fuzz replays) and ends with the same line.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 root=$(pwd)
+quick=0
+for a in "$@"; do
+  case "$a" in
+    --quick) quick=1 ;;
+    *) echo "usage: tests/run.sh [--quick]" >&2; exit 2 ;;
+  esac
+done
 scripts/install-deps.sh || { echo "dependency installation failed"; echo "0 passed, 1 failed"; exit 1; }
 passed=0
 failed=0
@@ -27,6 +35,12 @@ if cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=Debug -DSTET_SANITIZE=ON >"$log_d
 else
   cat "$log_dir"/cmake-asan.log "$log_dir"/build-asan.log | tail -50
   echo "sanitized build failed"; failed=$((failed + 1))
+fi
+
+if [ "$quick" -eq 1 ]; then
+  rm -rf "$log_dir"
+  echo "$passed passed, $failed failed"
+  exit $((failed == 0 ? 0 : 1))
 fi
 
 echo "== optimised build"

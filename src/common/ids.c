@@ -429,7 +429,9 @@ void stet_uuid_for_workflow(const char *service, size_t slen, const char *key, s
 
 void stet_uuid_for_idempotency(const char *service, size_t slen, const char *key, size_t klen, const char *handler,
                                size_t hlen, const char *idem, size_t ilen, uint8_t out[16]) {
-    STET_ASSERT(service != NULL && handler != NULL && idem != NULL && out != NULL);
+    /* empty names may come as NULL (a hostile or malformed record must not abort the node) */
+    STET_ASSERT((service != NULL || slen == 0) && (handler != NULL || hlen == 0) && (idem != NULL || ilen == 0) &&
+                out != NULL);
     struct stet_buf b = STET_BUF_INIT;
     stet_buf_append(&b, "ik,", 3);
     stet_buf_append(&b, service, slen);

@@ -411,6 +411,10 @@ static int kv_collect_cb(void *arg, struct stet_slice k, struct stet_slice v) {
 }
 
 static void kv_list_fix(struct kv_list *l) {
+    if (l->arena.data == NULL) { /* only empty keys and values: no bytes */
+        for (size_t i = 0; i < l->n; i++) l->keys[i].ptr = l->values[i].ptr = NULL;
+        return;
+    }
     for (size_t i = 0; i < l->n; i++) {
         l->keys[i].ptr = l->arena.data + (uintptr_t)l->keys[i].ptr;
         l->values[i].ptr = l->arena.data + (uintptr_t)l->values[i].ptr;
@@ -422,18 +426,20 @@ static int kv_cmp_idx(const void *a, const void *b, void *arg) {
     const struct kv_list *l = arg;
     size_t i = *(const size_t *)a, j = *(const size_t *)b;
     size_t n = l->keys[i].len < l->keys[j].len ? l->keys[i].len : l->keys[j].len;
-    int c = memcmp(l->keys[i].ptr, l->keys[j].ptr, n);
+    int c = n ? memcmp(l->keys[i].ptr, l->keys[j].ptr, n) : 0;
     if (c) return c;
     return l->keys[i].len < l->keys[j].len ? -1 : l->keys[i].len > l->keys[j].len;
 }
 
 static void kv_from_payload(struct stet_slice payload, struct kv_list *out) {
     struct kv_list raw = {0};
-    struct stet_pb_reader r = {payload.ptr, payload.ptr + payload.len};
+    struct stet_pb_reader r;
+    stet_pb_reader_init(&r, payload.ptr, payload.len);
     struct stet_pb_field f;
     while (stet_pb_next(&r, &f) == 1) {
         if (f.number != 1 || f.wire_type != 2) continue;
-        struct stet_pb_reader er = {f.data, f.data + f.len};
+        struct stet_pb_reader er;
+        stet_pb_reader_init(&er, f.data, f.len);
         struct stet_pb_field ef;
         struct stet_slice k = {NULL, 0}, v = {NULL, 0};
         while (stet_pb_next(&er, &ef) == 1) {
