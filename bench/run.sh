@@ -87,6 +87,7 @@ fi
 # 3. Build
 if [ "$skip_build" -eq 0 ]; then
   say "building stet and the micro benchmarks in $build_dir"
+  scripts/install-raft.sh >/dev/null # the test section of CMakeLists.txt needs libraft (fast when installed)
   cmake -S . -B "$build_dir" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DSTET_SANITIZE=OFF -DSTET_BUILD_TESTS=ON >/dev/null
   targets=(stet bench_protocol bench_log bench_store)
   [ "$flood" -eq 0 ] || targets=(stet)
