@@ -1,0 +1,800 @@
+/* Consensus: the step driver over libraft 0.22.1. See consensus.h for the ports and the
+ * durability rules. The only file that includes raft.h.
+ *
+ * Per group: a struct raft (step mode: raft_init with no io), what was staged in the storage
+ * (staged_last, trunc_gen: bumped when a write truncated the log), what the last completed
+ * sync made durable and was reported (durable_index), and what the app got (applied).
+ *
+ * The shared sync (stet_consensus_flush): when anything is staged and no sync runs, snapshot
+ * every group's (staged_last, trunc_gen) and start storage.sync. When it completes, each group
+ * whose trunc_gen did not change gets RAFT_PERSISTED_ENTRIES(staged_last at start); messages
+ * held for that sync (rule 1) leave; committed entries up to the durable index are applied.
+ *
+ * Memory (libraft 0.22.1 step API, tests/unit/test_raft_lib.c): RAFT_UPDATE_ENTRIES hands us the
+ * data batch (freed with raft_free once staged); update.messages.batch is raft's until the next
+ * step; a received AppendEntries gets a raft_malloc'd entries array (ours to free after the step)
+ * and data batch (raft's); RAFT_START entries are borrowed for the call unless the step fails.
+ */
+#include "consensus/consensus.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <raft.h>
+
+#include "common/assert.h"
+#include "common/log.h"
+
+#define MOD "consensus"
+#define WIRE_VERSION 1
+#define MAX_ENTRIES_PER_MESSAGE 4096
+#define MAX_ENTRY_BYTES (64u << 20)
+#define MAX_NODES 64 /* node ids 1..MAX_NODES-1 */
+
+struct group {
+    struct stet_consensus *c;
+    uint32_t id;
+    struct raft raft;
+    char address[16];
+    uint64_t staged_last;   /* last index staged in the storage */
+    uint64_t trunc_gen;     /* bumped when a write truncated staged entries */
+    uint64_t sync_staged;   /* staged_last when the running sync started */
+    uint64_t sync_trunc_gen;
+    uint64_t durable_index; /* reported to raft as persisted */
+    uint64_t applied;       /* handed to the app */
+    bool leader;
+    uint64_t term;
+    uint32_t leader_node;
+    uint64_t next_timeout; /* raft_timeout() after the last step */
+};
+
+struct held {
+    uint32_t to;
+    uint64_t need_gen; /* the sync generation that makes the term/vote durable */
+    size_t off, len;   /* in held_data */
+};
+
+struct stet_consensus {
+    const struct stet_env *env;
+    struct stet_consensus_config cfg;
+    struct stet_consensus_storage storage;
+    struct stet_consensus_network net;
+    struct stet_consensus_app app;
+    struct group **groups;
+    uint32_t n_groups, cap_groups;
+    struct stet_env_timer *timer;
+    uint64_t timer_at; /* 0: not armed */
+    bool staged;       /* something was staged since the last sync started */
+    bool syncing;
+    uint64_t sync_gen; /* generation of the running (or last) sync */
+    struct held *held;
+    size_t n_held, cap_held;
+    struct stet_buf held_data;
+    struct stet_buf enc;
+    bool stepping; /* raft_step must not recurse */
+    /* per peer: the sequence number of the next message to it, and the newest (generation,
+     * sequence) received from it: older or repeated messages are dropped (raft's progress
+     * tracking assumes per-peer order) */
+    uint64_t next_seq[MAX_NODES];
+    uint64_t seen_gen[MAX_NODES], seen_seq[MAX_NODES];
+    struct stet_consensus_stats stats;
+};
+
+static void step(struct group *g, struct raft_event *ev);
+static void arm_timer(struct stet_consensus *c);
+
+static uint64_t now_ms(const struct stet_consensus *c) { return stet_env_monotonic_ms(c->env); }
+
+static struct group *group_find(const struct stet_consensus *c, uint32_t id) {
+    for (uint32_t i = 0; i < c->n_groups; i++)
+        if (c->groups[i]->id == id) return c->groups[i];
+    return NULL;
+}
+
+/* ---- wire format ------------------------------------------------------------------------ */
+
+static void put_u8(struct stet_buf *b, uint8_t v) { stet_buf_append(b, &v, 1); }
+static void put_u16(struct stet_buf *b, uint16_t v) {
+    uint8_t x[2] = {(uint8_t)v, (uint8_t)(v >> 8)};
+    stet_buf_append(b, x, 2);
+}
+static void put_u32(struct stet_buf *b, uint32_t v) {
+    uint8_t x[4];
+    for (int i = 0; i < 4; i++) x[i] = (uint8_t)(v >> (8 * i));
+    stet_buf_append(b, x, 4);
+}
+static void put_u64(struct stet_buf *b, uint64_t v) {
+    uint8_t x[8];
+    for (int i = 0; i < 8; i++) x[i] = (uint8_t)(v >> (8 * i));
+    stet_buf_append(b, x, 8);
+}
+
+struct reader {
+    const uint8_t *p, *end;
+    bool bad;
+};
+static uint64_t get_n(struct reader *r, int n) {
+    if (r->bad || r->end - r->p < n) {
+        r->bad = true;
+        return 0;
+    }
+    uint64_t v = 0;
+    for (int i = 0; i < n; i++) v |= (uint64_t)r->p[i] << (8 * i);
+    r->p += n;
+    return v;
+}
+static const uint8_t *get_bytes(struct reader *r, size_t n) {
+    if (r->bad || (size_t)(r->end - r->p) < n) {
+        r->bad = true;
+        return NULL;
+    }
+    const uint8_t *p = r->p;
+    r->p += n;
+    return p;
+}
+
+/* Encodes m (for group) into c->enc; AppendEntries entries come from the storage. Returns 0, or
+ * < 0 when an entry is missing (the message is not sent; raft resends). */
+static int encode_message(struct stet_consensus *c, uint32_t group, const struct raft_message *m) {
+    struct stet_buf *b = &c->enc;
+    stet_buf_reset(b);
+    put_u8(b, WIRE_VERSION);
+    put_u8(b, (uint8_t)m->type);
+    put_u32(b, group);
+    put_u64(b, c->cfg.generation);
+    put_u64(b, 0); /* the sequence number, set per destination when sent */
+    switch (m->type) {
+    case RAFT_REQUEST_VOTE: {
+        const struct raft_request_vote *v = &m->request_vote;
+        put_u64(b, v->term);
+        put_u8(b, v->version);
+        put_u64(b, v->candidate_id);
+        put_u64(b, v->last_log_index);
+        put_u64(b, v->last_log_term);
+        put_u8(b, (uint8_t)(v->disrupt_leader | (v->pre_vote << 1)));
+        break;
+    }
+    case RAFT_REQUEST_VOTE_RESULT: {
+        const struct raft_request_vote_result *v = &m->request_vote_result;
+        put_u64(b, v->term);
+        put_u8(b, v->version);
+        put_u8(b, (uint8_t)(v->vote_granted | (v->pre_vote << 1)));
+        put_u16(b, v->features);
+        put_u16(b, v->capacity);
+        break;
+    }
+    case RAFT_APPEND_ENTRIES: {
+        const struct raft_append_entries *a = &m->append_entries;
+        put_u64(b, a->term);
+        put_u8(b, a->version);
+        put_u64(b, a->prev_log_index);
+        put_u64(b, a->prev_log_term);
+        put_u64(b, a->leader_commit);
+        put_u32(b, a->n_entries);
+        for (unsigned i = 0; i < a->n_entries; i++) {
+            struct stet_consensus_entry e;
+            if (c->storage.get(c->storage.ctx, group, a->prev_log_index + 1 + i, &e) != 0) return -ENOENT;
+            put_u64(b, e.term);
+            put_u8(b, e.type);
+            put_u32(b, (uint32_t)e.len);
+            stet_buf_append(b, e.data, e.len);
+        }
+        break;
+    }
+    case RAFT_APPEND_ENTRIES_RESULT: {
+        const struct raft_append_entries_result *a = &m->append_entries_result;
+        put_u64(b, a->term);
+        put_u8(b, a->version);
+        put_u64(b, a->rejected);
+        put_u64(b, a->last_log_index);
+        put_u16(b, a->features);
+        put_u16(b, a->capacity);
+        break;
+    }
+    case RAFT_TIMEOUT_NOW: {
+        const struct raft_timeout_now *t = &m->timeout_now;
+        put_u64(b, t->term);
+        put_u8(b, t->version);
+        put_u64(b, t->last_log_index);
+        put_u64(b, t->last_log_term);
+        break;
+    }
+    case RAFT_INSTALL_SNAPSHOT:
+    default:
+        return -ENOTSUP; /* snapshots: not yet (the log is never compacted so far) */
+    }
+    return 0;
+}
+
+/* Decodes into m; AppendEntries entries are raft_malloc'd (array + one data batch). */
+static int decode_message(const uint8_t *msg, size_t len, uint32_t *group, uint64_t *gen, uint64_t *seq,
+                          struct raft_message *m) {
+    struct reader r = {msg, msg + len, false};
+    memset(m, 0, sizeof(*m));
+    if (get_n(&r, 1) != WIRE_VERSION) return -EPROTO;
+    unsigned type = (unsigned)get_n(&r, 1);
+    *group = (uint32_t)get_n(&r, 4);
+    *gen = get_n(&r, 8);
+    *seq = get_n(&r, 8);
+    switch (type) {
+    case RAFT_REQUEST_VOTE: {
+        struct raft_request_vote *v = &m->request_vote;
+        v->term = get_n(&r, 8);
+        v->version = (unsigned char)get_n(&r, 1);
+        v->candidate_id = get_n(&r, 8);
+        v->last_log_index = get_n(&r, 8);
+        v->last_log_term = get_n(&r, 8);
+        unsigned f = (unsigned)get_n(&r, 1);
+        v->disrupt_leader = f & 1;
+        v->pre_vote = (f >> 1) & 1;
+        break;
+    }
+    case RAFT_REQUEST_VOTE_RESULT: {
+        struct raft_request_vote_result *v = &m->request_vote_result;
+        v->term = get_n(&r, 8);
+        v->version = (unsigned char)get_n(&r, 1);
+        unsigned f = (unsigned)get_n(&r, 1);
+        v->vote_granted = f & 1;
+        v->pre_vote = (f >> 1) & 1;
+        v->features = (unsigned short)get_n(&r, 2);
+        v->capacity = (unsigned short)get_n(&r, 2);
+        break;
+    }
+    case RAFT_APPEND_ENTRIES: {
+        struct raft_append_entries *a = &m->append_entries;
+        a->term = get_n(&r, 8);
+        a->version = (unsigned char)get_n(&r, 1);
+        a->prev_log_index = get_n(&r, 8);
+        a->prev_log_term = get_n(&r, 8);
+        a->leader_commit = get_n(&r, 8);
+        uint64_t n = get_n(&r, 4);
+        if (r.bad || n > MAX_ENTRIES_PER_MESSAGE) return -EPROTO;
+        /* first pass: sizes */
+        struct reader scan = r;
+        size_t total = 0;
+        for (uint64_t i = 0; i < n; i++) {
+            get_n(&scan, 8);
+            uint64_t t = get_n(&scan, 1);
+            uint64_t l = get_n(&scan, 4);
+            if (scan.bad || t < RAFT_COMMAND || t > RAFT_CHANGE || l > MAX_ENTRY_BYTES) return -EPROTO;
+            if (!get_bytes(&scan, l)) return -EPROTO;
+            total += l;
+        }
+        if (scan.p != scan.end) return -EPROTO;
+        if (n == 0) break;
+        a->entries = raft_malloc(n * sizeof(*a->entries));
+        uint8_t *batch = raft_malloc(total ? total : 1);
+        STET_ASSERT(a->entries != NULL && batch != NULL);
+        size_t off = 0;
+        for (uint64_t i = 0; i < n; i++) {
+            struct raft_entry *e = &a->entries[i];
+            e->term = get_n(&r, 8);
+            e->type = (enum raft_entry_type)get_n(&r, 1);
+            size_t l = (size_t)get_n(&r, 4);
+            const uint8_t *d = get_bytes(&r, l);
+            if (l) memcpy(batch + off, d, l);
+            e->buf.base = batch + off;
+            e->buf.len = l;
+            e->batch = batch;
+            off += l;
+        }
+        a->n_entries = (unsigned)n;
+        break;
+    }
+    case RAFT_APPEND_ENTRIES_RESULT: {
+        struct raft_append_entries_result *a = &m->append_entries_result;
+        a->term = get_n(&r, 8);
+        a->version = (unsigned char)get_n(&r, 1);
+        a->rejected = get_n(&r, 8);
+        a->last_log_index = get_n(&r, 8);
+        a->features = (unsigned short)get_n(&r, 2);
+        a->capacity = (unsigned short)get_n(&r, 2);
+        break;
+    }
+    case RAFT_TIMEOUT_NOW: {
+        struct raft_timeout_now *t = &m->timeout_now;
+        t->term = get_n(&r, 8);
+        t->version = (unsigned char)get_n(&r, 1);
+        t->last_log_index = get_n(&r, 8);
+        t->last_log_term = get_n(&r, 8);
+        break;
+    }
+    default: return -EPROTO;
+    }
+    if (r.bad || (type != RAFT_APPEND_ENTRIES && r.p != r.end)) {
+        if (type == RAFT_APPEND_ENTRIES && m->append_entries.n_entries) {
+            raft_free(m->append_entries.entries[0].batch);
+            raft_free(m->append_entries.entries);
+        }
+        return -EPROTO;
+    }
+    m->type = (enum raft_message_type)type;
+    return 0;
+}
+
+static void free_decoded(struct raft_message *m, bool batch_too) {
+    if (m->type == RAFT_APPEND_ENTRIES && m->append_entries.n_entries) {
+        if (batch_too) raft_free(m->append_entries.entries[0].batch);
+        raft_free(m->append_entries.entries);
+    }
+}
+
+int stet_consensus_message_check(const uint8_t *msg, size_t len) {
+    uint32_t group;
+    uint64_t gen, seq;
+    struct raft_message m;
+    int rc = decode_message(msg, len, &group, &gen, &seq, &m);
+    if (rc == 0) free_decoded(&m, true);
+    return rc;
+}
+
+/* ---- sending ------------------------------------------------------------------------------ */
+
+/* hold: this step changed the term or vote (the message waits for the next sync), or earlier
+ * messages wait (it waits with them, to keep the order). */
+/* Stamps the per-destination sequence number into c->enc (offset 14: after version, type,
+ * group, generation). */
+static void stamp_seq(struct stet_consensus *c, uint8_t *msg, uint32_t to) {
+    STET_ASSERT(to > 0 && to < MAX_NODES);
+    uint64_t seq = ++c->next_seq[to];
+    for (int i = 0; i < 8; i++) msg[14 + i] = (uint8_t)(seq >> (8 * i));
+}
+
+static void send_or_hold(struct stet_consensus *c, uint32_t to, bool hold, bool term_changed) {
+    stamp_seq(c, c->enc.data, to); /* held messages keep their order: numbered now */
+    if (!hold) {
+        c->stats.messages_sent++;
+        c->net.send(c->net.ctx, to, c->enc.data, c->enc.len);
+        return;
+    }
+    if (c->n_held == c->cap_held) {
+        c->cap_held = c->cap_held ? c->cap_held * 2 : 64;
+        c->held = realloc(c->held, c->cap_held * sizeof(*c->held));
+        STET_ASSERT(c->held != NULL);
+    }
+    /* a term/vote staged now is covered by the next sync to start; a message held only for the
+     * order leaves with the ones before it */
+    uint64_t need = term_changed || c->n_held == 0 ? c->sync_gen + 1 : c->held[c->n_held - 1].need_gen;
+    c->held[c->n_held++] = (struct held){to, need, c->held_data.len, c->enc.len};
+    stet_buf_append(&c->held_data, c->enc.data, c->enc.len);
+    c->stats.messages_held++;
+}
+
+static void release_held(struct stet_consensus *c, uint64_t done_gen) {
+    size_t keep = 0;
+    for (size_t i = 0; i < c->n_held; i++) {
+        struct held *h = &c->held[i];
+        if (h->need_gen <= done_gen) {
+            c->stats.messages_sent++;
+            c->net.send(c->net.ctx, h->to, c->held_data.data + h->off, h->len);
+        } else {
+            c->held[keep++] = *h;
+        }
+    }
+    c->n_held = keep;
+    if (keep == 0) stet_buf_reset(&c->held_data);
+}
+
+/* ---- applying ----------------------------------------------------------------------------- */
+
+static void apply_committed(struct group *g) {
+    struct stet_consensus *c = g->c;
+    uint64_t upto = raft_commit_index(&g->raft);
+    if (upto > g->durable_index) upto = g->durable_index; /* rule 4 */
+    while (g->applied < upto) {
+        struct stet_consensus_entry e;
+        int rc = c->storage.get(c->storage.ctx, g->id, g->applied + 1, &e);
+        STET_ASSERT(rc == 0); /* committed and durable here: it must be readable */
+        g->applied++;
+        if (e.type == STET_CONSENSUS_CHANGE && g->applied > 1) {
+            /* a committed configuration goes back to raft (it ignores all but a pending one) */
+            struct raft_event ev = {.type = RAFT_CONFIGURATION};
+            struct raft_buffer buf = {(void *)e.data, e.len};
+            raft_configuration_init(&ev.configuration.conf);
+            if (raft_configuration_decode(&buf, &ev.configuration.conf) == 0) {
+                ev.configuration.index = g->applied;
+                step(g, &ev);
+            }
+        }
+        if (c->app.apply) c->app.apply(c->app.ctx, g->id, g->applied, &e);
+    }
+}
+
+/* ---- the step driver ------------------------------------------------------------------------ */
+
+static void handle_update(struct group *g, struct raft_update *u) {
+    struct stet_consensus *c = g->c;
+    bool hold = c->n_held > 0; /* keep the order of messages to a peer */
+    bool term_changed = false;
+    if (u->flags & (RAFT_UPDATE_CURRENT_TERM | RAFT_UPDATE_VOTED_FOR)) {
+        int rc = c->storage.set_term_vote(c->storage.ctx, g->id, raft_current_term(&g->raft), raft_voted_for(&g->raft));
+        STET_ASSERT(rc == 0);
+        c->staged = true;
+        hold = true; /* rule 1 */
+        term_changed = true;
+    }
+    if (u->flags & RAFT_UPDATE_ENTRIES) {
+        STET_ASSERT(u->entries.n > 0);
+        struct stet_consensus_entry es[64];
+        struct stet_consensus_entry *e = u->entries.n <= 64 ? es : malloc(u->entries.n * sizeof(*e));
+        STET_ASSERT(e != NULL);
+        for (unsigned i = 0; i < u->entries.n; i++)
+            e[i] = (struct stet_consensus_entry){.term = u->entries.batch[i].term,
+                                                 .type = (uint8_t)u->entries.batch[i].type,
+                                                 .data = u->entries.batch[i].buf.base,
+                                                 .len = u->entries.batch[i].buf.len};
+        if (u->entries.index <= g->staged_last) g->trunc_gen++;
+        /* raft forgets what it knew stored from the truncation point on (its last_stored): so do we */
+        if (g->durable_index >= u->entries.index) g->durable_index = u->entries.index - 1;
+        int rc = c->storage.truncate_append(c->storage.ctx, g->id, u->entries.index, e, u->entries.n);
+        STET_ASSERT(rc == 0);
+        g->staged_last = u->entries.index + u->entries.n - 1;
+        c->staged = true;
+        if (e != es) free(e);
+        /* the data batches are ours now that they are staged (copied by the storage) */
+        void *last = NULL;
+        for (unsigned i = 0; i < u->entries.n; i++) {
+            void *b = u->entries.batch[i].batch;
+            if (b && b != last) {
+                raft_free(b);
+                last = b;
+            }
+        }
+    }
+    STET_ASSERT(!(u->flags & RAFT_UPDATE_SNAPSHOT)); /* no snapshots yet */
+    if (u->flags & RAFT_UPDATE_MESSAGES) {
+        for (unsigned i = 0; i < u->messages.n; i++) {
+            const struct raft_message *m = &u->messages.batch[i];
+            if (encode_message(c, g->id, m) != 0) continue;
+            send_or_hold(c, (uint32_t)m->server_id, hold, term_changed);
+        }
+    }
+    /* role and term */
+    bool leader = raft_state(&g->raft) == RAFT_LEADER;
+    raft_id lid = 0;
+    const char *laddr = NULL;
+    raft_leader(&g->raft, &lid, &laddr);
+    uint64_t term = raft_current_term(&g->raft);
+    if (leader != g->leader || term != g->term || (uint32_t)lid != g->leader_node) {
+        g->leader = leader;
+        g->term = term;
+        g->leader_node = (uint32_t)lid;
+        if (c->app.role) c->app.role(c->app.ctx, g->id, leader, term, (uint32_t)lid);
+    }
+    g->next_timeout = raft_timeout(&g->raft);
+}
+
+static void step(struct group *g, struct raft_event *ev) {
+    struct stet_consensus *c = g->c;
+    STET_ASSERT(!c->stepping);
+    c->stepping = true;
+    ev->time = now_ms(c);
+    struct raft_update u;
+    memset(&u, 0, sizeof(u));
+    int rc = raft_step(&g->raft, ev, &u);
+    c->stats.steps++;
+    if (rc != 0 && ev->type != RAFT_SUBMIT)
+        stet_warn(MOD, "group %u: raft_step(%d) failed: %s", g->id, (int)ev->type, raft_errmsg(&g->raft));
+    if (rc == 0) handle_update(g, &u);
+    c->stepping = false;
+    if (rc == 0 && (u.flags & RAFT_UPDATE_COMMIT_INDEX)) apply_committed(g);
+    arm_timer(c);
+}
+
+/* ---- timers ------------------------------------------------------------------------------- */
+
+static void timer_cb(void *arg) {
+    struct stet_consensus *c = arg;
+    c->timer_at = 0;
+    uint64_t now = now_ms(c);
+    for (uint32_t i = 0; i < c->n_groups; i++) {
+        struct group *g = c->groups[i];
+        if (g->next_timeout && g->next_timeout <= now) {
+            struct raft_event ev = {.type = RAFT_TIMEOUT};
+            step(g, &ev);
+        }
+    }
+    arm_timer(c);
+}
+
+static void arm_timer(struct stet_consensus *c) {
+    if (c->stepping) return;
+    uint64_t next = 0;
+    for (uint32_t i = 0; i < c->n_groups; i++) {
+        uint64_t t = c->groups[i]->next_timeout;
+        if (t && (next == 0 || t < next)) next = t;
+    }
+    if (next == 0 || next == c->timer_at) return;
+    uint64_t now = now_ms(c);
+    c->timer_at = next;
+    stet_env_timer_start(c->env, c->timer, next > now ? next - now : 0);
+}
+
+/* ---- the shared sync -------------------------------------------------------------------------- */
+
+static void sync_done(void *arg, int status) {
+    struct stet_consensus *c = arg;
+    STET_ASSERT(c->syncing);
+    c->syncing = false;
+    if (status != 0) {
+        /* the storage failed (a failed fsync): nothing may be claimed durable any more */
+        stet_error(MOD, "the consensus storage could not sync (%d); entries are no longer reported persisted",
+                   status);
+        return;
+    }
+    c->stats.syncs++;
+    uint64_t gen = c->sync_gen;
+    release_held(c, gen);
+    for (uint32_t i = 0; i < c->n_groups; i++) {
+        struct group *g = c->groups[i];
+        if (g->sync_trunc_gen != g->trunc_gen) continue; /* rule 3: the next sync reports */
+        if (g->sync_staged <= g->durable_index) continue;
+        g->durable_index = g->sync_staged;
+        c->stats.entries_persisted++;
+        struct raft_event ev = {.type = RAFT_PERSISTED_ENTRIES};
+        ev.persisted_entries.index = g->durable_index;
+        step(g, &ev);
+        apply_committed(g);
+    }
+    stet_consensus_flush(c); /* what was staged meanwhile */
+}
+
+void stet_consensus_flush(struct stet_consensus *c) {
+    if (c->syncing || !c->staged) return;
+    c->staged = false;
+    c->syncing = true;
+    c->sync_gen++;
+    for (uint32_t i = 0; i < c->n_groups; i++) {
+        struct group *g = c->groups[i];
+        g->sync_staged = g->staged_last;
+        g->sync_trunc_gen = g->trunc_gen;
+    }
+    int rc = c->storage.sync(c->storage.ctx, sync_done, c);
+    if (rc != 0) {
+        c->syncing = false;
+        stet_error(MOD, "cannot start a consensus storage sync (%d)", rc);
+    }
+}
+
+/* ---- API --------------------------------------------------------------------------------- */
+
+int stet_consensus_create(const struct stet_env *env, const struct stet_consensus_config *cfg,
+                          const struct stet_consensus_storage *storage, const struct stet_consensus_network *net,
+                          const struct stet_consensus_app *app, struct stet_consensus **out) {
+    STET_ASSERT(cfg->node_id > 0);
+    struct stet_consensus *c = calloc(1, sizeof(*c));
+    if (!c) return -ENOMEM;
+    c->env = env;
+    c->cfg = *cfg;
+    if (!c->cfg.election_timeout_ms) c->cfg.election_timeout_ms = 300;
+    if (!c->cfg.heartbeat_timeout_ms) c->cfg.heartbeat_timeout_ms = c->cfg.election_timeout_ms / 6;
+    if (!c->cfg.max_inflight_entries) c->cfg.max_inflight_entries = 1024;
+    c->storage = *storage;
+    c->net = *net;
+    c->app = *app;
+    c->timer = stet_env_timer_create(env, timer_cb, c);
+    if (!c->timer) {
+        free(c);
+        return -ENOMEM;
+    }
+    *out = c;
+    return 0;
+}
+
+void stet_consensus_destroy(struct stet_consensus *c) {
+    if (!c) return;
+    for (uint32_t i = 0; i < c->n_groups; i++) {
+        raft_close(&c->groups[i]->raft, NULL);
+        free(c->groups[i]);
+    }
+    free(c->groups);
+    stet_env_timer_destroy(c->env, c->timer);
+    free(c->held);
+    stet_buf_free(&c->held_data);
+    stet_buf_free(&c->enc);
+    free(c);
+}
+
+struct load_ctx {
+    struct raft_entry *entries;
+    unsigned n, cap;
+    uint64_t next;
+};
+
+static int load_entry_cb(void *arg, uint64_t index, const struct stet_consensus_entry *e) {
+    struct load_ctx *l = arg;
+    STET_ASSERT(index == l->next);
+    l->next++;
+    if (l->n == l->cap) {
+        l->cap = l->cap ? l->cap * 2 : 16;
+        l->entries = realloc(l->entries, l->cap * sizeof(*l->entries));
+        STET_ASSERT(l->entries != NULL);
+    }
+    void *buf = raft_malloc(e->len ? e->len : 1);
+    STET_ASSERT(buf != NULL);
+    if (e->len) memcpy(buf, e->data, e->len);
+    l->entries[l->n++] = (struct raft_entry){.term = e->term, .type = (enum raft_entry_type)e->type,
+                                             .buf = {buf, e->len}, .batch = buf};
+    return 0;
+}
+
+int stet_consensus_add_group(struct stet_consensus *c, uint32_t id, const uint32_t *voters, unsigned n_voters) {
+    STET_ASSERT(group_find(c, id) == NULL);
+    STET_ASSERT(n_voters > 0);
+    struct group *g = calloc(1, sizeof(*g));
+    if (!g) return -ENOMEM;
+    g->c = c;
+    g->id = id;
+    snprintf(g->address, sizeof(g->address), "n%u", c->cfg.node_id);
+    int rc = raft_init(&g->raft, NULL, NULL, c->cfg.node_id, g->address);
+    if (rc != 0) {
+        free(g);
+        return -ENOMEM;
+    }
+    g->raft.tracer = NULL;
+    /* seed before anything draws a random election timeout (design/cluster.md §1) */
+    raft_seed(&g->raft, (unsigned)(c->cfg.seed ^ ((uint64_t)c->cfg.node_id << 32) ^ ((uint64_t)id * 0x9E3779B97F4A7C15ull)));
+    raft_set_election_timeout(&g->raft, c->cfg.election_timeout_ms);
+    raft_set_heartbeat_timeout(&g->raft, c->cfg.heartbeat_timeout_ms);
+    raft_set_pre_vote(&g->raft, true);
+    raft_set_max_inflight_entries(&g->raft, c->cfg.max_inflight_entries);
+
+    uint64_t term = 0, vote = 0;
+    struct load_ctx l = {NULL, 0, 0, 1};
+    rc = c->storage.load(c->storage.ctx, id, &term, &vote, load_entry_cb, &l);
+    if (rc != 0) goto fail;
+    if (term == 0 && l.n == 0) {
+        /* bootstrap: term 1 and entry 1, the configuration (identical on every member) */
+        struct raft_configuration conf;
+        raft_configuration_init(&conf);
+        for (unsigned i = 0; i < n_voters; i++) {
+            char addr[16];
+            snprintf(addr, sizeof(addr), "n%u", voters[i]);
+            rc = raft_configuration_add(&conf, voters[i], addr, RAFT_VOTER);
+            if (rc != 0) {
+                raft_configuration_close(&conf);
+                rc = -EINVAL;
+                goto fail;
+            }
+        }
+        struct raft_buffer buf;
+        rc = raft_configuration_encode(&conf, &buf);
+        raft_configuration_close(&conf);
+        if (rc != 0) {
+            rc = -ENOMEM;
+            goto fail;
+        }
+        struct stet_consensus_entry first = {.term = 1, .type = STET_CONSENSUS_CHANGE, .data = buf.base,
+                                             .len = buf.len};
+        rc = c->storage.set_term_vote(c->storage.ctx, id, 1, 0);
+        if (rc == 0) rc = c->storage.truncate_append(c->storage.ctx, id, 1, &first, 1);
+        if (rc == 0) rc = load_entry_cb(&l, 1, &first);
+        raft_free(buf.base);
+        if (rc != 0) goto fail;
+        term = 1;
+        c->staged = true;
+    }
+    g->staged_last = l.n;
+    g->durable_index = l.n; /* loaded (or the bootstrap entry, identical everywhere) */
+    g->applied = 0;
+    if (c->n_groups == c->cap_groups) {
+        c->cap_groups = c->cap_groups ? c->cap_groups * 2 : 8;
+        c->groups = realloc(c->groups, c->cap_groups * sizeof(*c->groups));
+        STET_ASSERT(c->groups != NULL);
+    }
+    c->groups[c->n_groups++] = g;
+    struct raft_event ev = {.type = RAFT_START};
+    ev.start.term = term;
+    ev.start.voted_for = vote;
+    ev.start.metadata = NULL;
+    ev.start.start_index = 1;
+    ev.start.entries = l.entries;
+    ev.start.n_entries = l.n;
+    c->stepping = true;
+    ev.time = now_ms(c);
+    struct raft_update u;
+    memset(&u, 0, sizeof(u));
+    rc = raft_step(&g->raft, &ev, &u);
+    c->stats.steps++;
+    if (rc == 0) {
+        for (unsigned i = 0; i < l.n; i++) raft_free(l.entries[i].batch); /* borrowed for the call */
+        handle_update(g, &u);
+    }
+    c->stepping = false;
+    free(l.entries);
+    if (rc != 0) {
+        stet_error(MOD, "group %u: cannot start raft: %s", id, raft_errmsg(&g->raft));
+        c->n_groups--;
+        raft_close(&g->raft, NULL);
+        free(g);
+        return -EIO;
+    }
+    apply_committed(g);
+    arm_timer(c);
+    return 0;
+fail:
+    for (unsigned i = 0; i < l.n; i++) raft_free(l.entries[i].batch);
+    free(l.entries);
+    raft_close(&g->raft, NULL);
+    free(g);
+    return rc < 0 ? rc : -EIO;
+}
+
+int stet_consensus_submit(struct stet_consensus *c, uint32_t id, const void *data, size_t len, uint64_t *index) {
+    struct group *g = group_find(c, id);
+    if (!g) return -ENOENT;
+    if (raft_state(&g->raft) != RAFT_LEADER) return -EAGAIN;
+    void *buf = raft_malloc(len ? len : 1);
+    if (!buf) return -ENOMEM;
+    if (len) memcpy(buf, data, len);
+    struct raft_entry e = {.term = raft_current_term(&g->raft), .type = RAFT_COMMAND, .buf = {buf, len}, .batch = buf};
+    struct raft_event ev = {.type = RAFT_SUBMIT};
+    ev.submit.entries = &e;
+    ev.submit.n = 1;
+    STET_ASSERT(!c->stepping);
+    c->stepping = true;
+    ev.time = now_ms(c);
+    struct raft_update u;
+    memset(&u, 0, sizeof(u));
+    int rc = raft_step(&g->raft, &ev, &u);
+    c->stats.steps++;
+    if (rc == 0) handle_update(g, &u);
+    c->stepping = false;
+    arm_timer(c);
+    if (rc != 0) {
+        raft_free(buf);
+        return rc == RAFT_NOTLEADER ? -EAGAIN : -EIO;
+    }
+    if (index) *index = raft_last_index(&g->raft);
+    return 0;
+}
+
+void stet_consensus_receive(struct stet_consensus *c, uint32_t from_node, const uint8_t *msg, size_t len) {
+    uint32_t id;
+    uint64_t gen, seq;
+    struct raft_message m;
+    if (decode_message(msg, len, &id, &gen, &seq, &m) != 0) {
+        c->stats.messages_dropped++;
+        return;
+    }
+    struct group *g = group_find(c, id);
+    bool stale = false;
+    if (from_node > 0 && from_node < MAX_NODES) {
+        /* an older generation of the sender, or a message not newer than one already taken */
+        if (gen < c->seen_gen[from_node] || (gen == c->seen_gen[from_node] && seq <= c->seen_seq[from_node]))
+            stale = true;
+    }
+    if (!g || from_node == 0 || from_node >= MAX_NODES || from_node == c->cfg.node_id || stale) {
+        free_decoded(&m, true);
+        c->stats.messages_dropped++;
+        return;
+    }
+    c->seen_gen[from_node] = gen;
+    c->seen_seq[from_node] = seq;
+    c->stats.messages_received++;
+    char addr[16];
+    snprintf(addr, sizeof(addr), "n%u", from_node);
+    m.server_id = from_node;
+    m.server_address = addr;
+    struct raft_event ev = {.type = RAFT_RECEIVE};
+    ev.receive.message = &m;
+    step(g, &ev);
+    free_decoded(&m, false); /* the data batch went to raft (freed there or handed back) */
+}
+
+bool stet_consensus_group_info(const struct stet_consensus *c, uint32_t id, struct stet_consensus_group_info *out) {
+    struct group *g = group_find(c, id);
+    if (!g) return false;
+    out->leader = g->leader;
+    out->term = g->term;
+    out->leader_node = g->leader_node;
+    out->commit_index = raft_commit_index(&g->raft);
+    out->last_index = raft_last_index(&g->raft);
+    out->durable_index = g->durable_index;
+    out->applied_index = g->applied;
+    return true;
+}
+
+void stet_consensus_stats(const struct stet_consensus *c, struct stet_consensus_stats *out) { *out = c->stats; }

@@ -1,0 +1,142 @@
+/* Consensus: the raft groups of one node, driven through libraft 0.22.1's step API
+ * (shared/design/cluster.md §1, §3). src/consensus/consensus.c is the only file that includes
+ * raft.h.
+ *
+ * One struct stet_consensus holds every group this node is a member of (the metadata group and
+ * one per partition log). libraft does no I/O: this module feeds it events (start, messages,
+ * timeouts, persisted entries, submissions) and carries out what each step asks for, through
+ * ports:
+ *   - storage: terms, votes and entries of every group are staged in one place and made
+ *     durable by ONE sync for all groups (stet_consensus_flush, once per loop iteration);
+ *   - network: encoded messages to a peer node (the wire format is below; fuzzed);
+ *   - app: committed entries in index order per group, and role changes.
+ * Time and timers come from the env: one env timer armed for the earliest group deadline.
+ *
+ * Durability rules (the Raft thesis §10.2.1 and design/cluster.md §3):
+ *  1. A term or vote change is durable before any message of that step or a later one leaves:
+ *     such messages wait for the sync that covers the change.
+ *  2. A leader's AppendEntries may leave before its own entries are durable; the leader counts
+ *     itself only through RAFT_PERSISTED_ENTRIES, reported after the sync completes.
+ *  3. Entries truncated while the sync that wrote them was in flight are not reported; the
+ *     next sync reports the new tail.
+ *  4. Committed entries are handed to the app only up to the locally durable index.
+ *
+ * Wire format of one message (little-endian):
+ *   u8 version (1) | u8 type | u32 group | u64 sender generation | u64 sequence | u64 term |
+ *   type-specific fields | for AppendEntries n entries of (u64 term, u8 type, u32 len, bytes)
+ * A message that does not decode is dropped (counted), never trusted. The sequence numbers a
+ * sender's messages to one peer (all groups); the receiver drops a message that is not newer
+ * than the newest it took from that sender's generation, and any message of an older
+ * generation: libraft's progress tracking assumes per-peer order, and a network (or a
+ * reconnect) may duplicate or reorder.
+ */
+#ifndef STET_CONSENSUS_H
+#define STET_CONSENSUS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "common/buf.h"
+#include "common/env.h"
+
+struct stet_consensus;
+
+enum stet_consensus_entry_type {
+    STET_CONSENSUS_COMMAND = 1, /* application data */
+    STET_CONSENSUS_BARRIER = 2, /* submitted by a new leader: no data */
+    STET_CONSENSUS_CHANGE = 3,  /* a configuration (entry 1 is the bootstrap configuration) */
+};
+
+struct stet_consensus_entry {
+    uint64_t term;
+    uint8_t type; /* enum stet_consensus_entry_type */
+    const uint8_t *data;
+    size_t len;
+};
+
+struct stet_consensus_storage {
+    void *ctx;
+    /* A group's durable state at start: term, vote, and entries from index 1 in order
+     * (entry_cb returns non-zero to stop). 0, or a negative errno. */
+    int (*load)(void *ctx, uint32_t group, uint64_t *term, uint64_t *vote,
+                int (*entry_cb)(void *arg, uint64_t index, const struct stet_consensus_entry *e), void *arg);
+    /* Staged writes, durable only once a sync that started after them completes. */
+    int (*set_term_vote)(void *ctx, uint32_t group, uint64_t term, uint64_t vote);
+    /* Drops the group's entries from first_index on, then appends e[0..n) at first_index. */
+    int (*truncate_append)(void *ctx, uint32_t group, uint64_t first_index, const struct stet_consensus_entry *e,
+                           unsigned n);
+    /* Makes everything staged so far durable; done(arg, status) later from the loop, never
+     * inside sync. At most one sync is in flight. */
+    int (*sync)(void *ctx, void (*done)(void *arg, int status), void *arg);
+    /* One entry, staged or durable: 0 found (out->data valid until the next storage call), 1 not
+     * found. */
+    int (*get)(void *ctx, uint32_t group, uint64_t index, struct stet_consensus_entry *out);
+};
+
+struct stet_consensus_network {
+    void *ctx;
+    /* Best effort: may drop. msg is borrowed for the call. */
+    void (*send)(void *ctx, uint32_t to_node, const uint8_t *msg, size_t len);
+};
+
+struct stet_consensus_app {
+    void *ctx;
+    /* Committed entries of a group, in index order, once each per process start (an app that
+     * keeps state across restarts skips indexes it has applied). Barriers and configuration
+     * entries are passed too (e->type says which). */
+    void (*apply)(void *ctx, uint32_t group, uint64_t index, const struct stet_consensus_entry *e);
+    /* The group's role or term changed; leader_node 0 when unknown. */
+    void (*role)(void *ctx, uint32_t group, bool leader, uint64_t term, uint32_t leader_node);
+};
+
+struct stet_consensus_config {
+    uint32_t node_id; /* 1.. */
+    unsigned election_timeout_ms;  /* 0 = 300 */
+    unsigned heartbeat_timeout_ms; /* 0 = election / 6 */
+    unsigned max_inflight_entries; /* 0 = 1024 */
+    uint64_t seed;                 /* randomised election timeouts */
+    uint64_t generation;           /* grows with every start of the node (stale messages of an
+                                      earlier life are dropped by peers) */
+};
+
+int stet_consensus_create(const struct stet_env *env, const struct stet_consensus_config *cfg,
+                          const struct stet_consensus_storage *storage, const struct stet_consensus_network *net,
+                          const struct stet_consensus_app *app, struct stet_consensus **out);
+void stet_consensus_destroy(struct stet_consensus *c);
+
+/* Adds group `group` with the given voters (node ids; every member passes the same list) and
+ * starts it from the storage. A group with no stored state is bootstrapped: term 1 and entry 1
+ * (the configuration) are written and synced first (identical on every member). */
+int stet_consensus_add_group(struct stet_consensus *c, uint32_t group, const uint32_t *voters, unsigned n_voters);
+
+/* Appends a command to the group's log if this node leads it: 0 and *index, -EAGAIN (not the
+ * leader: see stet_consensus_leader), or another negative errno. Committed later through
+ * app.apply. */
+int stet_consensus_submit(struct stet_consensus *c, uint32_t group, const void *data, size_t len, uint64_t *index);
+
+/* A message from another node. Malformed ones are dropped. */
+void stet_consensus_receive(struct stet_consensus *c, uint32_t from_node, const uint8_t *msg, size_t len);
+
+/* Once per loop iteration: starts the shared sync if anything is staged. */
+void stet_consensus_flush(struct stet_consensus *c);
+
+struct stet_consensus_group_info {
+    bool leader;
+    uint64_t term;
+    uint32_t leader_node; /* 0: unknown */
+    uint64_t commit_index, last_index, durable_index, applied_index;
+};
+/* false when the node has no such group. */
+bool stet_consensus_group_info(const struct stet_consensus *c, uint32_t group, struct stet_consensus_group_info *out);
+
+struct stet_consensus_stats {
+    uint64_t steps, messages_sent, messages_received, messages_dropped, messages_held, syncs, entries_persisted;
+};
+void stet_consensus_stats(const struct stet_consensus *c, struct stet_consensus_stats *out);
+
+/* Checks a message's encoding (what stet_consensus_receive does first); 0 or -EPROTO. For the
+ * fuzzer. */
+int stet_consensus_message_check(const uint8_t *msg, size_t len);
+
+#endif
