@@ -128,6 +128,12 @@ static void when_applied_cancel(void *ctx, struct stet_applied_waiter *w) {
     if (n->worker) stet_worker_waiter_cancel(n->worker, w);
 }
 
+/* /query's attempt columns: what the invoker knows of an invocation right now. */
+static bool task_info(void *ctx, const struct stet_invocation_id *id, struct stet_invoker_task_info *out) {
+    struct stet_node *n = ctx;
+    return n->invoker && stet_invoker_task_info(n->invoker, id, out);
+}
+
 static int status_get(void *ctx, const struct stet_invocation_id *id, struct stet_inv_status *st) {
     return stet_table_status_get(((struct stet_node *)ctx)->store, id, st);
 }
@@ -406,7 +412,7 @@ int stet_node_create(const struct stet_config *cfg, struct stet_node **out, char
     };
     rc = stet_invocations_create(&vp, &n->invocations);
     if (rc != 0) goto fail;
-    struct stet_query_sources qs = {.store = n->store, .schema = node_schema, .invoker = n->invoker, .ctx = n,
+    struct stet_query_sources qs = {.store = n->store, .schema = node_schema, .task_info = task_info, .ctx = n,
                                     .num_partitions = n->n_parts};
     rc = stet_query_create(&qs, &n->query);
     if (rc != 0) {
