@@ -30,6 +30,7 @@
 #include "common/log.h"
 #include "consensus/consensus.h"
 #include "consensus/store.h"
+#include "metadata/replicated.h"
 #include "store/store.h"
 #include "sim_env.h"
 
@@ -468,6 +469,7 @@ struct store_node {
     struct stet_store *store;
     struct stet_consensus_store *cs;
     struct stet_consensus *c;
+    struct stet_metadata *md; /* with_md: the replicated metadata on group 0 */
     uint64_t applied;
     char last[32];
 };
@@ -494,12 +496,23 @@ static void s_send(void *ctx, uint32_t to, const uint8_t *msg, size_t len) {
 static void s_apply(void *ctx, uint32_t group, uint64_t index, const struct stet_consensus_entry *e) {
     struct store_node *n = ctx;
     (void)group;
+    if (n->md) stet_metadata_replicated_apply(n->md, index, e->type, e->data, e->len);
     assert_int_equal(index, n->applied + 1);
     n->applied = index;
     if (e->type == STET_CONSENSUS_COMMAND) snprintf(n->last, sizeof(n->last), "%.*s", (int)e->len, e->data);
 }
+static bool with_md;
+static int md_submit(void *ctx, const void *data, size_t len, uint64_t *index) {
+    struct store_node *n = ctx;
+    return stet_consensus_submit(n->c, 0, data, len, index);
+}
+
 static void s_start(int i, uint64_t gen) {
     struct store_node *n = &SN[i];
+    if (with_md) {
+        struct stet_metadata_replicated_ports mp = {n, md_submit};
+        assert_int_equal(stet_metadata_create_replicated(n->store, ((uint64_t)(i + 1) << 32) | gen, &mp, &n->md), 0);
+    }
     assert_int_equal(stet_consensus_store_create(&SSIM->env, n->store, &n->cs), 0);
     struct stet_consensus_storage st = stet_consensus_store_port(n->cs);
     struct stet_consensus_network net = {n, s_send};
@@ -510,6 +523,8 @@ static void s_start(int i, uint64_t gen) {
     assert_int_equal(stet_consensus_add_group(n->c, 0, VOTERS, NODES), 0);
 }
 static void s_stop(int i) {
+    if (SN[i].md) stet_metadata_destroy(SN[i].md);
+    SN[i].md = NULL;
     stet_consensus_destroy(SN[i].c);
     stet_consensus_store_destroy(SN[i].cs);
     SN[i].c = NULL;
@@ -587,6 +602,94 @@ static void test_store_backed_nodes(void **state) {
     sim_env_free(&sim);
 }
 
+struct put_result {
+    bool done;
+    int status;
+    uint64_t version;
+};
+static void put_cb(void *arg, int status, uint64_t version) {
+    struct put_result *r = arg;
+    r->done = true;
+    r->status = status;
+    r->version = version;
+}
+
+/* The metadata contract over the group: conditional puts decided at apply time on every copy,
+ * followers refuse puts (-EAGAIN), every copy converges, and a restarted member replays its log
+ * without applying anything twice. */
+static void test_replicated_metadata(void **state) {
+    (void)state;
+    struct sim_env sim;
+    sim_env_init(&sim, 9);
+    SSIM = &sim;
+    with_md = true;
+    for (int i = 0; i < NODES; i++) {
+        SN[i].store = stet_store_create_mem();
+        s_start(i, 1);
+    }
+    s_run(2000);
+    int l = s_leader();
+    assert_true(l >= 0);
+    int f = (l + 1) % NODES;
+    struct put_result r = {0};
+    /* a follower cannot put (forwarding is the node port's job) */
+    stet_metadata_put(SN[f].md, "schema", "x", 1, 0, put_cb, &r);
+    assert_true(r.done);
+    assert_int_equal(r.status, -EAGAIN);
+    /* create, then two racing updates expecting the same version: exactly one wins */
+    r = (struct put_result){0};
+    stet_metadata_put(SN[l].md, "schema", "v1", 2, 0, put_cb, &r);
+    assert_false(r.done); /* only once committed and applied */
+    s_run(200);
+    assert_true(r.done);
+    assert_int_equal(r.status, 0);
+    assert_int_equal(r.version, 1);
+    struct put_result a = {0}, b = {0};
+    stet_metadata_put(SN[l].md, "schema", "v2a", 3, 1, put_cb, &a);
+    stet_metadata_put(SN[l].md, "schema", "v2b", 3, 1, put_cb, &b);
+    s_run(200);
+    assert_true(a.done && b.done);
+    assert_int_equal(a.status, 0);
+    assert_int_equal(b.status, -ESTALE);
+    assert_int_equal(b.version, 2);
+    /* every copy says the same */
+    for (int i = 0; i < NODES; i++) {
+        uint64_t v;
+        struct stet_buf val = STET_BUF_INIT;
+        assert_int_equal(stet_metadata_get(SN[i].md, "schema", &v, &val), 0);
+        assert_int_equal(v, 2);
+        assert_int_equal(val.len, 3);
+        assert_memory_equal(val.data, "v2a", 3);
+        stet_buf_free(&val);
+    }
+    /* a member restarts: the replay skips what its copy has; it keeps converging */
+    uint64_t applied = stet_metadata_replicated_applied(SN[f].md);
+    s_stop(f);
+    s_start(f, 2);
+    assert_int_equal(stet_metadata_replicated_applied(SN[f].md), applied);
+    s_run(1000);
+    l = s_leader();
+    r = (struct put_result){0};
+    stet_metadata_put(SN[l].md, "schema", "v3", 2, 2, put_cb, &r);
+    s_run(300);
+    assert_int_equal(r.status, 0);
+    for (int i = 0; i < NODES; i++) {
+        uint64_t v;
+        assert_int_equal(stet_metadata_get(SN[i].md, "schema", &v, NULL), 0);
+        assert_int_equal(v, 3);
+    }
+    for (int i = 0; i < NODES; i++) {
+        s_stop(i);
+        stet_store_destroy(SN[i].store);
+    }
+    for (size_t k = 0; k < SQN; k++) free(SQ[k].data);
+    free(SQ);
+    SQ = NULL;
+    SQN = 0;
+    with_md = false;
+    sim_env_free(&sim);
+}
+
 int main(void) {
     stet_log_set_level(STET_LOG_ERROR);
     const struct CMUnitTest tests[] = {
@@ -594,6 +697,7 @@ int main(void) {
         cmocka_unit_test(test_three_nodes_elect_and_replicate),
         cmocka_unit_test(test_seeded_faults),
         cmocka_unit_test(test_store_backed_nodes),
+        cmocka_unit_test(test_replicated_metadata),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,0 +1,227 @@
+/* The replicated metadata store: the stet_metadata contract (metadata.h) over one raft group
+ * (src/consensus), for the cluster (design/cluster.md §2: every metadata-server node holds a
+ * copy; a put commits on a majority).
+ *
+ * A put becomes a command in the metadata group's log:
+ *   u8 version (1) | u64 origin | u64 request | u64 expected version | u16 key length | key | value
+ * Every member applies the committed commands in log order to its local copy (keys 'M' + name
+ * as the local store has them, plus 'M' 0x00 "applied" -> u64 BE last applied index, written in
+ * the same batch): the version check happens at apply time, so two puts expecting the same
+ * version cannot both win, on any node. The node that proposed a put answers it when the
+ * command is applied: 0 or -ESTALE (with the version then stored). If another entry is applied
+ * at the index the put was given (leadership changed and the put's entry was truncated), the put
+ * did not happen: -ECANCELED, the caller re-reads and retries. A put on a node that does not
+ * lead the group fails with -EAGAIN (forwarding to the leader is the node port's job).
+ *
+ * The local copy is written without a sync: the log is the durable copy; at start the group
+ * replays from index 1 and commands at or below the stored applied index are skipped.
+ */
+#include "metadata/replicated.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/assert.h"
+#include "common/log.h"
+
+#define MOD "metadata"
+#define CMD_VERSION 1
+static const char APPLIED_KEY[] = {'M', 0, 'a', 'p', 'p', 'l', 'i', 'e', 'd'};
+
+struct rput {
+    struct rput *next;
+    uint64_t request;
+    uint64_t index; /* given by the log */
+    stet_metadata_put_cb cb;
+    void *arg;
+};
+
+struct rmd {
+    struct stet_metadata base;
+    struct stet_store *store;
+    uint64_t origin; /* tags this process's puts (random per start: a request number of an earlier
+                        life never matches a put of this one) */
+    struct stet_metadata_replicated_ports ports;
+    uint64_t next_request;
+    uint64_t applied;
+    struct rput *puts; /* waiting for their command to be applied */
+    struct stet_buf k, v, cmd;
+};
+
+static size_t make_key(const char *name, struct stet_buf *out) {
+    stet_buf_reset(out);
+    stet_buf_append_byte(out, 'M');
+    stet_buf_append(out, name, strlen(name));
+    return out->len;
+}
+
+static int read_key(struct rmd *md, const uint8_t *key, size_t klen, uint64_t *version, struct stet_buf *value) {
+    int rc = stet_store_get(md->store, key, klen, &md->v);
+    if (rc == 1) {
+        *version = 0;
+        if (value) stet_buf_reset(value);
+        return 1;
+    }
+    if (rc < 0) return rc;
+    if (md->v.len < 8) return -EIO;
+    *version = stet_load_u64be(md->v.data);
+    if (value) {
+        stet_buf_reset(value);
+        stet_buf_append(value, md->v.data + 8, md->v.len - 8);
+    }
+    return 0;
+}
+
+static int rmd_get(struct stet_metadata *base, const char *name, uint64_t *version, struct stet_buf *value) {
+    struct rmd *md = (struct rmd *)base;
+    size_t n = strlen(name);
+    if (n == 0 || n > STET_METADATA_KEY_MAX) return -EINVAL;
+    make_key(name, &md->k);
+    return read_key(md, md->k.data, md->k.len, version, value);
+}
+
+static void rmd_put(struct stet_metadata *base, const char *name, const void *value, size_t len,
+                    uint64_t expected_version, stet_metadata_put_cb cb, void *arg) {
+    struct rmd *md = (struct rmd *)base;
+    size_t n = strlen(name);
+    if (n == 0 || n > STET_METADATA_KEY_MAX) {
+        cb(arg, -EINVAL, 0);
+        return;
+    }
+    uint64_t request = ++md->next_request;
+    stet_buf_reset(&md->cmd);
+    stet_buf_append_byte(&md->cmd, CMD_VERSION);
+    stet_buf_append_u64be(&md->cmd, md->origin);
+    stet_buf_append_u64be(&md->cmd, request);
+    stet_buf_append_u64be(&md->cmd, expected_version);
+    stet_buf_append_u16be(&md->cmd, (uint16_t)n);
+    stet_buf_append(&md->cmd, name, n);
+    stet_buf_append(&md->cmd, value, len);
+    uint64_t index = 0;
+    int rc = md->ports.submit(md->ports.ctx, md->cmd.data, md->cmd.len, &index);
+    if (rc != 0) {
+        cb(arg, rc, expected_version);
+        return;
+    }
+    struct rput *p = calloc(1, sizeof(*p));
+    STET_ASSERT(p != NULL);
+    *p = (struct rput){.next = md->puts, .request = request, .index = index, .cb = cb, .arg = arg};
+    md->puts = p;
+}
+
+static void rmd_destroy(struct stet_metadata *base) {
+    struct rmd *md = (struct rmd *)base;
+    while (md->puts) {
+        struct rput *p = md->puts;
+        md->puts = p->next;
+        p->cb(p->arg, -ESHUTDOWN, 0);
+        free(p);
+    }
+    stet_buf_free(&md->k);
+    stet_buf_free(&md->v);
+    stet_buf_free(&md->cmd);
+    free(md);
+}
+
+static const struct stet_metadata_ops rmd_ops = {.get = rmd_get, .put = rmd_put, .destroy = rmd_destroy};
+
+/* The put with this request id (ours, just applied) gets its outcome. */
+static void answer_request(struct rmd *md, uint64_t request, int status, uint64_t version) {
+    for (struct rput **pp = &md->puts; *pp; pp = &(*pp)->next) {
+        struct rput *p = *pp;
+        if (p->request != request) continue;
+        *pp = p->next;
+        p->cb(p->arg, status, version);
+        free(p);
+        return;
+    }
+}
+
+/* Puts that were given this index but whose entry is not the one applied there: they were
+ * truncated with a leadership change and did not happen. */
+static void cancel_index(struct rmd *md, uint64_t index) {
+    struct rput **pp = &md->puts;
+    while (*pp) {
+        struct rput *p = *pp;
+        if (p->index != index) {
+            pp = &p->next;
+            continue;
+        }
+        *pp = p->next;
+        p->cb(p->arg, -ECANCELED, 0);
+        free(p);
+    }
+}
+
+void stet_metadata_replicated_apply(struct stet_metadata *base, uint64_t index, uint8_t type, const uint8_t *data,
+                                    size_t len) {
+    struct rmd *md = (struct rmd *)base;
+    if (index <= md->applied) return; /* replayed at start: already in the local copy */
+    uint64_t origin = 0;
+    uint64_t request = 0;
+    int status = 0;
+    uint64_t version = 0;
+    bool ours = false;
+    struct stet_store_batch b;
+    stet_store_batch_init(&b);
+    if (type == STET_CONSENSUS_COMMAND && len >= 1 + 8 + 8 + 8 + 2 && data[0] == CMD_VERSION) {
+        origin = stet_load_u64be(data + 1);
+        request = stet_load_u64be(data + 9);
+        uint64_t expected = stet_load_u64be(data + 17);
+        size_t klen = stet_load_u16be(data + 25);
+        if (klen >= 1 && klen <= STET_METADATA_KEY_MAX && 27 + klen <= len) {
+            ours = origin == md->origin;
+            stet_buf_reset(&md->k);
+            stet_buf_append_byte(&md->k, 'M');
+            stet_buf_append(&md->k, data + 27, klen);
+            int rc = read_key(md, md->k.data, md->k.len, &version, NULL);
+            if (rc < 0) {
+                stet_error(MOD, "cannot read the metadata copy (%d) at index %llu", rc, (unsigned long long)index);
+                status = rc;
+            } else if (version != expected) {
+                status = -ESTALE;
+            } else {
+                version = expected + 1;
+                stet_buf_reset(&md->v);
+                stet_buf_append_u64be(&md->v, version);
+                stet_buf_append(&md->v, data + 27 + klen, len - 27 - klen);
+                stet_store_batch_put(&b, md->k.data, md->k.len, md->v.data, md->v.len);
+            }
+        } else {
+            stet_warn(MOD, "skipping a malformed metadata command at index %llu", (unsigned long long)index);
+        }
+    }
+    uint8_t a[8];
+    stet_store_u64be(a, index);
+    stet_store_batch_put(&b, APPLIED_KEY, sizeof(APPLIED_KEY), a, sizeof(a));
+    int rc = stet_store_write(md->store, &b, 0 /* the log is the durable copy */);
+    stet_store_batch_free(&b);
+    STET_ASSERT(rc == 0); /* a store that cannot be written must stop the node (as the partitions do) */
+    md->applied = index;
+    if (ours) answer_request(md, request, status, version);
+    cancel_index(md, index);
+}
+
+int stet_metadata_create_replicated(struct stet_store *store, uint64_t origin,
+                                    const struct stet_metadata_replicated_ports *ports, struct stet_metadata **out) {
+    struct rmd *md = calloc(1, sizeof(*md));
+    if (!md) return -ENOMEM;
+    md->base.ops = &rmd_ops;
+    md->store = store;
+    STET_ASSERT(origin != 0);
+    md->origin = origin;
+    md->ports = *ports;
+    int rc = stet_store_get(store, APPLIED_KEY, sizeof(APPLIED_KEY), &md->v);
+    if (rc == 0 && md->v.len == 8) md->applied = stet_load_u64be(md->v.data);
+    else if (rc < 0) {
+        rmd_destroy(&md->base);
+        return rc;
+    }
+    *out = &md->base;
+    return 0;
+}
+
+uint64_t stet_metadata_replicated_applied(const struct stet_metadata *base) {
+    return ((const struct rmd *)base)->applied;
+}
