@@ -78,6 +78,9 @@ struct stet_consensus {
      * sequence) received from it: older or repeated messages are dropped (raft's progress
      * tracking assumes per-peer order) */
     uint64_t next_seq[MAX_NODES];
+    /* per peer: messages of the current event, sent as one batch when it ends (heartbeats of
+     * every group to a peer leave together) */
+    struct stet_buf out[MAX_NODES];
     uint64_t seen_gen[MAX_NODES], seen_seq[MAX_NODES];
     struct stet_consensus_stats stats;
 };
@@ -321,19 +324,46 @@ static void free_decoded(struct raft_message *m, bool batch_too) {
     }
 }
 
-int stet_consensus_message_check(const uint8_t *msg, size_t len) {
-    uint32_t group;
-    uint64_t gen, seq;
-    struct raft_message m;
-    int rc = decode_message(msg, len, &group, &gen, &seq, &m);
-    if (rc == 0) free_decoded(&m, true);
-    return rc;
+int stet_consensus_message_check(const uint8_t *batch, size_t len) {
+    struct reader r = {batch, batch + len, false};
+    if (len == 0) return -EPROTO;
+    while (r.p < r.end) {
+        size_t l = (size_t)get_n(&r, 4);
+        const uint8_t *msg = get_bytes(&r, l);
+        if (r.bad) return -EPROTO;
+        uint32_t group;
+        uint64_t gen, seq;
+        struct raft_message m;
+        int rc = decode_message(msg, l, &group, &gen, &seq, &m);
+        if (rc != 0) return rc;
+        free_decoded(&m, true);
+    }
+    return 0;
 }
 
 /* ---- sending ------------------------------------------------------------------------------ */
 
 /* hold: this step changed the term or vote (the message waits for the next sync), or earlier
  * messages wait (it waits with them, to keep the order). */
+/* Frames a message into the peer's batch: u32 LE length, bytes. */
+static void queue_out(struct stet_consensus *c, uint32_t to, const uint8_t *msg, size_t len) {
+    STET_ASSERT(to > 0 && to < MAX_NODES);
+    put_u32(&c->out[to], (uint32_t)len);
+    stet_buf_append(&c->out[to], msg, len);
+    c->stats.messages_sent++;
+}
+
+/* The end of an event: one network send per peer with everything queued for it. */
+static void send_batches(struct stet_consensus *c) {
+    for (uint32_t to = 1; to < MAX_NODES; to++) {
+        if (c->out[to].len == 0) continue;
+        c->stats.batches_sent++;
+        c->net.send(c->net.ctx, to, c->out[to].data, c->out[to].len);
+        if (c->out[to].cap > 1 << 20) stet_buf_free(&c->out[to]);
+        else stet_buf_reset(&c->out[to]);
+    }
+}
+
 /* Stamps the per-destination sequence number into c->enc (offset 14: after version, type,
  * group, generation). */
 static void stamp_seq(struct stet_consensus *c, uint8_t *msg, uint32_t to) {
@@ -345,8 +375,7 @@ static void stamp_seq(struct stet_consensus *c, uint8_t *msg, uint32_t to) {
 static void send_or_hold(struct stet_consensus *c, uint32_t to, bool hold, bool term_changed) {
     stamp_seq(c, c->enc.data, to); /* held messages keep their order: numbered now */
     if (!hold) {
-        c->stats.messages_sent++;
-        c->net.send(c->net.ctx, to, c->enc.data, c->enc.len);
+        queue_out(c, to, c->enc.data, c->enc.len);
         return;
     }
     if (c->n_held == c->cap_held) {
@@ -367,8 +396,7 @@ static void release_held(struct stet_consensus *c, uint64_t done_gen) {
     for (size_t i = 0; i < c->n_held; i++) {
         struct held *h = &c->held[i];
         if (h->need_gen <= done_gen) {
-            c->stats.messages_sent++;
-            c->net.send(c->net.ctx, h->to, c->held_data.data + h->off, h->len);
+            queue_out(c, h->to, c->held_data.data + h->off, h->len);
         } else {
             c->held[keep++] = *h;
         }
@@ -497,6 +525,7 @@ static void timer_cb(void *arg) {
         }
     }
     arm_timer(c);
+    send_batches(c);
 }
 
 static void arm_timer(struct stet_consensus *c) {
@@ -538,6 +567,7 @@ static void sync_done(void *arg, int status) {
         step(g, &ev);
         apply_committed(g);
     }
+    send_batches(c);
     stet_consensus_flush(c); /* what was staged meanwhile */
 }
 
@@ -593,6 +623,7 @@ void stet_consensus_destroy(struct stet_consensus *c) {
     stet_env_timer_destroy(c->env, c->timer);
     free(c->held);
     stet_buf_free(&c->held_data);
+    for (uint32_t i = 0; i < MAX_NODES; i++) stet_buf_free(&c->out[i]);
     stet_buf_free(&c->enc);
     free(c);
 }
@@ -713,6 +744,7 @@ int stet_consensus_add_group(struct stet_consensus *c, uint32_t id, const uint32
     }
     apply_committed(g);
     arm_timer(c);
+    send_batches(c);
     return 0;
 fail:
     for (unsigned i = 0; i < l.n; i++) raft_free(l.entries[i].batch);
@@ -743,6 +775,7 @@ int stet_consensus_submit(struct stet_consensus *c, uint32_t id, const void *dat
     if (rc == 0) handle_update(g, &u);
     c->stepping = false;
     arm_timer(c);
+    send_batches(c);
     if (rc != 0) {
         raft_free(buf);
         return rc == RAFT_NOTLEADER ? -EAGAIN : -EIO;
@@ -751,7 +784,23 @@ int stet_consensus_submit(struct stet_consensus *c, uint32_t id, const void *dat
     return 0;
 }
 
-void stet_consensus_receive(struct stet_consensus *c, uint32_t from_node, const uint8_t *msg, size_t len) {
+static void receive_one(struct stet_consensus *c, uint32_t from_node, const uint8_t *msg, size_t len);
+
+void stet_consensus_receive(struct stet_consensus *c, uint32_t from_node, const uint8_t *batch, size_t len) {
+    struct reader r = {batch, batch + len, false};
+    while (r.p < r.end) {
+        size_t l = (size_t)get_n(&r, 4);
+        const uint8_t *m = get_bytes(&r, l);
+        if (r.bad) {
+            c->stats.messages_dropped++;
+            break;
+        }
+        receive_one(c, from_node, m, l);
+    }
+    send_batches(c);
+}
+
+static void receive_one(struct stet_consensus *c, uint32_t from_node, const uint8_t *msg, size_t len) {
     uint32_t id;
     uint64_t gen, seq;
     struct raft_message m;

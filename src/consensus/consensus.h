@@ -21,6 +21,8 @@
  *     next sync reports the new tail.
  *  4. Committed entries are handed to the app only up to the locally durable index.
  *
+ * A network send carries a batch: the messages one event produced for that peer (heartbeats of
+ * all groups travel together), each framed as u32 LE length + message.
  * Wire format of one message (little-endian):
  *   u8 version (1) | u8 type | u32 group | u64 sender generation | u64 sequence | u64 term |
  *   type-specific fields | for AppendEntries n entries of (u64 term, u8 type, u32 len, bytes)
@@ -115,8 +117,9 @@ int stet_consensus_add_group(struct stet_consensus *c, uint32_t group, const uin
  * app.apply. */
 int stet_consensus_submit(struct stet_consensus *c, uint32_t group, const void *data, size_t len, uint64_t *index);
 
-/* A message from another node. Malformed ones are dropped. */
-void stet_consensus_receive(struct stet_consensus *c, uint32_t from_node, const uint8_t *msg, size_t len);
+/* A batch of messages from another node. Malformed ones are dropped (and the rest of a batch
+ * whose framing is broken). */
+void stet_consensus_receive(struct stet_consensus *c, uint32_t from_node, const uint8_t *batch, size_t len);
 
 /* Once per loop iteration: starts the shared sync if anything is staged. */
 void stet_consensus_flush(struct stet_consensus *c);
@@ -132,11 +135,12 @@ bool stet_consensus_group_info(const struct stet_consensus *c, uint32_t group, s
 
 struct stet_consensus_stats {
     uint64_t steps, messages_sent, messages_received, messages_dropped, messages_held, syncs, entries_persisted;
+    uint64_t batches_sent; /* network sends: the messages of one event to one peer travel together */
 };
 void stet_consensus_stats(const struct stet_consensus *c, struct stet_consensus_stats *out);
 
-/* Checks a message's encoding (what stet_consensus_receive does first); 0 or -EPROTO. For the
+/* Checks a batch's encoding (what stet_consensus_receive does first); 0 or -EPROTO. For the
  * fuzzer. */
-int stet_consensus_message_check(const uint8_t *msg, size_t len);
+int stet_consensus_message_check(const uint8_t *batch, size_t len);
 
 #endif

@@ -456,9 +456,14 @@ static void test_message_check_rejects_garbage(void **state) {
     assert_int_equal(stet_consensus_message_check(junk, sizeof(junk)), -EPROTO);
     assert_int_equal(stet_consensus_message_check(junk, 0), -EPROTO);
     /* an AppendEntries claiming more entries than present */
-    uint8_t ae[64] = {1, 1 /* RAFT_APPEND_ENTRIES */};
-    ae[55] = 0xff; /* 255 entries announced, none present */
+    /* one framed AppendEntries announcing 255 entries that are not there */
+    uint8_t ae[4 + 64] = {64, 0, 0, 0, 1, 1 /* RAFT_APPEND_ENTRIES */};
+    ae[4 + 55] = 0xff;
     assert_int_equal(stet_consensus_message_check(ae, sizeof(ae)), -EPROTO);
+    ae[4 + 55] = 0; /* no entries: a heartbeat, but 5 bytes too long */
+    assert_int_equal(stet_consensus_message_check(ae, sizeof(ae)), -EPROTO);
+    ae[0] = 59;
+    assert_int_equal(stet_consensus_message_check(ae, 4 + 59), 0);
 }
 
 /* ---- the storage over the store -------------------------------------------------------------- */
