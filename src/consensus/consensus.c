@@ -69,6 +69,8 @@ struct stet_consensus {
     bool staged;       /* something was staged since the last sync started */
     bool syncing;
     uint64_t sync_gen; /* generation of the running (or last) sync */
+    uint64_t synced_gen;   /* generation of the last completed sync */
+    uint64_t term_need_gen; /* the sync that makes the last term/vote change durable */
     struct held *held;
     size_t n_held, cap_held;
     struct stet_buf held_data;
@@ -385,7 +387,9 @@ static void send_or_hold(struct stet_consensus *c, uint32_t to, bool hold, bool 
     }
     /* a term/vote staged now is covered by the next sync to start; a message held only for the
      * order leaves with the ones before it */
-    uint64_t need = term_changed || c->n_held == 0 ? c->sync_gen + 1 : c->held[c->n_held - 1].need_gen;
+    uint64_t need = c->term_need_gen;
+    if (c->n_held > 0 && c->held[c->n_held - 1].need_gen > need) need = c->held[c->n_held - 1].need_gen;
+    (void)term_changed;
     c->held[c->n_held++] = (struct held){to, need, c->held_data.len, c->enc.len};
     stet_buf_append(&c->held_data, c->enc.data, c->enc.len);
     c->stats.messages_held++;
@@ -434,14 +438,13 @@ static void apply_committed(struct group *g) {
 
 static void handle_update(struct group *g, struct raft_update *u) {
     struct stet_consensus *c = g->c;
-    bool hold = c->n_held > 0; /* keep the order of messages to a peer */
     bool term_changed = false;
     if (u->flags & (RAFT_UPDATE_CURRENT_TERM | RAFT_UPDATE_VOTED_FOR)) {
         int rc = c->storage.set_term_vote(c->storage.ctx, g->id, raft_current_term(&g->raft), raft_voted_for(&g->raft));
         STET_ASSERT(rc == 0);
         c->staged = true;
-        hold = true; /* rule 1 */
         term_changed = true;
+        c->term_need_gen = c->sync_gen + 1; /* rule 1: the next sync to start covers it */
     }
     if (u->flags & RAFT_UPDATE_ENTRIES) {
         STET_ASSERT(u->entries.n > 0);
@@ -472,6 +475,9 @@ static void handle_update(struct group *g, struct raft_update *u) {
         }
     }
     STET_ASSERT(!(u->flags & RAFT_UPDATE_SNAPSHOT)); /* no snapshots yet */
+    /* rule 1: nothing leaves before the last term/vote change is durable (whichever step made
+     * it), and a message after held ones waits with them (order per peer) */
+    bool hold = c->n_held > 0 || c->term_need_gen > c->synced_gen;
     if (u->flags & RAFT_UPDATE_MESSAGES) {
         for (unsigned i = 0; i < u->messages.n; i++) {
             const struct raft_message *m = &u->messages.batch[i];
@@ -555,6 +561,7 @@ static void sync_done(void *arg, int status) {
     }
     c->stats.syncs++;
     uint64_t gen = c->sync_gen;
+    c->synced_gen = gen;
     release_held(c, gen);
     for (uint32_t i = 0; i < c->n_groups; i++) {
         struct group *g = c->groups[i];
@@ -584,6 +591,8 @@ void stet_consensus_flush(struct stet_consensus *c) {
     int rc = c->storage.sync(c->storage.ctx, sync_done, c);
     if (rc != 0) {
         c->syncing = false;
+        c->sync_gen--;
+        c->staged = true; /* nothing was written: the next flush tries again */
         stet_error(MOD, "cannot start a consensus storage sync (%d)", rc);
     }
 }

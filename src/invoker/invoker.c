@@ -108,13 +108,9 @@ struct overflow {
 };
 
 /* A task that ended while its last records (End, Suspension, ...) may not be applied yet: the
- * status still says INVOKED, so the overflow scan must not take it for a left-over one. */
-struct finishing {
-    uint8_t id[24];
-    uint32_t partition_id;
-    uint64_t lsn; /* UINT64_MAX: a proposal was queued, ask ports.settled */
-};
-
+ * status still says INVOKED, so the overflow scan must not take it for a left-over one, and a
+ * new task for it must wait until those records are applied (finishing_set: id -> that LSN,
+ * UINT64_MAX while the proposal waits in the retry queue). */
 struct stet_invoker {
     struct stet_invoker_ports ports;
     struct task *graveyard; /* tasks freed during this iteration: their memory goes at the next tick */
@@ -127,9 +123,7 @@ struct stet_invoker {
     struct overflow *overflow; /* [num_partitions] */
     uint32_t overflowed;       /* partitions with overflow.active */
     uint32_t scan_next;        /* round robin over overflowed partitions */
-    struct stet_hmap finishing_set; /* 24-byte id -> (void *)1 */
-    struct stet_buf finishing;      /* FIFO of struct finishing */
-    size_t finishing_head;
+    struct stet_hmap finishing_set; /* 24-byte id -> (void *)(uintptr_t) LSN */
     uint32_t slots_used;
     uint32_t started_this_tick; /* slots taken since the last stet_invoker_tick */
     bool draining;              /* drain_waitlist runs: waiting tasks may take slots */
@@ -206,33 +200,37 @@ static void drain_waitlist(struct stet_invoker *inv) {
 /* ---- finishing tasks and the overflow scan ------------------------------------------ */
 
 static void finishing_add(struct stet_invoker *inv, struct task *t) {
-    if (stet_hmap_get(&inv->finishing_set, t->id_bytes, 24)) return;
-    struct finishing f;
-    memcpy(f.id, t->id_bytes, 24);
-    f.partition_id = partition_of(inv, &t->id);
-    f.lsn = t->proposal_queued ? UINT64_MAX : t->last_proposed_lsn;
-    stet_hmap_put(&inv->finishing_set, t->id_bytes, 24, (void *)1);
-    stet_buf_append(&inv->finishing, &f, sizeof(f));
+    uint64_t lsn = t->proposal_queued ? UINT64_MAX : t->last_proposed_lsn;
+    uint64_t old = (uint64_t)(uintptr_t)stet_hmap_get(&inv->finishing_set, t->id_bytes, 24);
+    if (old > lsn) lsn = old;
+    stet_hmap_put(&inv->finishing_set, t->id_bytes, 24, (void *)(uintptr_t)lsn);
 }
 
-/* Forgets finishing tasks whose records were applied, oldest first. */
+/* Forgets finishing tasks whose records were applied: every entry on its own, so one slow
+ * partition holds back nobody else. */
 static void finishing_purge(struct stet_invoker *inv) {
-    while (inv->finishing_head < inv->finishing.len) {
-        struct finishing *f = (struct finishing *)(inv->finishing.data + inv->finishing_head);
-        if (f->lsn == UINT64_MAX) {
+    struct stet_hmap *m = &inv->finishing_set;
+    uint8_t(*done)[24] = NULL;
+    size_t n_done = 0;
+    for (size_t i = 0; i < m->cap; i++) {
+        if (m->slots[i].state != 1) continue;
+        struct stet_invocation_id id;
+        stet_invocation_id_from_bytes(m->slots[i].key, &id);
+        uint32_t pid = partition_of(inv, &id);
+        uint64_t lsn = (uint64_t)(uintptr_t)m->slots[i].value;
+        if (lsn == UINT64_MAX) {
             uint64_t last = 0;
-            if (!inv->ports.settled(inv->ports.ctx, f->partition_id, &last)) break;
-            f->lsn = last;
+            if (!inv->ports.settled(inv->ports.ctx, pid, &last)) continue;
+            lsn = last;
+            m->slots[i].value = (void *)(uintptr_t)lsn;
         }
-        if (inv->ports.applied_lsn(inv->ports.ctx, f->partition_id) < f->lsn) break;
-        stet_hmap_remove(&inv->finishing_set, f->id, 24);
-        inv->finishing_head += sizeof(*f);
+        if (inv->ports.applied_lsn(inv->ports.ctx, pid) < lsn) continue;
+        done = realloc(done, (n_done + 1) * sizeof(*done));
+        STET_ASSERT(done != NULL);
+        memcpy(done[n_done++], m->slots[i].key, 24);
     }
-    if (inv->finishing_head == inv->finishing.len) {
-        if (inv->finishing.cap > 64 * 1024) stet_buf_free(&inv->finishing);
-        else stet_buf_reset(&inv->finishing);
-        inv->finishing_head = 0;
-    }
+    for (size_t i = 0; i < n_done; i++) stet_hmap_remove(m, done[i], 24); /* may shrink: after the walk */
+    free(done);
 }
 
 /* An INVOKE could not get a task: the invocation stays in the store for the scan. */
@@ -263,7 +261,12 @@ static int scan_cb(void *arg, const struct stet_invocation_id *id, const struct 
     if (st->state != STET_INV_INVOKED) return 0;
     uint8_t b[24];
     stet_invocation_id_to_bytes(id, b);
-    if (stet_hmap_get(&inv->tasks, b, 24) || stet_hmap_get(&inv->finishing_set, b, 24)) return 0;
+    if (stet_hmap_get(&inv->tasks, b, 24)) return 0;
+    if (stet_hmap_get(&inv->finishing_set, b, 24)) {
+        /* its last attempt's records are not applied yet: look again in another pass */
+        c->o->rescan = true;
+        return 0;
+    }
     struct task *t = task_get_or_create(inv, id);
     inv->stats.picked_up++;
     attempt_start(t); /* takes a slot or joins the waitlist */
@@ -315,7 +318,7 @@ bool stet_invoker_tick(struct stet_invoker *inv) {
 #endif
     inv->started_this_tick = 0;
     drain_waitlist(inv);
-    if (inv->finishing_head < inv->finishing.len) finishing_purge(inv);
+    if (inv->finishing_set.count > 0) finishing_purge(inv);
     if (inv->overflowed > 0 && inv->n_tasks + inv->scan_min_room <= inv->max_tasks) overflow_scan(inv);
     return (inv->waitlist_head < inv->waitlist.len && inv->slots_used < inv->max_running) ||
            (inv->overflowed > 0 && inv->n_tasks + inv->scan_min_room <= inv->max_tasks);
@@ -782,7 +785,13 @@ void stet_invoker_invoke(struct stet_invoker *inv, const struct stet_invocation_
         overflow_mark(inv, id);
         return;
     }
-    if (!t) t = task_get_or_create(inv, id);
+    if (!t) {
+        t = task_get_or_create(inv, id);
+        /* the previous task of this invocation ended moments ago: its records come first */
+        uint64_t lsn = (uint64_t)(uintptr_t)stet_hmap_get(&inv->finishing_set, b, 24);
+        if (lsn == UINT64_MAX) t->proposal_queued = true;
+        else if (lsn > t->last_proposed_lsn) t->last_proposed_lsn = lsn;
+    }
     t->pausing = false;
     switch (t->phase) {
     case PHASE_IDLE:
@@ -833,7 +842,17 @@ void stet_invoker_partition_lost(struct stet_invoker *inv, uint32_t partition_id
         }
         victims[n++] = t;
     }
-    for (size_t i = 0; i < n; i++) task_free(victims[i]);
+    /* freeing a task hands its slot to a waiting one: none of the victims may start meanwhile */
+    uint8_t(*ids)[24] = n ? malloc(n * sizeof(*ids)) : NULL;
+    for (size_t i = 0; i < n; i++) {
+        victims[i]->waiting_slot = false;
+        memcpy(ids[i], victims[i]->id_bytes, 24);
+    }
+    for (size_t i = 0; i < n; i++) {
+        struct task *t = stet_hmap_get(&inv->tasks, ids[i], 24); /* still there? */
+        if (t) task_free(t);
+    }
+    free(ids);
     free(victims);
     struct overflow *o = &inv->overflow[partition_id];
     if (o->active) inv->overflowed--;
@@ -1263,7 +1282,6 @@ void stet_invoker_destroy(struct stet_invoker *inv) {
     graveyard_empty(inv);
     stet_hmap_free(&inv->tasks);
     stet_hmap_free(&inv->finishing_set);
-    stet_buf_free(&inv->finishing);
     stet_buf_free(&inv->waitlist);
     free(inv->overflow);
     free(inv);
@@ -1306,7 +1324,8 @@ void stet_invoker_check(const struct stet_invoker *inv) {
         else STET_ASSERT(!o->rescan);
     }
     STET_ASSERT(overflowed == inv->overflowed);
-    STET_ASSERT(inv->finishing_set.count == (inv->finishing.len - inv->finishing_head) / sizeof(struct finishing));
+    for (size_t i = 0; i < inv->finishing_set.cap; i++)
+        if (inv->finishing_set.slots[i].state == 1) STET_ASSERT(inv->finishing_set.slots[i].value != NULL);
 }
 
 bool stet_invoker_task_info(const struct stet_invoker *inv, const struct stet_invocation_id *id,

@@ -149,8 +149,11 @@ int stet_proposals_submit(struct stet_proposals *p, uint32_t partition_id, const
 
 /* Appends the queued records of q in order until the log refuses one. Returns 0 when q is
  * empty, -ENOBUFS when the log is still full. Other refusals drop the record (or the queue). */
-static int drain_queue(struct stet_proposals *p, uint32_t pid, struct pqueue *q) {
-    while (q->head) {
+static int drain_queue(struct stet_proposals *p, uint32_t pid) {
+    for (;;) {
+        /* re-read every round: a callback below may submit to a new partition (realloc) */
+        struct pqueue *q = &p->parts[pid];
+        if (!q->head) break;
         struct entry *e = q->head;
         uint64_t lsn = 0;
         int rc = p->port.append(p->port.ctx, pid, e->rec, e->len, e->cb, e->arg, &lsn);
@@ -168,7 +171,7 @@ static int drain_queue(struct stet_proposals *p, uint32_t pid, struct pqueue *q)
             if (e->cb) e->cb(e->arg, rc, 0);
             if (rc == -EIO || rc == -ESHUTDOWN) {
                 free(e);
-                drop_all(p, q, rc);
+                drop_all(p, &p->parts[pid], rc);
                 return 0;
             }
         }
@@ -185,7 +188,7 @@ static void retry_cb(void *arg) {
     for (uint32_t k = 0; k < n && !full; k++) {
         uint32_t pid = (p->next_start + k) % n;
         if (!p->parts[pid].head) continue;
-        if (drain_queue(p, pid, &p->parts[pid]) == -ENOBUFS) {
+        if (drain_queue(p, pid) == -ENOBUFS) {
             full = true;
             p->next_start = pid; /* this partition goes first next round */
         }

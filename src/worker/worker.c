@@ -177,7 +177,8 @@ int stet_worker_propose(struct stet_worker *w, struct stet_record *r, stet_log_a
                         uint64_t *lsn_out) {
     if (w->stopping) return -ESHUTDOWN;
     struct replica *rp = replica_for_key(w, r->id.partition_key);
-    if (rp->role == ROLE_FOLLOWER) return -EAGAIN;
+    /* a record may follow the announcement only once the announcement has its place in the log */
+    if (rp->role == ROLE_FOLLOWER || (rp->role == ROLE_ANNOUNCING && rp->announce_lsn == 0)) return -EAGAIN;
     encode(w, rp, r);
     return w->ports.append(w->ports.ctx, rp->partition_id, w->enc.data, w->enc.len, cb, arg, lsn_out);
 }
@@ -207,7 +208,7 @@ static void announce_applied(void *arg) {
     struct replica *rp = arg;
     struct stet_worker *w = rp->w;
     if (rp->role != ROLE_ANNOUNCING || rp->announce_lsn == 0) return;
-    STET_ASSERT(stet_partition_epoch(rp->proc) >= rp->epoch);
+    if (stet_partition_epoch(rp->proc) < rp->epoch) return; /* an older announcement of ours */
     if (stet_partition_epoch(rp->proc) != rp->epoch) {
         /* someone announced a later epoch in between: not ours to lead */
         stet_warn(MOD, "partition %u: epoch %llu was superseded by %llu; not leading", rp->partition_id,
@@ -221,15 +222,26 @@ static void announce_applied(void *arg) {
     stet_partition_become_leader(rp->proc);
 }
 
+/* The announcement's append callback names the epoch it announced: a callback of an earlier
+ * announcement (stepped down and up again meanwhile) does not count. */
+struct announce_ctx {
+    struct replica *rp;
+    uint64_t epoch;
+};
+
 static void announce_durable_cb(void *arg, int status, uint64_t lsn) {
-    struct replica *rp = arg;
-    if (rp->role != ROLE_ANNOUNCING || rp->announce_lsn != 0) return;
+    struct announce_ctx *a = arg;
+    struct replica *rp = a->rp;
+    uint64_t epoch = a->epoch;
+    free(a);
+    if (rp->role != ROLE_ANNOUNCING || rp->epoch != epoch || rp->announce_lsn != 0) return;
     if (status != 0) {
         stet_error(MOD, "partition %u: the leader announcement was dropped (%d); not leading", rp->partition_id,
                    status);
         rp->role = ROLE_FOLLOWER;
         return;
     }
+    /* the announcement waited in the retry queue: its LSN is known only now */
     rp->announce_lsn = lsn;
     stet_worker_when_applied(rp->w, rp->partition_id, lsn, &rp->announce_waiter, announce_applied, rp);
 }
@@ -249,10 +261,20 @@ int stet_worker_become_leader(struct stet_worker *w, uint32_t partition_id) {
     uint64_t end;
     stet_partition_key_range(partition_id, w->n_parts, &r.id.partition_key, &end);
     uint64_t lsn = 0;
-    int rc = stet_worker_propose_retried(w, &r, announce_durable_cb, rp, &lsn);
+    struct announce_ctx *a = malloc(sizeof(*a));
+    STET_ASSERT(a != NULL);
+    *a = (struct announce_ctx){rp, rp->epoch};
+    int rc = stet_worker_propose_retried(w, &r, announce_durable_cb, a, &lsn);
     if (rc != 0) {
+        free(a);
         rp->role = ROLE_FOLLOWER;
         return rc;
+    }
+    if (lsn != 0) {
+        /* armed before the commit: the partition leads from the record right after the
+         * announcement on, even if more records follow it in the same commit */
+        rp->announce_lsn = lsn;
+        stet_worker_when_applied(w, partition_id, lsn, &rp->announce_waiter, announce_applied, rp);
     }
     return 0;
 }
