@@ -656,7 +656,17 @@ static void handle_invoke(struct stet_ingress *ing, struct stet_http_request *re
         /* a send that names an existing invocation is answered PreviouslyAccepted */
         struct stet_inv_status st;
         stet_inv_status_init(&st);
-        if (ing->ports.status_get(ing->ports.ctx, &r.id, &st) == 0) p->previously_accepted = true;
+        int src = ing->ports.status_get(ing->ports.ctx, &r.id, &st);
+        if (src == 0) p->previously_accepted = true;
+        else if (src < 0) {
+            /* cannot tell whether it exists: do not guess "Accepted" */
+            stet_inv_status_free(&st);
+            pending_free(p);
+            stet_buf_free(&input);
+            stet_buf_free(&key);
+            send_error(ing, req, 503, NULL, "internal error: cannot read the invocation status. Retry later.");
+            return;
+        }
         stet_inv_status_free(&st);
     }
     if (!is_send) r.sink = sink_for(ing, p);

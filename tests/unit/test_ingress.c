@@ -92,6 +92,7 @@ struct fx {
     size_t n_props;
     /* status_get: "found" for status_id when status_found */
     bool status_found;
+    int status_error; /* non-zero: status_get fails with it */
     struct stet_invocation_id status_id;
     unsigned status_calls;
     struct stet_invocation_id status_last;
@@ -144,6 +145,7 @@ static int fake_status_get(void *ctx, const struct stet_invocation_id *id, struc
     struct fx *fx = ctx;
     fx->status_calls++;
     fx->status_last = *id;
+    if (fx->status_error) return fx->status_error;
     if (!fx->status_found || stet_invocation_id_cmp(id, &fx->status_id) != 0) return 1;
     st->service = (struct stet_slice){(const uint8_t *)"Svc", 3};
     st->handler = (struct stet_slice){(const uint8_t *)"h", 1};
@@ -684,6 +686,15 @@ static void test_send_previously_accepted(void **state) {
     assert_int_equal(resp.status, 202);
     assert_non_null(strstr(resp.body, "\"status\":\"PreviouslyAccepted\""));
     client_close(c);
+
+    /* the status cannot be read: no guess, 503, nothing proposed */
+    fx->status_error = -EIO;
+    c = client_send(fx, "POST", "/Svc/h/send", "idempotency-key: k3\r\n", NULL);
+    wait_response(fx, c, &resp);
+    assert_int_equal(resp.status, 503);
+    assert_int_equal(fx->n_props, 3);
+    client_close(c);
+    fx->status_error = 0;
     fx_close(fx);
 }
 
