@@ -1,0 +1,143 @@
+/* Tests for the node port's wire format (src/nodeport/frame.c): frames and HELLO round trip
+ * through the streaming decoder fed in any chunks, version negotiation, and the errors that
+ * close a connection. STET_DUMP_NODEPORT=dir writes the fuzz corpus. */
+#include <errno.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "nodeport/frame.h"
+
+static void dump(const char *name, const struct stet_buf *b) {
+    const char *dir = getenv("STET_DUMP_NODEPORT");
+    if (!dir) return;
+    char path[512];
+    snprintf(path, sizeof(path), "%s/%s", dir, name);
+    FILE *f = fopen(path, "wb");
+    if (!f) return;
+    fwrite(b->data, 1, b->len, f);
+    fclose(f);
+}
+
+static void test_round_trip_any_chunks(void **state) {
+    (void)state;
+    struct stet_buf wire = STET_BUF_INIT;
+    struct stet_np_hello h = {.min_version = 1, .max_version = 1, .node_id = 2, .generation = 7,
+                              .fingerprint = 0x1234567890abcdefull};
+    snprintf(h.cluster_name, sizeof(h.cluster_name), "%s", "restate-cluster");
+    stet_np_hello_encode(&wire, &h);
+    stet_np_frame_encode(&wire, STET_NP_CONSENSUS, 0, "raft-batch", 10);
+    uint8_t nonce[8] = {1, 2, 3, 4, 5, 6, 7, 8};
+    stet_np_frame_encode(&wire, STET_NP_PING, 0, nonce, 8);
+    stet_np_frame_encode(&wire, STET_NP_FORWARD, 17, "", 0);
+    stet_np_frame_encode(&wire, 99 /* a kind from a newer peer */, 3, "x", 1);
+    dump("session", &wire);
+    for (size_t chunk = 1; chunk <= wire.len; chunk = chunk * 2 + 1) {
+        struct stet_np_decoder d;
+        stet_np_decoder_init(&d, 1024);
+        int seen = 0;
+        for (size_t off = 0; off < wire.len; off += chunk) {
+            size_t n = wire.len - off < chunk ? wire.len - off : chunk;
+            stet_np_decoder_feed(&d, wire.data + off, n);
+            struct stet_np_frame f;
+            int rc;
+            while ((rc = stet_np_decoder_next(&d, &f)) == 1) {
+                switch (seen++) {
+                case 0: {
+                    assert_int_equal(f.kind, STET_NP_HELLO);
+                    struct stet_np_hello g;
+                    assert_int_equal(stet_np_hello_decode(f.payload, f.len, &g), 0);
+                    assert_int_equal(g.node_id, 2);
+                    assert_int_equal(g.generation, 7);
+                    assert_true(g.fingerprint == 0x1234567890abcdefull);
+                    assert_string_equal(g.cluster_name, "restate-cluster");
+                    break;
+                }
+                case 1:
+                    assert_int_equal(f.kind, STET_NP_CONSENSUS);
+                    assert_int_equal(f.len, 10);
+                    assert_memory_equal(f.payload, "raft-batch", 10);
+                    break;
+                case 2:
+                    assert_int_equal(f.kind, STET_NP_PING);
+                    assert_memory_equal(f.payload, nonce, 8);
+                    break;
+                case 3:
+                    assert_int_equal(f.kind, STET_NP_FORWARD);
+                    assert_int_equal(f.group, 17);
+                    assert_int_equal(f.len, 0);
+                    break;
+                case 4:
+                    assert_int_equal(f.kind, 99);
+                    assert_int_equal(f.group, 3);
+                    break;
+                default: fail_msg("too many frames");
+                }
+            }
+            assert_int_equal(rc, 0);
+        }
+        assert_int_equal(seen, 5);
+        stet_np_decoder_free(&d);
+    }
+    stet_buf_free(&wire);
+}
+
+static void test_negotiation_and_bad_hello(void **state) {
+    (void)state;
+    struct stet_np_hello a = {.min_version = 1, .max_version = 3, .node_id = 1};
+    struct stet_np_hello b = {.min_version = 2, .max_version = 5, .node_id = 2};
+    assert_int_equal(stet_np_negotiate(&a, &b), 3);
+    b.min_version = 4;
+    assert_int_equal(stet_np_negotiate(&a, &b), 0); /* nothing in common: close */
+    struct stet_np_hello h;
+    uint8_t short_payload[10] = {0};
+    assert_int_equal(stet_np_hello_decode(short_payload, sizeof(short_payload), &h), -EPROTO);
+    /* a name length that does not match the payload */
+    struct stet_buf w = STET_BUF_INIT;
+    struct stet_np_hello ok = {.min_version = 1, .max_version = 1, .node_id = 3};
+    snprintf(ok.cluster_name, sizeof(ok.cluster_name), "c");
+    stet_np_hello_encode(&w, &ok);
+    dump("hello", &w);
+    const uint8_t *payload = w.data + 9;
+    size_t plen = w.len - 9;
+    assert_int_equal(stet_np_hello_decode(payload, plen, &h), 0);
+    assert_int_equal(stet_np_hello_decode(payload, plen - 1, &h), -EPROTO);
+    /* node id 0 and inverted versions are refused */
+    w.data[9 + 4] = 0;
+    assert_int_equal(stet_np_hello_decode(payload, plen, &h), -EPROTO);
+    w.data[9 + 4] = 3;
+    w.data[9] = 2; /* min 2 > max 1 */
+    assert_int_equal(stet_np_hello_decode(payload, plen, &h), -EPROTO);
+    stet_buf_free(&w);
+}
+
+static void test_oversize_and_short_frames(void **state) {
+    (void)state;
+    struct stet_np_decoder d;
+    stet_np_decoder_init(&d, 100);
+    uint8_t big[4] = {101 + 5, 0, 0, 0}; /* longer than the maximum */
+    stet_np_decoder_feed(&d, big, 4);
+    struct stet_np_frame f;
+    assert_int_equal(stet_np_decoder_next(&d, &f), -EMSGSIZE);
+    stet_np_decoder_free(&d);
+    stet_np_decoder_init(&d, 100);
+    uint8_t tiny[4] = {4, 0, 0, 0}; /* shorter than kind + group */
+    stet_np_decoder_feed(&d, tiny, 4);
+    assert_int_equal(stet_np_decoder_next(&d, &f), -EPROTO);
+    stet_np_decoder_free(&d);
+}
+
+int main(void) {
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_round_trip_any_chunks),
+        cmocka_unit_test(test_negotiation_and_bad_hello),
+        cmocka_unit_test(test_oversize_and_short_frames),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
