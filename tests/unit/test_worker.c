@@ -15,7 +15,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include <cmocka.h>
 #include <uv.h>
@@ -23,6 +22,7 @@
 #include "common/buf.h"
 #include "h2client/h2client.h"
 #include "invoker/invoker.h"
+#include "node/env_prod.h"
 #include "partition/partition.h"
 #include "schema/schema.h"
 #include "sim_env.h"
@@ -32,58 +32,6 @@
 #include "worker/worker.h"
 
 #define NP 4
-
-/* ---- a real-time env on a libuv loop (the invoker needs the loop for its HTTP clients) --- */
-
-struct uv_env {
-    struct stet_env env;
-    uv_loop_t *loop;
-};
-
-/* sim_env.h defines struct stet_env_timer for the simulated env; this env's timers are a
- * different struct behind the same opaque pointer. */
-struct uv_env_timer {
-    uv_timer_t h;
-    stet_env_timer_cb cb;
-    void *arg;
-};
-
-static uint64_t uv_env_now(void *ctx) {
-    (void)ctx;
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
-static uint64_t uv_env_random(void *ctx) {
-    (void)ctx;
-    return (uint64_t)rand() << 32 | (uint64_t)rand();
-}
-static void uv_env_fire(uv_timer_t *h) {
-    struct uv_env_timer *t = h->data;
-    t->cb(t->arg);
-}
-static struct stet_env_timer *uv_env_timer_create(void *ctx, stet_env_timer_cb cb, void *arg) {
-    struct uv_env *e = ctx;
-    struct uv_env_timer *t = calloc(1, sizeof(*t));
-    t->cb = cb;
-    t->arg = arg;
-    uv_timer_init(e->loop, &t->h);
-    t->h.data = t;
-    return (struct stet_env_timer *)(void *)t;
-}
-static void uv_env_timer_start(void *ctx, struct stet_env_timer *t, uint64_t ms) {
-    (void)ctx;
-    uv_timer_start(&((struct uv_env_timer *)(void *)t)->h, uv_env_fire, ms, 0);
-}
-static void uv_env_timer_stop(void *ctx, struct stet_env_timer *t) {
-    (void)ctx;
-    uv_timer_stop(&((struct uv_env_timer *)(void *)t)->h);
-}
-static void uv_env_timer_closed(uv_handle_t *h) { free(h->data); }
-static void uv_env_timer_destroy(void *ctx, struct stet_env_timer *t) {
-    (void)ctx;
-    uv_close((uv_handle_t *)&((struct uv_env_timer *)(void *)t)->h, uv_env_timer_closed);
-}
 
 /* ---- the harness: a worker over the mem store and a fake log ------------------------- */
 
@@ -116,7 +64,6 @@ struct harness {
     size_t lost[NP];  /* leadership lost notifications */
     /* a fake invoker (when invoker is NULL and fake_sdk is set): INVOKE -> Output + End */
     bool fake_sdk;
-    bool fake_sdk_epoch_zombie; /* keep proposing with the old epoch after a step-down */
 };
 
 static void commit_cb(void *arg) {
@@ -635,7 +582,7 @@ static const char *DEAD_SCHEMA =
 
 struct inv_fixture {
     uv_loop_t loop;
-    struct uv_env env;
+    struct stet_env_prod prod; /* the production env on the fixture's loop */
     struct harness h;
     struct stet_h2_pool *pool;
     struct stet_invoker_http http;
@@ -663,20 +610,16 @@ static void tick_cb(uv_prepare_t *p) {
 }
 
 static void fx_run_ms(struct inv_fixture *fx, uint64_t ms) {
-    uint64_t end = uv_env_now(NULL) + ms;
-    while (uv_env_now(NULL) < end) uv_run(&fx->loop, UV_RUN_NOWAIT);
+    uint64_t end = stet_env_prod_monotonic_ms() + ms;
+    while (stet_env_prod_monotonic_ms() < end) uv_run(&fx->loop, UV_RUN_NOWAIT);
 }
 
 static void fx_open(struct inv_fixture *fx, bool retry, uint32_t max_running, uint32_t max_tasks) {
     memset(fx, 0, sizeof(*fx));
     FX = fx;
     uv_loop_init(&fx->loop);
-    fx->env.loop = &fx->loop;
-    fx->env.env = (struct stet_env){.ctx = &fx->env, .now_ms = uv_env_now, .monotonic_ms = uv_env_now,
-                                    .random_u64 = uv_env_random, .timer_create = uv_env_timer_create,
-                                    .timer_start = uv_env_timer_start, .timer_stop = uv_env_timer_stop,
-                                    .timer_destroy = uv_env_timer_destroy};
-    harness_open(&fx->h, &fx->env.env, retry);
+    stet_env_prod_init(&fx->prod, &fx->loop);
+    harness_open(&fx->h, &fx->prod.env, retry);
     char err[256];
     int rc = stet_schema_from_json(DEAD_SCHEMA, strlen(DEAD_SCHEMA), &fx->schema, err, sizeof(err));
     if (rc != 0) fail_msg("schema: %s", err);
@@ -684,7 +627,7 @@ static void fx_open(struct inv_fixture *fx, bool retry, uint32_t max_running, ui
     assert_int_equal(stet_h2_pool_create(&fx->loop, NULL, &fx->pool), 0);
     fx->http = (struct stet_invoker_http){.pool = fx->pool, .loop = &fx->loop};
     struct stet_invoker_ports ip = {
-        .ctx = &fx->h, .transport = stet_invoker_http_transport(&fx->http), .env = &fx->env.env, .store = fx->h.store, .num_partitions = NP,
+        .ctx = &fx->h, .transport = stet_invoker_http_transport(&fx->http), .env = &fx->prod.env, .store = fx->h.store, .num_partitions = NP,
         .cluster_name = "test", .inactivity_timeout_ms = 60000, .abort_timeout_ms = 600000,
         .eager_state_size_limit = 1 << 20, .concurrent_invocations_limit = max_running, .max_tasks = max_tasks,
         .schema = fx_schema_cb, .schema_defaults = fx_defaults_cb, .applied_lsn = h_applied,
@@ -708,6 +651,7 @@ static void fx_close(struct inv_fixture *fx) {
     fx->h.invoker = NULL;
     stet_h2_pool_destroy(fx->pool, NULL, NULL);
     harness_close(&fx->h);
+    stet_env_prod_close(&fx->prod);
     uv_walk(&fx->loop, walk_close, NULL);
     uv_run(&fx->loop, UV_RUN_DEFAULT);
     uv_loop_close(&fx->loop);
@@ -765,9 +709,9 @@ static void test_invoker_overflow_takes_invocations_from_the_store(void **state)
         ids[i] = make_id((uint64_t)i * 0x0400000000000000ull + 17, (uint8_t)(i + 1));
         propose_invoke(&fx.h, ids[i], "One", 0);
     }
-    uint64_t end = uv_env_now(NULL) + 5000;
+    uint64_t end = stet_env_prod_monotonic_ms() + 5000;
     size_t done = 0;
-    while (uv_env_now(NULL) < end && done < N) {
+    while (stet_env_prod_monotonic_ms() < end && done < N) {
         uv_run(&fx.loop, UV_RUN_NOWAIT);
         struct stet_invoker_stats st;
         stet_invoker_stats(fx.h.invoker, &st);
