@@ -52,6 +52,12 @@ void stet_buf_append_u16be(struct stet_buf *b, uint16_t v) {
 }
 void stet_buf_append_u32be(struct stet_buf *b, uint32_t v) { uint8_t p[4]; stet_store_u32be(p, v); stet_buf_append(b, p, 4); }
 void stet_buf_append_u64be(struct stet_buf *b, uint64_t v) { uint8_t p[8]; stet_store_u64be(p, v); stet_buf_append(b, p, 8); }
+void stet_buf_append_le(struct stet_buf *b, uint64_t v, int n) {
+    STET_ASSERT(n >= 1 && n <= 8);
+    uint8_t p[8];
+    for (int i = 0; i < n; i++) p[i] = (uint8_t)(v >> (8 * i));
+    stet_buf_append(b, p, (size_t)n);
+}
 
 void stet_buf_consume(struct stet_buf *b, size_t n) {
     STET_ASSERT(n <= b->len);

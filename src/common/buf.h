@@ -26,6 +26,8 @@ void stet_buf_printf(struct stet_buf *b, const char *fmt, ...) __attribute__((fo
 void stet_buf_append_u16be(struct stet_buf *b, uint16_t v);
 void stet_buf_append_u32be(struct stet_buf *b, uint32_t v);
 void stet_buf_append_u64be(struct stet_buf *b, uint64_t v);
+/* Little-endian, n bytes of v (1..8): the node-to-node wire formats (src/consensus, src/nodeport). */
+void stet_buf_append_le(struct stet_buf *b, uint64_t v, int n);
 /* Removes the first n bytes. */
 void stet_buf_consume(struct stet_buf *b, size_t n);
 /* Returns a NUL-terminated copy the caller frees. */
@@ -39,6 +41,11 @@ static inline uint32_t stet_load_u32be(const uint8_t *p) {
 }
 static inline uint64_t stet_load_u64be(const uint8_t *p) {
     return ((uint64_t)stet_load_u32be(p) << 32) | stet_load_u32be(p + 4);
+}
+static inline uint64_t stet_load_le(const uint8_t *p, int n) {
+    uint64_t v = 0;
+    for (int i = 0; i < n; i++) v |= (uint64_t)p[i] << (8 * i);
+    return v;
 }
 static inline void stet_store_u32be(uint8_t *p, uint32_t v) {
     p[0] = (uint8_t)(v >> 24); p[1] = (uint8_t)(v >> 16); p[2] = (uint8_t)(v >> 8); p[3] = (uint8_t)v;

@@ -100,21 +100,10 @@ static struct group *group_find(const struct stet_consensus *c, uint32_t id) {
 
 /* ---- wire format ------------------------------------------------------------------------ */
 
-static void put_u8(struct stet_buf *b, uint8_t v) { stet_buf_append(b, &v, 1); }
-static void put_u16(struct stet_buf *b, uint16_t v) {
-    uint8_t x[2] = {(uint8_t)v, (uint8_t)(v >> 8)};
-    stet_buf_append(b, x, 2);
-}
-static void put_u32(struct stet_buf *b, uint32_t v) {
-    uint8_t x[4];
-    for (int i = 0; i < 4; i++) x[i] = (uint8_t)(v >> (8 * i));
-    stet_buf_append(b, x, 4);
-}
-static void put_u64(struct stet_buf *b, uint64_t v) {
-    uint8_t x[8];
-    for (int i = 0; i < 8; i++) x[i] = (uint8_t)(v >> (8 * i));
-    stet_buf_append(b, x, 8);
-}
+static void put_u8(struct stet_buf *b, uint8_t v) { stet_buf_append_le(b, v, 1); }
+static void put_u16(struct stet_buf *b, uint16_t v) { stet_buf_append_le(b, v, 2); }
+static void put_u32(struct stet_buf *b, uint32_t v) { stet_buf_append_le(b, v, 4); }
+static void put_u64(struct stet_buf *b, uint64_t v) { stet_buf_append_le(b, v, 8); }
 
 struct reader {
     const uint8_t *p, *end;
@@ -125,8 +114,7 @@ static uint64_t get_n(struct reader *r, int n) {
         r->bad = true;
         return 0;
     }
-    uint64_t v = 0;
-    for (int i = 0; i < n; i++) v |= (uint64_t)r->p[i] << (8 * i);
+    uint64_t v = stet_load_le(r->p, n);
     r->p += n;
     return v;
 }
@@ -345,8 +333,6 @@ int stet_consensus_message_check(const uint8_t *batch, size_t len) {
 
 /* ---- sending ------------------------------------------------------------------------------ */
 
-/* hold: this step changed the term or vote (the message waits for the next sync), or earlier
- * messages wait (it waits with them, to keep the order). */
 /* Frames a message into the peer's batch: u32 LE length, bytes. */
 static void queue_out(struct stet_consensus *c, uint32_t to, const uint8_t *msg, size_t len) {
     STET_ASSERT(to > 0 && to < MAX_NODES);
@@ -374,7 +360,9 @@ static void stamp_seq(struct stet_consensus *c, uint8_t *msg, uint32_t to) {
     for (int i = 0; i < 8; i++) msg[14 + i] = (uint8_t)(seq >> (8 * i));
 }
 
-static void send_or_hold(struct stet_consensus *c, uint32_t to, bool hold, bool term_changed) {
+/* hold: a term/vote change is not durable yet, or earlier messages wait (this one waits with
+ * them, to keep the order). */
+static void send_or_hold(struct stet_consensus *c, uint32_t to, bool hold) {
     stamp_seq(c, c->enc.data, to); /* held messages keep their order: numbered now */
     if (!hold) {
         queue_out(c, to, c->enc.data, c->enc.len);
@@ -389,7 +377,6 @@ static void send_or_hold(struct stet_consensus *c, uint32_t to, bool hold, bool 
      * order leaves with the ones before it */
     uint64_t need = c->term_need_gen;
     if (c->n_held > 0 && c->held[c->n_held - 1].need_gen > need) need = c->held[c->n_held - 1].need_gen;
-    (void)term_changed;
     c->held[c->n_held++] = (struct held){to, need, c->held_data.len, c->enc.len};
     stet_buf_append(&c->held_data, c->enc.data, c->enc.len);
     c->stats.messages_held++;
@@ -438,12 +425,10 @@ static void apply_committed(struct group *g) {
 
 static void handle_update(struct group *g, struct raft_update *u) {
     struct stet_consensus *c = g->c;
-    bool term_changed = false;
     if (u->flags & (RAFT_UPDATE_CURRENT_TERM | RAFT_UPDATE_VOTED_FOR)) {
         int rc = c->storage.set_term_vote(c->storage.ctx, g->id, raft_current_term(&g->raft), raft_voted_for(&g->raft));
         STET_ASSERT(rc == 0);
         c->staged = true;
-        term_changed = true;
         c->term_need_gen = c->sync_gen + 1; /* rule 1: the next sync to start covers it */
     }
     if (u->flags & RAFT_UPDATE_ENTRIES) {
@@ -482,7 +467,7 @@ static void handle_update(struct group *g, struct raft_update *u) {
         for (unsigned i = 0; i < u->messages.n; i++) {
             const struct raft_message *m = &u->messages.batch[i];
             if (encode_message(c, g->id, m) != 0) continue;
-            send_or_hold(c, (uint32_t)m->server_id, hold, term_changed);
+            send_or_hold(c, (uint32_t)m->server_id, hold);
         }
     }
     /* role and term */

@@ -6,35 +6,23 @@
 
 #include "common/assert.h"
 
-static void put_le(struct stet_buf *b, uint64_t v, int n) {
-    uint8_t x[8];
-    for (int i = 0; i < n; i++) x[i] = (uint8_t)(v >> (8 * i));
-    stet_buf_append(b, x, (size_t)n);
-}
-
-static uint64_t get_le(const uint8_t *p, int n) {
-    uint64_t v = 0;
-    for (int i = 0; i < n; i++) v |= (uint64_t)p[i] << (8 * i);
-    return v;
-}
-
 void stet_np_frame_encode(struct stet_buf *out, uint8_t kind, uint32_t group, const void *payload, size_t len) {
     STET_ASSERT(len <= UINT32_MAX - 5);
-    put_le(out, len + 5, 4);
-    put_le(out, kind, 1);
-    put_le(out, group, 4);
+    stet_buf_append_le(out, len + 5, 4);
+    stet_buf_append_le(out, kind, 1);
+    stet_buf_append_le(out, group, 4);
     stet_buf_append(out, payload, len);
 }
 
 void stet_np_hello_encode(struct stet_buf *out, const struct stet_np_hello *h) {
     struct stet_buf p = STET_BUF_INIT;
     size_t nl = strnlen(h->cluster_name, STET_NP_NAME_MAX);
-    put_le(&p, h->min_version, 2);
-    put_le(&p, h->max_version, 2);
-    put_le(&p, h->node_id, 4);
-    put_le(&p, h->generation, 8);
-    put_le(&p, h->fingerprint, 8);
-    put_le(&p, nl, 1);
+    stet_buf_append_le(&p, h->min_version, 2);
+    stet_buf_append_le(&p, h->max_version, 2);
+    stet_buf_append_le(&p, h->node_id, 4);
+    stet_buf_append_le(&p, h->generation, 8);
+    stet_buf_append_le(&p, h->fingerprint, 8);
+    stet_buf_append_le(&p, nl, 1);
     stet_buf_append(&p, h->cluster_name, nl);
     stet_np_frame_encode(out, STET_NP_HELLO, 0, p.data, p.len);
     stet_buf_free(&p);
@@ -43,11 +31,11 @@ void stet_np_hello_encode(struct stet_buf *out, const struct stet_np_hello *h) {
 int stet_np_hello_decode(const uint8_t *payload, size_t len, struct stet_np_hello *out) {
     memset(out, 0, sizeof(*out));
     if (len < 2 + 2 + 4 + 8 + 8 + 1) return -EPROTO;
-    out->min_version = (uint16_t)get_le(payload, 2);
-    out->max_version = (uint16_t)get_le(payload + 2, 2);
-    out->node_id = (uint32_t)get_le(payload + 4, 4);
-    out->generation = get_le(payload + 8, 8);
-    out->fingerprint = get_le(payload + 16, 8);
+    out->min_version = (uint16_t)stet_load_le(payload, 2);
+    out->max_version = (uint16_t)stet_load_le(payload + 2, 2);
+    out->node_id = (uint32_t)stet_load_le(payload + 4, 4);
+    out->generation = stet_load_le(payload + 8, 8);
+    out->fingerprint = stet_load_le(payload + 16, 8);
     size_t nl = payload[24];
     if (len != 25 + nl) return -EPROTO;
     if (out->min_version == 0 || out->min_version > out->max_version || out->node_id == 0) return -EPROTO;
@@ -88,12 +76,12 @@ int stet_np_decoder_next(struct stet_np_decoder *d, struct stet_np_frame *f) {
     size_t avail = d->buf.len - d->pos;
     if (avail < 4) return 0;
     const uint8_t *p = d->buf.data + d->pos;
-    uint64_t flen = get_le(p, 4);
+    uint64_t flen = stet_load_le(p, 4);
     if (flen < 5) return -EPROTO;
     if (flen > d->max_frame) return -EMSGSIZE;
     if (avail < 4 + flen) return 0;
     f->kind = p[4];
-    f->group = (uint32_t)get_le(p + 5, 4);
+    f->group = (uint32_t)stet_load_le(p + 5, 4);
     f->payload = p + 9;
     f->len = (size_t)flen - 5;
     d->pos += 4 + (size_t)flen;
