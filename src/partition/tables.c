@@ -291,21 +291,27 @@ int stet_table_status_get(struct stet_store *store, const struct stet_invocation
     return rc;
 }
 
+/* The keys of table `tag` whose partition key is in [key_start, key_end]: lo inclusive, hi
+ * exclusive (the next tag when the range ends at the top of the key space). */
+static void key_pk_range(uint8_t tag, uint64_t key_start, uint64_t key_end, struct stet_buf *lo, struct stet_buf *hi) {
+    stet_buf_reset(lo);
+    stet_buf_append_byte(lo, tag);
+    stet_buf_append_u64be(lo, key_start);
+    stet_buf_reset(hi);
+    stet_buf_append_byte(hi, key_end == UINT64_MAX ? (uint8_t)(tag + 1) : tag);
+    if (key_end != UINT64_MAX) stet_buf_append_u64be(hi, key_end + 1);
+}
+
 int stet_table_status_scan(struct stet_store *store, uint64_t key_start, uint64_t key_end,
                            const struct stet_invocation_id *after, size_t limit,
                            int (*cb)(void *arg, const struct stet_invocation_id *id, const struct stet_inv_status *st),
                            void *arg) {
     struct stet_buf lo = STET_BUF_INIT, hi = STET_BUF_INIT;
+    key_pk_range('S', key_start, key_end, &lo, &hi);
     if (after) {
         stet_key_status(&lo, after);
         stet_buf_append_byte(&lo, 0); /* the first key after it */
-    } else {
-        stet_buf_append_byte(&lo, 'S');
-        stet_buf_append_u64be(&lo, key_start);
     }
-    stet_buf_append_byte(&hi, 'S');
-    if (key_end == UINT64_MAX) hi.data[0] = 'S' + 1;
-    else stet_buf_append_u64be(&hi, key_end + 1);
     struct stet_store_iter *it = stet_store_iter_create(store, lo.data, lo.len, hi.data, hi.len);
     int rc = it ? 0 : -ENOMEM;
     size_t n = 0;
@@ -547,11 +553,7 @@ void stet_tables_check(struct stet_store *store, uint64_t key_start, uint64_t ke
     STET_ASSERT(stet_table_status_scan(store, key_start, key_end, NULL, 0, check_status_cb, &c) >= 0);
     /* every key with inboxed invocations is locked by an invocation that has not completed */
     struct stet_buf lo = STET_BUF_INIT, hi = STET_BUF_INIT, lock = STET_BUF_INIT, v = STET_BUF_INIT;
-    stet_buf_append_byte(&lo, 'I');
-    stet_buf_append_u64be(&lo, key_start);
-    stet_buf_append_byte(&hi, 'I');
-    if (key_end == UINT64_MAX) hi.data[0] = 'I' + 1;
-    else stet_buf_append_u64be(&hi, key_end + 1);
+    key_pk_range('I', key_start, key_end, &lo, &hi);
     struct stet_store_iter *it = stet_store_iter_create(store, lo.data, lo.len, hi.data, hi.len);
     STET_ASSERT(it != NULL);
     for (; stet_store_iter_valid(store, it); stet_store_iter_next(store, it)) {
