@@ -22,10 +22,7 @@
 #include "common/assert.h"
 #include "common/buf.h"
 #include "partition/tables.h"
-
-static bool slice_equal(struct stet_slice a, struct stet_slice b) {
-    return a.len == b.len && (a.len == 0 || memcmp(a.ptr, b.ptr, a.len) == 0);
-}
+#include "fuzz_partition_eq.h"
 
 static bool bytes_equal(const struct stet_buf *a, const struct stet_buf *b) {
     return slice_equal((struct stet_slice){a->data, a->len}, (struct stet_slice){b->data, b->len});
@@ -44,18 +41,6 @@ static void sink_canonical(struct stet_inv_sink *k) {
     if (k->kind == STET_SINK_INVOCATION) return;
     memset(&k->caller, 0, sizeof(k->caller));
     k->completion_id = 0;
-}
-
-static void assert_sink_equal(const struct stet_inv_sink *a, const struct stet_inv_sink *b) {
-    STET_ASSERT(a->kind == b->kind);
-    STET_ASSERT(a->notification_type == b->notification_type);
-    STET_ASSERT(a->incarnation == b->incarnation);
-    STET_ASSERT(a->node_id == b->node_id);
-    STET_ASSERT(a->generation == b->generation);
-    STET_ASSERT(a->request_id == b->request_id);
-    STET_ASSERT(a->caller.partition_key == b->caller.partition_key);
-    STET_ASSERT(memcmp(a->caller.uuid, b->caller.uuid, 16) == 0);
-    STET_ASSERT(a->completion_id == b->completion_id);
 }
 
 static void check_sink(const uint8_t *data, size_t size) {

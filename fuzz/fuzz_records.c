@@ -26,16 +26,9 @@
 #include "common/log.h"
 #include "partition/partition.h"
 #include "store/store.h"
+#include "fuzz_partition_eq.h"
 
 /* ---- codec round trip ----------------------------------------------------------------- */
-
-static bool slice_equal(struct stet_slice a, struct stet_slice b) {
-    return a.len == b.len && (a.len == 0 || memcmp(a.ptr, b.ptr, a.len) == 0);
-}
-
-static bool id_equal(const struct stet_invocation_id *a, const struct stet_invocation_id *b) {
-    return a->partition_key == b->partition_key && memcmp(a->uuid, b->uuid, 16) == 0;
-}
 
 /* What the encoder drops: the key of an unkeyed record, the deployment id unless the record
  * pins one (effect PINNED_DEPLOYMENT or a protocol version), a sink of kind NONE, and the
@@ -49,17 +42,6 @@ static void canonical(struct stet_record *r) {
         memset(&r->sink.caller, 0, sizeof(r->sink.caller));
         r->sink.completion_id = 0;
     }
-}
-
-static void assert_sink_equal(const struct stet_inv_sink *a, const struct stet_inv_sink *b) {
-    STET_ASSERT(a->kind == b->kind);
-    STET_ASSERT(a->notification_type == b->notification_type);
-    STET_ASSERT(a->incarnation == b->incarnation);
-    STET_ASSERT(a->node_id == b->node_id);
-    STET_ASSERT(a->generation == b->generation);
-    STET_ASSERT(a->request_id == b->request_id);
-    STET_ASSERT(id_equal(&a->caller, &b->caller));
-    STET_ASSERT(a->completion_id == b->completion_id);
 }
 
 static void assert_record_equal(const struct stet_record *a, const struct stet_record *b) {
