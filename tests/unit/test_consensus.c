@@ -559,6 +559,18 @@ static int s_leader(void) {
     return -1;
 }
 
+/* Stops every node, frees the stores and what is still on the wire. */
+static void s_close_all(void) {
+    for (int i = 0; i < NODES; i++) {
+        s_stop(i);
+        stet_store_destroy(SN[i].store);
+    }
+    for (size_t k = 0; k < SQN; k++) free(SQ[k].data);
+    free(SQ);
+    SQ = NULL;
+    SQN = 0;
+}
+
 static void test_store_backed_nodes(void **state) {
     (void)state;
     struct sim_env sim;
@@ -596,14 +608,7 @@ static void test_store_backed_nodes(void **state) {
     assert_int_equal(stet_consensus_submit(SN[l].c, 0, "after", 5, &index), 0);
     s_run(500);
     for (int i = 0; i < NODES; i++) assert_string_equal(SN[i].last, "after");
-    for (int i = 0; i < NODES; i++) {
-        s_stop(i);
-        stet_store_destroy(SN[i].store);
-    }
-    for (size_t k = 0; k < SQN; k++) free(SQ[k].data);
-    free(SQ);
-    SQ = NULL;
-    SQN = 0;
+    s_close_all();
     sim_env_free(&sim);
 }
 
@@ -683,14 +688,7 @@ static void test_replicated_metadata(void **state) {
         assert_int_equal(stet_metadata_get(SN[i].md, "schema", &v, NULL), 0);
         assert_int_equal(v, 3);
     }
-    for (int i = 0; i < NODES; i++) {
-        s_stop(i);
-        stet_store_destroy(SN[i].store);
-    }
-    for (size_t k = 0; k < SQN; k++) free(SQ[k].data);
-    free(SQ);
-    SQ = NULL;
-    SQN = 0;
+    s_close_all();
     with_md = false;
     sim_env_free(&sim);
 }
