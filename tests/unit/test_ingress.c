@@ -613,7 +613,8 @@ static void test_send_previously_accepted(void **state) {
     assert_non_null(strstr(resp.body, "\"status\":\"PreviouslyAccepted\""));
     client_close(c);
 
-    /* the status cannot be read: no guess, 503, nothing proposed */
+    /* the status cannot be read: no guess, 503, nothing proposed (Stet's own answer: Restate has
+     * no separate status read at this point) */
     fx->status_error = -EIO;
     c = client_send(fx, "POST", "/Svc/h/send", "idempotency-key: k3\r\n", NULL);
     wait_response(fx, c, &resp);
@@ -626,6 +627,10 @@ static void test_send_previously_accepted(void **state) {
 
 /* ---- refused proposals --------------------------------------------------------------- */
 
+/* Differs from Restate 1.7.12 on purpose (issue 10): Restate keeps a request waiting while its
+ * log is busy (backpressure, memory grows with the backlog); Stet bounds what waits for the log
+ * and answers a full log with 429 + Retry-After in Restate's error JSON, so a client can retry
+ * and nothing it was not told 202 about is kept. */
 static void test_propose_refused(void **state) {
     (void)state;
     struct fx *fx = &FX;
