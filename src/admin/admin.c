@@ -79,6 +79,8 @@ struct listener {
     void *arg;
 };
 
+struct admin_sync;
+
 struct stet_admin {
     uv_loop_t *loop;
     struct stet_h2_pool *pool;
@@ -103,6 +105,9 @@ struct stet_admin {
     struct admin_op *writing;
     bool draining;
     bool destroying;
+    struct admin_sync *syncs; /* requests waiting for the metadata read barrier */
+    size_t (*members)(void *ctx, uint32_t *out, size_t max);
+    void *members_ctx;
 
     struct stet_admin_stats stats;
 };
@@ -206,6 +211,18 @@ static int reload_schema(struct stet_admin *a, char *err, size_t errlen) {
         swap_schema(a, s, version);
     }
     return 0;
+}
+
+/* Takes the stored registry when another node changed it (or a put of ours whose outcome was
+ * unknown went through). */
+static void reload_schema_if_newer(struct stet_admin *a) {
+    uint64_t version = 0;
+    struct stet_buf value = STET_BUF_INIT;
+    int rc = stet_metadata_get(a->md, SCHEMA_KEY, &version, &value);
+    stet_buf_free(&value);
+    if (rc < 0 || version <= a->md_version || a->destroying) return;
+    char err[256];
+    if (reload_schema(a, err, sizeof(err)) != 0) stet_error("admin", "%s", err);
 }
 
 /* ---- op lifecycle ---- */
@@ -407,7 +424,7 @@ static void op_put_done(void *arg, int status, uint64_t new_version) {
         }
         op->next_schema = NULL;
         op_respond(op, a->schema);
-    } else if (status == -ESTALE && !a->destroying && op->stale_retries < MAX_STALE_RETRIES) {
+    } else if ((status == -ESTALE || status == -ECANCELED) && !a->destroying && op->stale_retries < MAX_STALE_RETRIES) {
         op->stale_retries++;
         char err[256];
         stet_warn("admin", "schema registry changed concurrently (stored version %llu), re-reading and retrying",
@@ -423,6 +440,21 @@ static void op_put_done(void *arg, int status, uint64_t new_version) {
             a->queue_head = op;
             if (a->queue_tail == NULL) a->queue_tail = op;
         }
+    } else if (status == -EAGAIN || status == -ETIMEDOUT || status == -ENOTCONN || status == -ESHUTDOWN) {
+        /* a cluster without a reachable quorum of metadata servers */
+        stet_warn("admin", "storing the schema registry failed: %s", strerror(-status));
+        if (op->req) {
+            if (status == -ETIMEDOUT)
+                respond_message(op->req, 503, NULL,
+                                "The metadata store did not confirm the change in time; it may or may not have been "
+                                "applied: list the deployments before retrying");
+            else
+                respond_message(op->req, 503, NULL,
+                                "The metadata store is unavailable: no quorum of metadata servers is reachable. The "
+                                "change was not applied; retry once a majority of the nodes is up");
+        }
+        op->req = NULL;
+        reload_schema_if_newer(a);
     } else {
         stet_error("admin", "storing the schema registry failed rc=%d; the change was not applied", status);
         if (op->req)
@@ -585,7 +617,10 @@ static void handle_cluster_health(struct stet_admin *a, struct stet_http_request
     stet_json_begin_object(&w);
     stet_json_key(&w, "members");
     stet_json_begin_array(&w);
-    stet_json_write_uint(&w, 1);
+    uint32_t ids[64];
+    size_t nm = a->members ? a->members(a->members_ctx, ids, 64) : 0;
+    if (a->members == NULL) ids[nm++] = 1;
+    for (size_t i = 0; i < nm; i++) stet_json_write_uint(&w, ids[i]);
     stet_json_end_array(&w);
     stet_json_end_object(&w);
     stet_json_end_object(&w);
@@ -872,8 +907,81 @@ static bool seg_is(const struct stet_admin_route *r, size_t i, const char *s) {
     return i < r->n_segments && r->seg[i].len == n && memcmp(r->seg[i].p, s, n) == 0;
 }
 
+/* With a replicated metadata store, every request but health/version first waits for the read
+ * barrier, so what it reads (and computes a change from) includes every change any node
+ * acknowledged before it arrived. A barrier that fails (no quorum) leaves the local copy: reads
+ * answer from it, writes then fail on their own. */
+struct admin_sync {
+    struct admin_sync *prev, *next;
+    struct stet_admin *admin; /* NULL once the admin is destroyed */
+    struct stet_http_request *req; /* NULL once aborted */
+};
+
+static void admin_dispatch(struct stet_admin *a, struct stet_http_request *req);
+
+static void sync_unlink(struct admin_sync *y) {
+    struct stet_admin *a = y->admin;
+    if (!a) return;
+    if (y->prev) y->prev->next = y->next;
+    else a->syncs = y->next;
+    if (y->next) y->next->prev = y->prev;
+    y->admin = NULL;
+}
+
+static void sync_abort(struct stet_http_request *req, void *arg) {
+    STET_UNUSED(req);
+    struct admin_sync *y = arg;
+    y->req = NULL;
+}
+
+static void sync_done(void *arg, int status) {
+    struct admin_sync *y = arg;
+    struct stet_admin *a = y->admin;
+    struct stet_http_request *req = y->req;
+    sync_unlink(y);
+    free(y);
+    if (a == NULL || req == NULL) return;
+    stet_http_request_on_abort(req, NULL, NULL);
+    if (status != 0) stet_debug("admin", "metadata read barrier failed (%s): answering from the local copy", strerror(-status));
+    reload_schema_if_newer(a);
+    admin_dispatch(a, req);
+}
+
+static bool needs_barrier(const struct stet_http_request *req) {
+    const char *p = NULL;
+    size_t n = 0;
+    if (!stet_http_admin_path(req, &p, &n)) return false;
+    static const char *const local_only[] = {"/health", "/version", "/cluster-health", "/metrics", "/cluster"};
+    for (size_t i = 0; i < sizeof(local_only) / sizeof(local_only[0]); i++)
+        if (n == strlen(local_only[i]) && memcmp(p, local_only[i], n) == 0) return false;
+    return true;
+}
+
 void stet_admin_handle(void *ctx, struct stet_http_request *req) {
     struct stet_admin *a = ctx;
+    if (!a->destroying && stet_metadata_needs_sync(a->md) && needs_barrier(req)) {
+        struct admin_sync *y = calloc(1, sizeof(*y));
+        STET_ASSERT(y != NULL);
+        y->admin = a;
+        y->req = req;
+        y->next = a->syncs;
+        if (a->syncs) a->syncs->prev = y;
+        a->syncs = y;
+        stet_http_request_on_abort(req, sync_abort, y);
+        stet_metadata_sync(a->md, sync_done, y);
+        return;
+    }
+    admin_dispatch(a, req);
+}
+
+void stet_admin_schema_changed(struct stet_admin *a) { reload_schema_if_newer(a); }
+
+void stet_admin_set_members(struct stet_admin *a, size_t (*fn)(void *ctx, uint32_t *out, size_t max), void *ctx) {
+    a->members = fn;
+    a->members_ctx = ctx;
+}
+
+static void admin_dispatch(struct stet_admin *a, struct stet_http_request *req) {
     a->stats.requests_total++;
     if (a->destroying) {
         respond_message(req, 503, NULL, "The admin service is shutting down");
@@ -1024,6 +1132,15 @@ void stet_admin_destroy(struct stet_admin *a) {
     STET_ASSERT(!a->destroying);
     a->destroying = true;
     a->n_listeners = 0;
+    while (a->syncs) {
+        struct admin_sync *y = a->syncs;
+        if (y->req) {
+            stet_http_request_on_abort(y->req, NULL, NULL);
+            respond_message(y->req, 503, NULL, "The admin service is shutting down");
+            y->req = NULL;
+        }
+        sync_unlink(y); /* freed when its barrier answers */
+    }
     /* a sentinel at the list head keeps op_free during the walk from finishing early */
     struct admin_op sentinel = {.admin = a};
     sentinel.next = a->ops;

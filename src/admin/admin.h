@@ -76,6 +76,11 @@ const struct stet_schema_defaults *stet_admin_schema_defaults(const struct stet_
 /* Registers a change listener (at most 8). Returns 0 or -ENOSPC. */
 int stet_admin_on_schema_change(struct stet_admin *a, stet_admin_schema_cb cb, void *arg);
 
+/* The metadata store changed "schema" (another node's registration): re-read it. */
+void stet_admin_schema_changed(struct stet_admin *a);
+/* Where /cluster-health gets the metadata cluster's members (node ids); without it: [1]. */
+void stet_admin_set_members(struct stet_admin *a, size_t (*fn)(void *ctx, uint32_t *out, size_t max), void *ctx);
+
 void stet_admin_set_extra_handler(struct stet_admin *a, stet_admin_extra_handler_fn fn, void *ctx);
 void stet_admin_set_discovery_options(struct stet_admin *a, const struct stet_admin_discovery_options *opts);
 

@@ -270,6 +270,8 @@ int stet_consensus_store_create(const struct stet_env *env, struct stet_store *s
     return 0;
 }
 
+bool stet_consensus_store_syncing(const struct stet_consensus_store *s) { return s->syncing; }
+
 void stet_consensus_store_destroy(struct stet_consensus_store *s) {
     if (!s) return;
     STET_ASSERT(!s->syncing);

@@ -15,6 +15,8 @@
 #ifndef STET_CONSENSUS_STORE_H
 #define STET_CONSENSUS_STORE_H
 
+#include <stdbool.h>
+
 #include "common/env.h"
 #include "consensus/consensus.h"
 #include "store/store.h"
@@ -26,5 +28,7 @@ int stet_consensus_store_create(const struct stet_env *env, struct stet_store *s
 /* No sync may be in flight (drain the loop first). */
 void stet_consensus_store_destroy(struct stet_consensus_store *s);
 struct stet_consensus_storage stet_consensus_store_port(struct stet_consensus_store *s);
+/* A sync is in flight (its done callback has not run yet). */
+bool stet_consensus_store_syncing(const struct stet_consensus_store *s);
 
 #endif

@@ -41,6 +41,8 @@
 #include <stdint.h>
 #include <uv.h>
 
+#include "common/buf.h"
+
 struct stet_http_server;
 
 struct stet_http_header {
@@ -129,6 +131,15 @@ void stet_http_request_on_abort(struct stet_http_request *req, stet_http_abort_c
 int stet_http_respond(struct stet_http_request *req, int status,
                       const struct stet_http_header *headers, size_t n_headers,
                       const void *body, size_t body_len);
+
+/* Takes the connection of a pending HTTP/1.1 request away from the server: a protocol
+ * upgrade (the node port's peer connections, src/nodeport/transport_tcp.c, answer "101
+ * Switching Protocols" themselves). On success *fd is a new descriptor of the socket that the
+ * caller owns, the bytes the server had already read after this request are appended to rest,
+ * the request is released (as by stet_http_respond) and the server forgets the connection.
+ * -EPROTONOSUPPORT for an h2 stream, -EBUSY while earlier responses are still being written,
+ * or the dup() error: the request stays pending then (answer it). */
+int stet_http_request_detach(struct stet_http_request *req, int *fd, struct stet_buf *rest);
 
 /* ---- routing helpers (route.c): one copy for the ingress, admin, invocations and node
  * handlers ---- */

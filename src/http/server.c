@@ -54,6 +54,7 @@
 #include <string.h>
 #include <strings.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "common/assert.h"
 #include "common/log.h"
@@ -952,6 +953,32 @@ int stet_http_respond(struct stet_http_request *pub, int status,
     else
         wrc = h1_respond(req, status, headers, n_headers, body, body_len);
     return rc < 0 ? rc : wrc;
+}
+
+int stet_http_request_detach(struct stet_http_request *pub, int *fd, struct stet_buf *rest)
+{
+    struct stet_http_req *req = (struct stet_http_req *)pub;
+    STET_ASSERT(req != NULL && req->magic == STET_HTTP_REQ_MAGIC && req->dispatched);
+    struct stet_http_conn *conn = req->conn;
+    if (conn->proto != STET_HTTP_PROTO_H1) return -EPROTONOSUPPORT;
+    STET_ASSERT(conn->h1_req == req && conn->h1_state == STET_HTTP_H1_PENDING);
+    if (conn->write_pending > 0 || conn->closing) return -EBUSY;
+    uv_os_fd_t ofd;
+    int rc = uv_fileno((uv_handle_t *)&conn->tcp, &ofd);
+    if (rc < 0) return rc;
+    int nfd = dup(ofd);
+    if (nfd < 0) return -errno;
+    size_t avail = conn_avail(conn);
+    if (avail > 0) stet_buf_append(rest, conn->in.data + conn->in_off, avail);
+    in_consume(conn, avail);
+    conn->h1_req = NULL;
+    conn->h1_state = STET_HTTP_H1_HEAD;
+    stet_http__req_free(req);
+    /* uv_close drops the epoll registration and closes only the server's descriptor: the
+     * socket lives on in nfd (no shutdown(2), which would end it for both) */
+    stet_http__conn_close(conn);
+    *fd = nfd;
+    return 0;
 }
 
 /* ---------------------------------------------------------------------------------------

@@ -40,6 +40,9 @@ struct stet_metadata;
 /* status: 0 stored (new_version = expected_version + 1), -ESTALE version mismatch
  * (new_version = the version actually stored), or another negative errno (I/O). */
 typedef void (*stet_metadata_put_cb)(void *arg, int status, uint64_t new_version);
+/* status: 0 the local copy has everything committed before the sync began, or a negative
+ * errno (-EAGAIN no quorum reachable, -ETIMEDOUT): the local copy may be behind. */
+typedef void (*stet_metadata_sync_cb)(void *arg, int status);
 
 struct stet_metadata_ops {
     /* 0 found (value replaced in *value, *version >= 1), 1 not found (*version = 0, value
@@ -51,6 +54,9 @@ struct stet_metadata_ops {
      * -EINVAL. */
     void (*put)(struct stet_metadata *md, const char *key, const void *value, size_t len,
                 uint64_t expected_version, stet_metadata_put_cb cb, void *arg);
+    /* Read barrier for replicated stores (NULL: the local copy is always current). cb runs
+     * exactly once, never before sync returns. */
+    void (*sync)(struct stet_metadata *md, stet_metadata_sync_cb cb, void *arg);
     void (*destroy)(struct stet_metadata *md);
 };
 
@@ -74,6 +80,11 @@ static inline int stet_metadata_get(struct stet_metadata *md, const char *key, u
 static inline void stet_metadata_put(struct stet_metadata *md, const char *key, const void *value, size_t len,
                                      uint64_t expected_version, stet_metadata_put_cb cb, void *arg) {
     md->ops->put(md, key, value, len, expected_version, cb, arg);
+}
+/* Whether reads of md may lag behind writes made through other nodes (then call sync first). */
+static inline bool stet_metadata_needs_sync(const struct stet_metadata *md) { return md->ops->sync != NULL; }
+static inline void stet_metadata_sync(struct stet_metadata *md, stet_metadata_sync_cb cb, void *arg) {
+    md->ops->sync(md, cb, arg);
 }
 static inline void stet_metadata_destroy(struct stet_metadata *md) {
     if (md != NULL) md->ops->destroy(md);

@@ -10,8 +10,16 @@
  * version cannot both win, on any node. The node that proposed a put answers it when the
  * command is applied: 0 or -ESTALE (with the version then stored). If another entry is applied
  * at the index the put was given (leadership changed and the put's entry was truncated), the put
- * did not happen: -ECANCELED, the caller re-reads and retries. A put on a node that does not
- * lead the group fails with -EAGAIN (forwarding to the leader is the node port's job).
+ * did not happen: -ECANCELED, the caller re-reads and retries. The submit port appends the
+ * command on this node when it leads the group or through the leader (the node forwards it over
+ * the node port); -EAGAIN when no leader is reachable. A put that gets no outcome within
+ * timeout_ms fails with -ETIMEDOUT: its outcome is unknown (it may still commit), the caller
+ * re-reads before retrying. Because the proposer answers when its OWN copy applied the command,
+ * a caller reads its writes on the node it wrote through.
+ *
+ * sync (a read barrier): the read_index port returns an index committed after the call (the
+ * leader appends an empty command, one per request); sync completes once this copy applied it,
+ * so a read after it sees every put answered anywhere before the sync began.
  *
  * The local copy is written without a sync: the log is the durable copy; at start the group
  * replays from index 1 and commands at or below the stored applied index are skipped.
@@ -19,6 +27,7 @@
 #include "metadata/replicated.h"
 
 #include <errno.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -31,9 +40,22 @@ static const char APPLIED_KEY[] = {'M', 0, 'a', 'p', 'p', 'l', 'i', 'e', 'd'};
 
 struct rput {
     struct rput *next;
+    struct rmd *md;
     uint64_t request;
-    uint64_t index; /* given by the log */
+    uint64_t index;    /* given by the log; 0 until the submission is answered */
+    uint64_t deadline; /* monotonic ms */
+    bool submitting;   /* the submit port has not answered yet (keeps the struct alive) */
+    bool finished;     /* cb ran */
     stet_metadata_put_cb cb;
+    void *arg;
+};
+
+struct rsync {
+    struct rsync *next;
+    struct rmd *md;
+    uint64_t index, deadline;
+    bool have_index, submitting, finished;
+    stet_metadata_sync_cb cb;
     void *arg;
 };
 
@@ -43,10 +65,14 @@ struct rmd {
     uint64_t origin; /* tags this process's puts (random per start: a request number of an earlier
                         life never matches a put of this one) */
     struct stet_metadata_replicated_ports ports;
+    struct stet_env_timer *timer;
+    bool timer_armed;
     uint64_t next_request;
     uint64_t applied;
-    struct rput *puts; /* waiting for their command to be applied */
+    struct rput *puts;   /* waiting for their command to be applied (or for the submit answer) */
+    struct rsync *syncs; /* read barriers */
     struct stet_buf k, v, cmd;
+    struct stet_metadata_replicated_stats stats;
 };
 
 static size_t make_key(const char *name, struct stet_buf *out) {
@@ -81,6 +107,77 @@ static int rmd_get(struct stet_metadata *base, const char *name, uint64_t *versi
     return read_key(md, md->k.data, md->k.len, version, value);
 }
 
+static uint64_t now_ms(const struct rmd *md) { return stet_env_monotonic_ms(md->ports.env); }
+
+static void arm(struct rmd *md) {
+    if (md->timer_armed || md->timer == NULL) return;
+    md->timer_armed = true;
+    stet_env_timer_start(md->ports.env, md->timer, 100);
+}
+
+/* Unlinks finished entries whose submission is answered too. */
+static void sweep(struct rmd *md) {
+    for (struct rput **pp = &md->puts; *pp;) {
+        struct rput *p = *pp;
+        if (p->finished && !p->submitting) {
+            *pp = p->next;
+            free(p);
+        } else {
+            pp = &p->next;
+        }
+    }
+    for (struct rsync **pp = &md->syncs; *pp;) {
+        struct rsync *y = *pp;
+        if (y->finished && !y->submitting) {
+            *pp = y->next;
+            free(y);
+        } else {
+            pp = &y->next;
+        }
+    }
+}
+
+static void put_finish(struct rput *p, int status, uint64_t version) {
+    if (p->finished) return;
+    p->finished = true;
+    if (status == -ETIMEDOUT) p->md->stats.puts_timed_out++;
+    else if (status == -ECANCELED) p->md->stats.puts_cancelled++;
+    else if (status != 0 && status != -ESTALE) p->md->stats.puts_failed++;
+    p->cb(p->arg, status, version);
+}
+
+static void sync_finish(struct rsync *y, int status) {
+    if (y->finished) return;
+    y->finished = true;
+    y->cb(y->arg, status);
+}
+
+static void tick(void *arg) {
+    struct rmd *md = arg;
+    md->timer_armed = false;
+    uint64_t now = now_ms(md);
+    for (struct rput *p = md->puts; p; p = p->next)
+        if (!p->finished && now >= p->deadline) put_finish(p, -ETIMEDOUT, 0);
+    for (struct rsync *y = md->syncs; y; y = y->next)
+        if (!y->finished && now >= y->deadline) sync_finish(y, -ETIMEDOUT);
+    sweep(md);
+    if (md->puts || md->syncs) arm(md);
+}
+
+static void put_submitted(void *arg, int status, uint64_t index) {
+    struct rput *p = arg;
+    struct rmd *md = p->md;
+    p->submitting = false;
+    if (status != 0) {
+        put_finish(p, status, 0);
+    } else if (!p->finished) {
+        p->index = index;
+        /* the entry at that index was applied already, and it was not this put's */
+        if (md->applied >= index) put_finish(p, -ECANCELED, 0);
+    }
+    sweep(md);
+}
+
 static void rmd_put(struct stet_metadata *base, const char *name, const void *value, size_t len,
                     uint64_t expected_version, stet_metadata_put_cb cb, void *arg) {
     struct rmd *md = (struct rmd *)base;
@@ -89,6 +186,7 @@ static void rmd_put(struct stet_metadata *base, const char *name, const void *va
         cb(arg, -EINVAL, 0);
         return;
     }
+    md->stats.puts++;
     uint64_t request = ++md->next_request;
     stet_buf_reset(&md->cmd);
     stet_buf_append_byte(&md->cmd, CMD_VERSION);
@@ -98,60 +196,80 @@ static void rmd_put(struct stet_metadata *base, const char *name, const void *va
     stet_buf_append_u16be(&md->cmd, (uint16_t)n);
     stet_buf_append(&md->cmd, name, n);
     stet_buf_append(&md->cmd, value, len);
-    uint64_t index = 0;
-    int rc = md->ports.submit(md->ports.ctx, md->cmd.data, md->cmd.len, &index);
-    if (rc != 0) {
-        cb(arg, rc, expected_version);
-        return;
-    }
     struct rput *p = calloc(1, sizeof(*p));
     STET_ASSERT(p != NULL);
-    *p = (struct rput){.next = md->puts, .request = request, .index = index, .cb = cb, .arg = arg};
+    *p = (struct rput){.next = md->puts, .md = md, .request = request, .deadline = now_ms(md) + md->ports.timeout_ms,
+                       .submitting = true, .cb = cb, .arg = arg};
     md->puts = p;
+    arm(md);
+    md->ports.submit(md->ports.ctx, md->cmd.data, md->cmd.len, put_submitted, p);
+}
+
+static void sync_indexed(void *arg, int status, uint64_t index) {
+    struct rsync *y = arg;
+    struct rmd *md = y->md;
+    y->submitting = false;
+    if (status != 0) {
+        sync_finish(y, status);
+    } else if (!y->finished) {
+        y->have_index = true;
+        y->index = index;
+        if (md->applied >= index) sync_finish(y, 0);
+    }
+    sweep(md);
+}
+
+static void rmd_sync(struct stet_metadata *base, stet_metadata_sync_cb cb, void *arg) {
+    struct rmd *md = (struct rmd *)base;
+    md->stats.syncs++;
+    struct rsync *y = calloc(1, sizeof(*y));
+    STET_ASSERT(y != NULL);
+    *y = (struct rsync){.next = md->syncs, .md = md, .deadline = now_ms(md) + md->ports.timeout_ms,
+                        .submitting = true, .cb = cb, .arg = arg};
+    md->syncs = y;
+    arm(md);
+    md->ports.read_index(md->ports.ctx, sync_indexed, y);
 }
 
 static void rmd_destroy(struct stet_metadata *base) {
     struct rmd *md = (struct rmd *)base;
-    while (md->puts) {
-        struct rput *p = md->puts;
-        md->puts = p->next;
-        p->cb(p->arg, -ESHUTDOWN, 0);
-        free(p);
+    /* the node answers every submission before destroying the store (its RPCs end first) */
+    for (struct rput *p = md->puts; p; p = p->next) {
+        STET_ASSERT(!p->submitting);
+        put_finish(p, -ESHUTDOWN, 0);
     }
+    for (struct rsync *y = md->syncs; y; y = y->next) {
+        STET_ASSERT(!y->submitting);
+        sync_finish(y, -ESHUTDOWN);
+    }
+    sweep(md);
+    STET_ASSERT(md->puts == NULL && md->syncs == NULL);
+    if (md->timer) stet_env_timer_destroy(md->ports.env, md->timer);
     stet_buf_free(&md->k);
     stet_buf_free(&md->v);
     stet_buf_free(&md->cmd);
     free(md);
 }
 
-static const struct stet_metadata_ops rmd_ops = {.get = rmd_get, .put = rmd_put, .destroy = rmd_destroy};
+static const struct stet_metadata_ops rmd_ops = {.get = rmd_get, .put = rmd_put, .sync = rmd_sync, .destroy = rmd_destroy};
 
 /* The put with this request id (ours, just applied) gets its outcome. */
 static void answer_request(struct rmd *md, uint64_t request, int status, uint64_t version) {
-    for (struct rput **pp = &md->puts; *pp; pp = &(*pp)->next) {
-        struct rput *p = *pp;
+    for (struct rput *p = md->puts; p; p = p->next) {
         if (p->request != request) continue;
-        *pp = p->next;
-        p->cb(p->arg, status, version);
-        free(p);
+        put_finish(p, status, version);
         return;
     }
 }
 
 /* Puts that were given this index but whose entry is not the one applied there: they were
- * truncated with a leadership change and did not happen. */
-static void cancel_index(struct rmd *md, uint64_t index) {
-    struct rput **pp = &md->puts;
-    while (*pp) {
-        struct rput *p = *pp;
-        if (p->index != index) {
-            pp = &p->next;
-            continue;
-        }
-        *pp = p->next;
-        p->cb(p->arg, -ECANCELED, 0);
-        free(p);
-    }
+ * truncated with a leadership change and did not happen. Barriers at or below it are done. */
+static void after_apply(struct rmd *md, uint64_t index) {
+    for (struct rput *p = md->puts; p; p = p->next)
+        if (!p->finished && p->index == index) put_finish(p, -ECANCELED, 0);
+    for (struct rsync *y = md->syncs; y; y = y->next)
+        if (!y->finished && y->have_index && y->index <= index) sync_finish(y, 0);
+    sweep(md);
 }
 
 void stet_metadata_replicated_apply(struct stet_metadata *base, uint64_t index, uint8_t type, const uint8_t *data,
@@ -165,7 +283,10 @@ void stet_metadata_replicated_apply(struct stet_metadata *base, uint64_t index, 
     bool ours = false;
     struct stet_store_batch b;
     stet_store_batch_init(&b);
-    if (type == STET_CONSENSUS_COMMAND && len >= 1 + 8 + 8 + 8 + 2 && data[0] == CMD_VERSION) {
+    bool changed = false;
+    if (type == STET_CONSENSUS_COMMAND && len == 0) {
+        /* a read barrier: nothing to apply */
+    } else if (type == STET_CONSENSUS_COMMAND && len >= 1 + 8 + 8 + 8 + 2 && data[0] == CMD_VERSION) {
         origin = stet_load_u64be(data + 1);
         request = stet_load_u64be(data + 9);
         uint64_t expected = stet_load_u64be(data + 17);
@@ -187,6 +308,7 @@ void stet_metadata_replicated_apply(struct stet_metadata *base, uint64_t index, 
                 stet_buf_append_u64be(&md->v, version);
                 stet_buf_append(&md->v, data + 27 + klen, len - 27 - klen);
                 stet_store_batch_put(&b, md->k.data, md->k.len, md->v.data, md->v.len);
+                changed = true;
             }
         } else {
             stet_warn(MOD, "skipping a malformed metadata command at index %llu", (unsigned long long)index);
@@ -200,7 +322,14 @@ void stet_metadata_replicated_apply(struct stet_metadata *base, uint64_t index, 
     STET_ASSERT(rc == 0); /* a store that cannot be written must stop the node (as the partitions do) */
     md->applied = index;
     if (ours) answer_request(md, request, status, version);
-    cancel_index(md, index);
+    after_apply(md, index);
+    if (changed && md->ports.changed) {
+        char name[STET_METADATA_KEY_MAX + 1];
+        size_t klen = md->k.len - 1;
+        memcpy(name, md->k.data + 1, klen);
+        name[klen] = '\0';
+        md->ports.changed(md->ports.ctx, name, version);
+    }
 }
 
 int stet_metadata_create_replicated(struct stet_store *store, uint64_t origin,
@@ -210,8 +339,15 @@ int stet_metadata_create_replicated(struct stet_store *store, uint64_t origin,
     md->base.ops = &rmd_ops;
     md->store = store;
     STET_ASSERT(origin != 0);
+    STET_ASSERT(ports->env != NULL && ports->submit != NULL && ports->read_index != NULL);
     md->origin = origin;
     md->ports = *ports;
+    if (!md->ports.timeout_ms) md->ports.timeout_ms = 5000;
+    md->timer = stet_env_timer_create(ports->env, tick, md);
+    if (!md->timer) {
+        free(md);
+        return -ENOMEM;
+    }
     int rc = stet_store_get(store, APPLIED_KEY, sizeof(APPLIED_KEY), &md->v);
     if (rc == 0 && md->v.len == 8) md->applied = stet_load_u64be(md->v.data);
     else if (rc < 0) {
@@ -224,4 +360,8 @@ int stet_metadata_create_replicated(struct stet_store *store, uint64_t origin,
 
 uint64_t stet_metadata_replicated_applied(const struct stet_metadata *base) {
     return ((const struct rmd *)base)->applied;
+}
+
+void stet_metadata_replicated_stats(const struct stet_metadata *base, struct stet_metadata_replicated_stats *out) {
+    *out = ((const struct rmd *)base)->stats;
 }

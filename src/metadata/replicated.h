@@ -4,17 +4,29 @@
 #ifndef STET_METADATA_REPLICATED_H
 #define STET_METADATA_REPLICATED_H
 
+#include <stddef.h>
 #include <stdint.h>
+
+#include "common/env.h"
 
 #include "consensus/consensus.h"
 #include "metadata/metadata.h"
 #include "store/store.h"
 
+/* done(arg, 0, index): the log took the entry at index; or a negative errno: -EAGAIN (no leader
+ * reachable), -ETIMEDOUT, -ESHUTDOWN. May run before the port call returns. */
+typedef void (*stet_metadata_replicated_done)(void *arg, int status, uint64_t index);
+
 struct stet_metadata_replicated_ports {
     void *ctx;
-    /* Appends a command to the metadata group's log: 0 and *index, -EAGAIN when this node does
-     * not lead the group (stet_consensus_submit). */
-    int (*submit)(void *ctx, const void *data, size_t len, uint64_t *index);
+    const struct stet_env *env; /* deadlines (a timer) */
+    /* Appends a command to the metadata group's log, on this node or through the leader. */
+    void (*submit)(void *ctx, const void *data, size_t len, stet_metadata_replicated_done done, void *arg);
+    /* An index committed after this call (the leader's barrier: an empty command). */
+    void (*read_index)(void *ctx, stet_metadata_replicated_done done, void *arg);
+    /* A put won at apply time (any node's): key and its new version. May be NULL. */
+    void (*changed)(void *ctx, const char *key, uint64_t version);
+    unsigned timeout_ms; /* a put's or sync's deadline; 0 = 5000 */
 };
 
 /* store (borrowed) holds the local copy under 'M'; origin (non-zero, random per process start)
@@ -25,5 +37,10 @@ int stet_metadata_create_replicated(struct stet_store *store, uint64_t origin,
 void stet_metadata_replicated_apply(struct stet_metadata *md, uint64_t index, uint8_t type, const uint8_t *data,
                                     size_t len);
 uint64_t stet_metadata_replicated_applied(const struct stet_metadata *md);
+
+struct stet_metadata_replicated_stats {
+    uint64_t puts, puts_failed, puts_timed_out, puts_cancelled, syncs;
+};
+void stet_metadata_replicated_stats(const struct stet_metadata *md, struct stet_metadata_replicated_stats *out);
 
 #endif

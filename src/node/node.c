@@ -223,6 +223,7 @@ static void flush_cb(uv_prepare_t *h) {
     struct stet_node *n = h->data;
     if (n->invoker && stet_invoker_tick(n->invoker)) uv_idle_start(&n->nudge_idle, nudge_cb); /* poll without blocking */
     stet_log_flush(n->log);
+    stet_node_cluster_flush(n);
 }
 
 static void signal_cb(uv_signal_t *h, int signum) {
@@ -344,16 +345,22 @@ int stet_node_create(const struct stet_config *cfg, struct stet_node **out, char
         snprintf(err, errlen, "cannot open the log: %s", strerror(-rc));
         goto fail;
     }
-    rc = stet_metadata_create_local(n->store, &n->md);
-    if (rc != 0) {
-        snprintf(err, errlen, "cannot open the metadata store: %s", strerror(-rc));
-        goto fail;
-    }
-    n->node_id = cfg->force_node_id ? cfg->force_node_id : 1;
-    rc = bump_generation(n);
-    if (rc != 0) {
-        snprintf(err, errlen, "cannot record the node generation in the metadata store: %s", strerror(-rc));
-        goto fail;
+    if (cfg->n_metadata_addresses > 0) {
+        /* a cluster member: identity, peers, the metadata raft group (src/node/cluster.c) */
+        rc = stet_node_cluster_create(n, err, errlen);
+        if (rc != 0) goto fail;
+    } else {
+        rc = stet_metadata_create_local(n->store, &n->md);
+        if (rc != 0) {
+            snprintf(err, errlen, "cannot open the metadata store: %s", strerror(-rc));
+            goto fail;
+        }
+        n->node_id = cfg->force_node_id ? cfg->force_node_id : 1;
+        rc = bump_generation(n);
+        if (rc != 0) {
+            snprintf(err, errlen, "cannot record the node generation in the metadata store: %s", strerror(-rc));
+            goto fail;
+        }
     }
     n->commit_duration = stet_metrics_series(stet_metrics_global(), STET_METRIC_HISTOGRAM,
                                              "stet_log_commit_duration_seconds",
@@ -367,6 +374,7 @@ int stet_node_create(const struct stet_config *cfg, struct stet_node **out, char
     }
     rc = stet_admin_create(&n->loop, n->pool, n->md, cfg, &n->admin, err, errlen);
     if (rc != 0) goto fail;
+    stet_admin_set_members(n->admin, stet_node_cluster_members, n);
     n->http = (struct stet_invoker_http){.pool = n->pool, .loop = &n->loop};
     struct stet_invoker_ports ip = {
         .ctx = n,
@@ -491,6 +499,7 @@ void stet_node_destroy(struct stet_node *n) {
     if (n->ingress_http) stet_http_server_destroy(n->ingress_http, NULL, NULL);
     if (n->admin_http) stet_http_server_destroy(n->admin_http, NULL, NULL);
     if (n->node_http) stet_http_server_destroy(n->node_http, NULL, NULL);
+    stet_node_cluster_stop(n); /* metadata requests end (-ESHUTDOWN), peers close */
     if (n->invoker) stet_invoker_destroy(n->invoker);
     n->invoker = NULL;
     /* no new self-proposals; what waits in the retry queue is dropped (the next start
@@ -516,6 +525,7 @@ void stet_node_destroy(struct stet_node *n) {
     n->invocations = NULL;
     if (n->query) stet_query_destroy(n->query);
     if (n->admin) stet_admin_destroy(n->admin);
+    stet_node_cluster_destroy(n);
     stet_env_prod_close(&n->prod);
     stet_worker_destroy(n->worker); /* its env timers close with the loop below */
     n->worker = NULL;
@@ -523,6 +533,7 @@ void stet_node_destroy(struct stet_node *n) {
     uv_run(&n->loop, UV_RUN_DEFAULT);
     uv_loop_close(&n->loop);
     if (n->log) stet_log_destroy(n->log);
+    stet_node_cluster_free(n);
     if (n->md) stet_metadata_destroy(n->md);
     if (n->store) stet_store_destroy(n->store);
     free(n);

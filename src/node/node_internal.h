@@ -18,6 +18,7 @@
 #include "log/log.h"
 #include "metadata/metadata.h"
 #include "metrics/metrics.h"
+#include "node/cluster.h"
 #include "node/env_prod.h"
 #include "query/query.h"
 #include "schema/schema.h"
@@ -57,6 +58,7 @@ struct stet_node {
     uint32_t node_id;    /* plain node id: force-node-id or 1 */
     uint32_t generation; /* bumped at every start (metadata key "node_generation") */
     struct stet_metric *commit_duration; /* stet_log_commit_duration_seconds */
+    struct stet_node_cluster *cl;        /* cluster.c; NULL on a single node */
 };
 
 /* routes.c */

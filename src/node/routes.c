@@ -215,6 +215,7 @@ static void respond_405_get(struct stet_http_request *req) {
 
 void stet_node_port_handle(void *ctx, struct stet_http_request *req) {
     struct stet_node *n = ctx;
+    if (stet_node_cluster_port_handle(n, req)) return; /* node-to-node connection */
     if (stet_http_path_is(req, "/health")) {
         stet_http_respond(req, 200, NULL, 0, NULL, 0);
         return;

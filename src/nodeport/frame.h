@@ -7,7 +7,7 @@
  *
  * kinds: HELLO (handshake), CONSENSUS (a batch for src/consensus, group = 0), PING / PONG
  * (liveness, payload u64 LE nonce), FORWARD (a request forwarded to a leader: payload owned by the
- * caller), REPLY (its answer). Unknown kinds from a newer peer are skipped by length, not fatal.
+ * caller), REPLY (its answer), REJECT (a refused HELLO: u8 code | reason). Unknown kinds from a newer peer are skipped by length, not fatal.
  *
  * HELLO payload:
  *   u16 LE min version | u16 LE max version | u32 LE node id | u64 LE generation |
@@ -34,6 +34,14 @@ enum stet_np_kind {
     STET_NP_PONG = 4,
     STET_NP_FORWARD = 5,
     STET_NP_REPLY = 6,
+    STET_NP_REJECT = 7, /* the HELLO was refused: u8 code | reason text; the sender closes */
+};
+
+enum stet_np_reject_code {
+    STET_NP_REJECT_VERSION = 1,
+    STET_NP_REJECT_CLUSTER_NAME = 2,
+    STET_NP_REJECT_FINGERPRINT = 3,
+    STET_NP_REJECT_NODE_ID = 4,
 };
 
 #define STET_NP_VERSION_MIN 1

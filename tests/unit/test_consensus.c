@@ -507,15 +507,20 @@ static void s_apply(void *ctx, uint32_t group, uint64_t index, const struct stet
     if (e->type == STET_CONSENSUS_COMMAND) snprintf(n->last, sizeof(n->last), "%.*s", (int)e->len, e->data);
 }
 static bool with_md;
-static int md_submit(void *ctx, const void *data, size_t len, uint64_t *index) {
+/* No forwarding here: a follower's submission fails with -EAGAIN. */
+static void md_submit(void *ctx, const void *data, size_t len, stet_metadata_replicated_done done, void *arg) {
     struct store_node *n = ctx;
-    return stet_consensus_submit(n->c, 0, data, len, index);
+    uint64_t index = 0;
+    int rc = stet_consensus_submit(n->c, 0, data, len, &index);
+    done(arg, rc, index);
 }
+static void md_read_index(void *ctx, stet_metadata_replicated_done done, void *arg) { md_submit(ctx, "", 0, done, arg); }
 
 static void s_start(int i, uint64_t gen) {
     struct store_node *n = &SN[i];
     if (with_md) {
-        struct stet_metadata_replicated_ports mp = {n, md_submit};
+        struct stet_metadata_replicated_ports mp = {
+            .ctx = n, .env = &SSIM->env, .submit = md_submit, .read_index = md_read_index};
         assert_int_equal(stet_metadata_create_replicated(n->store, ((uint64_t)(i + 1) << 32) | gen, &mp, &n->md), 0);
     }
     assert_int_equal(stet_consensus_store_create(&SSIM->env, n->store, &n->cs), 0);

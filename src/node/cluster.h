@@ -1,0 +1,53 @@
+/* The node in a cluster: identity, peers on the node port, the metadata raft group, provisioning
+ * (see cluster.c). Private to src/node: node.c creates it when metadata-client.addresses is set,
+ * routes.c reads its views. */
+#ifndef STET_NODE_CLUSTER_H
+#define STET_NODE_CLUSTER_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "http/http.h"
+
+struct stet_node;
+struct stet_np_peers;
+struct stet_np_tcp;
+struct stet_consensus;
+
+struct stet_node_cluster_stats {
+    uint64_t forwarded, forwards_served, requests_failed, barriers, leader_changes, refusals;
+};
+
+struct stet_node_cluster_info {
+    bool clustered, have_group, leader, quorum;
+    uint32_t leader_node;
+    uint64_t term, commit_index, applied_index, last_index;
+    uint32_t voters[16];
+    unsigned n_voters;
+    uint64_t fingerprint, registered_generation, incarnation;
+    struct stet_node_cluster_stats stats;
+};
+
+/* Sets n->node_id, n->generation, n->md (the replicated store) and starts the peers and the
+ * consensus module. 0 or a negative errno with a message in err. */
+int stet_node_cluster_create(struct stet_node *n, char *err, size_t errlen);
+/* Once per loop iteration (the prepare hook): batched read barriers, then the consensus sync. */
+void stet_node_cluster_flush(struct stet_node *n);
+/* A node-port request: takes node-to-node upgrades (true), anything else is left (false). */
+bool stet_node_cluster_port_handle(struct stet_node *n, struct stet_http_request *req);
+/* Shutdown in three steps: stop (requests fail, peers closed), destroy (consensus, transport;
+ * run the loop afterwards), free (after the loop closed its handles). */
+void stet_node_cluster_stop(struct stet_node *n);
+void stet_node_cluster_destroy(struct stet_node *n);
+void stet_node_cluster_free(struct stet_node *n);
+
+/* Views (all safe on a single node: n->cl NULL). */
+size_t stet_node_cluster_members(void *ctx /* struct stet_node */, uint32_t *out, size_t max);
+void stet_node_cluster_info(struct stet_node *n, struct stet_node_cluster_info *out);
+bool stet_node_cluster_peer_alive(struct stet_node *n, uint32_t node);
+const struct stet_np_peers *stet_node_cluster_peers(struct stet_node *n);
+const struct stet_consensus *stet_node_cluster_consensus(struct stet_node *n);
+const struct stet_np_tcp *stet_node_cluster_tcp(struct stet_node *n);
+
+#endif
