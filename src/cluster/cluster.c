@@ -17,6 +17,12 @@ static void write_node_id(struct stet_json_writer *w, uint32_t id) {
     stet_json_write_string(w, s);
 }
 
+static void write_self(struct stet_json_writer *w, const struct stet_cluster_view *v) {
+    stet_json_begin_array(w);
+    write_node_id(w, v->this_node);
+    stet_json_end_array(w);
+}
+
 static void write_members(struct stet_json_writer *w, const struct stet_cluster_view *v) {
     stet_json_begin_array(w);
     for (uint32_t i = 0; i < v->n_nodes; i++) write_node_id(w, v->nodes[i].id);
@@ -96,7 +102,7 @@ void stet_cluster_render(struct stet_buf *out, const struct stet_cluster_view *v
         stet_json_key(&w, "leader");
         write_node_id(&w, p->leader_node);
         stet_json_key(&w, "replica_set");
-        write_members(&w, v);
+        write_self(&w, v);
         stet_json_key(&w, "mode");
         stet_json_write_string(&w, p->leader_node != 0 && p->leader_node == v->this_node ? "leader" : "follower");
         stet_json_key(&w, "epoch");
@@ -123,7 +129,7 @@ void stet_cluster_render(struct stet_buf *out, const struct stet_cluster_view *v
         stet_json_key(&w, "sequencer");
         write_node_id(&w, p->leader_node);
         stet_json_key(&w, "nodeset");
-        write_members(&w, v);
+        write_self(&w, v);
         stet_json_key(&w, "replication");
         stet_json_write_uint(&w, v->replication);
         stet_json_key(&w, "tail_lsn");
@@ -139,11 +145,25 @@ void stet_cluster_render(struct stet_buf *out, const struct stet_cluster_view *v
     stet_json_key(&w, "provider");
     stet_json_write_string(&w, v->metadata_provider);
     stet_json_key(&w, "status");
-    stet_json_write_string(&w, "member");
+    stet_json_write_string(&w, v->metadata_status ? v->metadata_status : "member");
     stet_json_key(&w, "leader");
-    write_node_id(&w, v->this_node);
+    write_node_id(&w, v->metadata_members ? v->metadata_leader : v->this_node);
     stet_json_key(&w, "members");
-    write_members(&w, v);
+    if (v->metadata_members) {
+        stet_json_begin_array(&w);
+        for (uint32_t i = 0; i < v->n_metadata_members; i++) write_node_id(&w, v->metadata_members[i]);
+        stet_json_end_array(&w);
+    } else {
+        write_members(&w, v);
+    }
+    stet_json_key(&w, "quorum");
+    stet_json_write_bool(&w, v->metadata_members ? v->metadata_quorum : true);
+    stet_json_key(&w, "term");
+    stet_json_write_uint(&w, v->metadata_term);
+    stet_json_key(&w, "commit_index");
+    stet_json_write_uint(&w, v->metadata_commit_index);
+    stet_json_key(&w, "applied_index");
+    stet_json_write_uint(&w, v->metadata_applied_index);
     stet_json_key(&w, "schema_version");
     stet_json_write_uint(&w, v->schema_version);
     stet_json_end_object(&w);

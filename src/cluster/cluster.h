@@ -16,7 +16,13 @@
  *    "logs": [{"id": 0, "provider": "local", "sequencer": "N1", "nodeset": ["N1"],
  *              "replication": 1, "tail_lsn": N, "trim_point": N}],
  *    "metadata": {"provider": "local", "status": "member", "leader": "N1", "members": ["N1"],
+ *                 "quorum": true, "term": N, "commit_index": N, "applied_index": N,
  *                 "schema_version": N}}
+ *
+ * In a cluster (metadata-client.addresses set) "nodes" lists the nodes configuration with each
+ * node's liveness as this node sees it ("alive" / "dead"), "metadata" is the raft group
+ * ("provider": "replicated"), and partitions are still this node's own (replica set: itself)
+ * until partition logs are replicated.
  *
  * Key ranges are inclusive u64 bounds written as JSON numbers (as /query writes partition
  * keys). A node that is not the leader of a partition reports "mode": "follower" and the
@@ -65,6 +71,13 @@ struct stet_cluster_view {
     const char *log_provider;  /* "local" */
     const char *metadata_provider; /* "local" */
     uint64_t schema_version;   /* metadata version of the schema registry */
+    /* the metadata group; metadata_members NULL: this node alone ("local") */
+    const uint32_t *metadata_members;
+    uint32_t n_metadata_members;
+    uint32_t metadata_leader;     /* 0: none known */
+    bool metadata_quorum;         /* a leader is known and a majority of the members is alive */
+    const char *metadata_status;  /* "member", "joining" */
+    uint64_t metadata_term, metadata_commit_index, metadata_applied_index;
 };
 
 /* Appends the JSON document described above to out. */

@@ -42,7 +42,18 @@
  *   REPLY:   u64 rpc id | i32 status | body
  *   OP_SUBMIT body: a metadata command; reply: u64 index (status 0) or u32 leader hint.
  *   OP_READ_INDEX: reply u64 index of an applied barrier.
- *   OP_INFO: reply u8 has_group | u64 fingerprint | u8 n | n x u32 voters.
+ *   OP_INFO: reply u8 has_group | u64 fingerprint | u8 n | n x u32 voters | u32 leader |
+ *            u64 last index.
+ *   OP_LOG_COPY (leader only): reply u64 term | u32 n | n x (u64 term, u8 type, u32 len, bytes):
+ *            the leader's whole log, for a member that joins with no state of its own.
+ *
+ * Joining with no state: a member that lost its data (or never had any) must not answer the
+ * leader with a log shorter than what it acknowledged before: libraft's leader asserts on that
+ * (progressMaybeDecrement), and raft's safety assumes a vote is never forgotten. So a node that
+ * adopts a group whose log is longer than the bootstrap entry first copies the leader's log and
+ * takes the leader's term with its vote for that leader (a vote the leader had already won), and
+ * only then starts the group. Until the metadata group compacts its log (snapshots, issue 17),
+ * the copy is the whole log.
  */
 #include "node/cluster.h"
 
@@ -73,7 +84,7 @@
 #define INFO_INTERVAL_MS 300
 #define WAIT_LOG_MS 5000
 
-enum { OP_SUBMIT = 1, OP_READ_INDEX = 2, OP_INFO = 3 };
+enum { OP_SUBMIT = 1, OP_READ_INDEX = 2, OP_INFO = 3, OP_LOG_COPY = 4 };
 
 static const char IDENTITY_KEY[] = {'N', 'i', 'd', 'e', 'n', 't', 'i', 't', 'y'};
 
@@ -102,6 +113,8 @@ struct barrier_waiter {
 struct info {
     uint32_t node;
     bool answered, has_group;
+    uint32_t leader;     /* the leader that node knows (0: none) */
+    uint64_t last_index; /* of its copy of the group's log */
     uint64_t fingerprint;
     uint32_t voters[MAX_VOTERS];
     unsigned n_voters;
@@ -142,6 +155,12 @@ struct stet_node_cluster {
     uint64_t registered_generation;
     uint64_t last_wait_log_ms;
     uint64_t started_ms;
+    uint64_t copy_rpc; /* OP_LOG_COPY in flight */
+    uint32_t copy_node;
+    uint64_t copy_asked_ms;
+    bool installing;   /* the copied log is being synced */
+    uint32_t copy_voters[MAX_VOTERS];
+    unsigned copy_n_voters;
     bool fatal;
     struct stet_node_cluster_stats stats;
     struct stet_buf scratch;
@@ -460,6 +479,57 @@ static void cons_role(void *ctx, uint32_t group, bool leader, uint64_t term, uin
 
 /* ---- the node port: frames, peers ------------------------------------------------------------ */
 
+static int join_group(struct stet_node_cluster *cl, const uint32_t *voters, unsigned n);
+
+static void copy_synced(void *arg, int status) {
+    struct stet_node_cluster *cl = arg;
+    cl->installing = false;
+    if (status != 0) {
+        stet_warn(MOD, "writing the copied metadata log failed: %s (retrying)", strerror(-status));
+        return;
+    }
+    int rc = join_group(cl, cl->copy_voters, cl->copy_n_voters);
+    if (rc != 0) fatal(cl, "cannot join the metadata group: %s", strerror(-rc));
+}
+
+/* The leader's log (OP_LOG_COPY): written through the consensus storage, then the group starts
+ * from it. */
+static void install_copy(struct stet_node_cluster *cl, const uint8_t *p, size_t len) {
+    if (cl->have_group || cl->installing || len < 12) return;
+    uint64_t term = stet_load_u64be(p);
+    uint32_t n = stet_load_u32be(p + 8);
+    size_t off = 12;
+    struct stet_consensus_entry *es = calloc(n ? n : 1, sizeof(*es));
+    STET_ASSERT(es != NULL);
+    for (uint32_t i = 0; i < n; i++) {
+        if (len - off < 13) goto bad;
+        es[i].term = stet_load_u64be(p + off);
+        es[i].type = p[off + 8];
+        uint32_t l = stet_load_u32be(p + off + 9);
+        off += 13;
+        if (len - off < l || es[i].term > term) goto bad;
+        es[i].data = p + off;
+        es[i].len = l;
+        off += l;
+    }
+    if (off != len || n == 0 || term == 0) goto bad;
+    struct stet_consensus_storage st = stet_consensus_store_port(cl->cstore);
+    int rc = st.set_term_vote(st.ctx, MD_GROUP, term, cl->copy_node);
+    if (rc == 0) rc = st.truncate_append(st.ctx, MD_GROUP, 1, es, n);
+    free(es);
+    if (rc == 0) {
+        cl->installing = true;
+        stet_info(MOD, "copied the metadata log from N%u (%u entries, term %" PRIu64 ")", cl->copy_node, n, term);
+        rc = st.sync(st.ctx, copy_synced, cl);
+        if (rc != 0) cl->installing = false;
+    }
+    if (rc != 0) stet_warn(MOD, "cannot store the copied metadata log: %s", strerror(-rc));
+    return;
+bad:
+    free(es);
+    stet_warn(MOD, "N%u sent a malformed metadata log copy", cl->copy_node);
+}
+
 static void on_reply(struct stet_node_cluster *cl, uint32_t from, const uint8_t *p, size_t len) {
     if (len < 12) return;
     uint64_t rpc = stet_load_u64be(p);
@@ -478,6 +548,16 @@ static void on_reply(struct stet_node_cluster *cl, uint32_t from, const uint8_t 
         if (nv > MAX_VOTERS || blen < 10 + 4 * (size_t)nv) return;
         in->n_voters = nv;
         for (unsigned k = 0; k < nv; k++) in->voters[k] = stet_load_u32be(body + 10 + 4 * k);
+        size_t off = 10 + 4 * (size_t)nv;
+        if (blen >= off + 12) {
+            in->leader = stet_load_u32be(body + off);
+            in->last_index = stet_load_u64be(body + off + 4);
+        }
+        return;
+    }
+    if (cl->copy_rpc == rpc && cl->copy_node == from) {
+        cl->copy_rpc = 0;
+        if (status == 0) install_copy(cl, body, blen);
         return;
     }
     for (struct mreq *r = cl->reqs; r; r = r->next) {
@@ -511,6 +591,10 @@ static void on_forward(struct stet_node_cluster *cl, uint32_t from, const uint8_
         stet_buf_append_u64be(&b, cl->fingerprint);
         stet_buf_append_byte(&b, (uint8_t)(cl->have_group ? cl->n_voters : 0));
         for (unsigned i = 0; cl->have_group && i < cl->n_voters; i++) stet_buf_append_u32be(&b, cl->voters[i]);
+        struct stet_consensus_group_info gi = {0};
+        if (cl->have_group) stet_consensus_group_info(cl->cons, MD_GROUP, &gi);
+        stet_buf_append_u32be(&b, cl->have_group ? cl->leader_node : 0);
+        stet_buf_append_u64be(&b, gi.last_index);
         send_reply(cl, from, rpc, 0, b.data, b.len);
         stet_buf_free(&b);
         return;
@@ -519,6 +603,31 @@ static void on_forward(struct stet_node_cluster *cl, uint32_t from, const uint8_
         uint8_t hint[4];
         stet_store_u32be(hint, cl->leader_node);
         send_reply(cl, from, rpc, -EAGAIN, hint, sizeof(hint));
+        return;
+    }
+    if (op == OP_LOG_COPY) {
+        struct stet_consensus_group_info gi;
+        stet_consensus_group_info(cl->cons, MD_GROUP, &gi);
+        struct stet_consensus_storage st = stet_consensus_store_port(cl->cstore);
+        struct stet_buf b = STET_BUF_INIT;
+        stet_buf_append_u64be(&b, cl->term);
+        STET_ASSERT(gi.last_index <= UINT32_MAX);
+        stet_buf_append_u32be(&b, (uint32_t)gi.last_index);
+        int rc = 0;
+        for (uint64_t i = 1; i <= gi.last_index && rc == 0; i++) {
+            struct stet_consensus_entry e;
+            if (st.get(st.ctx, MD_GROUP, i, &e) != 0) {
+                rc = -EIO;
+                break;
+            }
+            stet_buf_append_u64be(&b, e.term);
+            stet_buf_append_byte(&b, e.type);
+            stet_buf_append_u32be(&b, (uint32_t)e.len);
+            stet_buf_append(&b, e.data, e.len);
+        }
+        cl->stats.log_copies_served++;
+        send_reply(cl, from, rpc, rc, rc == 0 ? b.data : NULL, rc == 0 ? b.len : 0);
+        stet_buf_free(&b);
         return;
     }
     if (op == OP_SUBMIT) {
@@ -645,13 +754,33 @@ static void discover(struct stet_node_cluster *cl) {
                       cl->n->node_id, in->node, in->n_voters);
                 return;
             }
-            stet_info(MOD, "joining the cluster's metadata group (%u voters, learned from N%u)", in->n_voters, in->node);
             if (in->fingerprint) {
                 cl->fingerprint = in->fingerprint;
                 stet_np_peers_set_fingerprint(cl->peers, cl->fingerprint);
             }
-            int rc = join_group(cl, in->voters, in->n_voters);
-            if (rc != 0) fatal(cl, "cannot join the metadata group: %s", strerror(-rc));
+            if (in->last_index <= 1) { /* only the bootstrap configuration: the same on every member */
+                stet_info(MOD, "joining the cluster's metadata group (%u voters, learned from N%u)", in->n_voters,
+                          in->node);
+                int rc = join_group(cl, in->voters, in->n_voters);
+                if (rc != 0) fatal(cl, "cannot join the metadata group: %s", strerror(-rc));
+                return;
+            }
+            /* a group with history: copy the leader's log first (see the top of this file) */
+            if (cl->installing) return;
+            uint32_t leader = in->leader;
+            if (leader == 0 || leader == cl->n->node_id || !stet_np_peers_alive(cl->peers, leader)) {
+                all = false; /* a cluster exists: never provision another */
+                continue;
+            }
+            if (cl->copy_rpc != 0 && now - cl->copy_asked_ms < 3 * RPC_TIMEOUT_MS) return;
+            memcpy(cl->copy_voters, in->voters, in->n_voters * sizeof(*in->voters));
+            cl->copy_n_voters = in->n_voters;
+            cl->copy_rpc = ++cl->next_rpc;
+            cl->copy_node = leader;
+            cl->copy_asked_ms = now;
+            stet_info(MOD, "joining the cluster's metadata group (%u voters): copying the log of its leader N%u",
+                      in->n_voters, leader);
+            send_forward(cl, leader, cl->copy_rpc, OP_LOG_COPY, NULL, 0);
             return;
         }
         if (!in->answered) {
@@ -1098,6 +1227,7 @@ void stet_node_cluster_info(struct stet_node *n, struct stet_node_cluster_info *
     if (!cl) return;
     out->clustered = true;
     out->have_group = cl->have_group;
+    out->registered = cl->registered;
     out->leader = cl->leader;
     out->leader_node = cl->leader_node;
     out->term = cl->term;

@@ -16,11 +16,12 @@ struct stet_np_tcp;
 struct stet_consensus;
 
 struct stet_node_cluster_stats {
-    uint64_t forwarded, forwards_served, requests_failed, barriers, leader_changes, refusals;
+    uint64_t forwarded, forwards_served, requests_failed, barriers, leader_changes, refusals, log_copies_served;
 };
 
 struct stet_node_cluster_info {
     bool clustered, have_group, leader, quorum;
+    bool registered; /* in the nodes configuration with this start's generation */
     uint32_t leader_node;
     uint64_t term, commit_index, applied_index, last_index;
     uint32_t voters[16];

@@ -314,6 +314,7 @@ int stet_node_create(const struct stet_config *cfg, struct stet_node **out, char
     int rc;
     n->cfg = cfg;
     n->start_ms = stet_env_prod_monotonic_ms();
+    n->start_ns = uv_hrtime();
     uv_loop_init(&n->loop);
     stet_env_prod_init(&n->prod, &n->loop);
     n->env = &n->prod.env;

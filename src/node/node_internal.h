@@ -54,6 +54,7 @@ struct stet_node {
     int exit_code;
     bool stopping;
     uint64_t start_ms;
+    uint64_t start_ns; /* uv_hrtime at creation (node-port /health age) */
     struct stet_schema_defaults defaults;
     uint32_t node_id;    /* plain node id: force-node-id or 1 */
     uint32_t generation; /* bumped at every start (metadata key "node_generation") */

@@ -158,22 +158,72 @@ static void respond_metrics(struct stet_node *n, struct stet_http_request *req) 
     stet_buf_free(&b);
 }
 
+static uint64_t md_version(struct stet_node *n, const char *key, struct stet_buf *value) {
+    uint64_t version = 0;
+    struct stet_buf tmp = STET_BUF_INIT;
+    int rc = stet_metadata_get(n->md, key, &version, value ? value : &tmp);
+    stet_buf_free(&tmp);
+    return rc == 0 ? version : 0;
+}
+
 static void respond_cluster(struct stet_node *n, struct stet_http_request *req) {
     const struct stet_config *c = n->cfg;
+    struct stet_node_cluster_info ci;
+    stet_node_cluster_info(n, &ci);
+    uint64_t uptime = stet_env_prod_monotonic_ms() - n->start_ms;
     struct stet_cluster_node me = {
         .id = n->node_id,
-        .generation = n->generation,
+        .generation = ci.clustered ? (uint32_t)ci.registered_generation : n->generation,
         .name = c->node_name,
         .roles = c->roles,
         .location = c->location,
         .status = n->stopping ? "shutting-down" : "alive",
-        .uptime_ms = stet_env_prod_monotonic_ms() - n->start_ms,
+        .uptime_ms = uptime,
         .advertised_address = c->advertised_address,
         .fabric_bind = c->node_bind,
         .admin_bind = c->admin_bind,
         .ingress_bind = c->ingress_bind,
         .advertised_ingress = c->advertised_ingress,
     };
+    /* in a cluster: every node of the nodes configuration, with liveness as seen from here */
+    struct stet_cluster_node *nodes = &me;
+    uint32_t n_nodes = 1;
+    struct stet_json *nc = NULL;
+    struct stet_buf ncv = STET_BUF_INIT;
+    if (ci.clustered && md_version(n, "nodes_config", &ncv) > 0 &&
+        stet_json_parse((const char *)ncv.data, ncv.len, &nc, NULL, 0) == 0) {
+        const struct stet_json *arr = stet_json_object_get(nc, "nodes");
+        size_t len = stet_json_array_len(arr);
+        nodes = calloc(len + 1, sizeof(*nodes));
+        STET_ASSERT(nodes != NULL);
+        n_nodes = 0;
+        bool self_listed = false;
+        for (size_t i = 0; i < len; i++) {
+            const struct stet_json *o = stet_json_array_at(arr, i);
+            uint64_t id = 0, gen = 0, roles = 0;
+            stet_json_uint64(stet_json_object_get(o, "id"), &id);
+            stet_json_uint64(stet_json_object_get(o, "generation"), &gen);
+            stet_json_uint64(stet_json_object_get(o, "roles"), &roles);
+            if (id == 0 || id > UINT32_MAX) continue;
+            if (id == n->node_id) {
+                nodes[n_nodes++] = me;
+                self_listed = true;
+                continue;
+            }
+            const char *name = stet_json_string(stet_json_object_get(o, "name"), NULL);
+            const char *addr = stet_json_string(stet_json_object_get(o, "address"), NULL);
+            nodes[n_nodes++] = (struct stet_cluster_node){
+                .id = (uint32_t)id,
+                .generation = (uint32_t)gen,
+                .name = name ? name : "",
+                .roles = (uint32_t)roles,
+                .location = "",
+                .status = stet_node_cluster_peer_alive(n, (uint32_t)id) ? "alive" : "dead",
+                .advertised_address = addr,
+            };
+        }
+        if (!self_listed) nodes[n_nodes++] = me;
+    }
     struct stet_cluster_partition *parts = calloc(n->n_parts ? n->n_parts : 1, sizeof(*parts));
     STET_ASSERT(parts != NULL);
     for (uint32_t i = 0; i < n->n_parts; i++) {
@@ -188,22 +238,144 @@ static void respond_cluster(struct stet_node *n, struct stet_http_request *req) 
     struct stet_schema *schema = stet_admin_schema(n->admin);
     struct stet_cluster_view v = {
         .cluster_name = c->cluster_name,
-        .nodes = &me,
-        .n_nodes = 1,
+        .nodes = nodes,
+        .n_nodes = n_nodes,
         .this_node = n->node_id,
         .partitions = parts,
         .n_partitions = n->n_parts,
         .replication = c->default_replication,
         .log_provider = "local",
-        .metadata_provider = "local",
+        .metadata_provider = ci.clustered ? "replicated" : "local",
         .schema_version = schema ? schema->version : 0,
     };
+    if (ci.clustered) {
+        v.metadata_members = ci.voters;
+        v.n_metadata_members = ci.n_voters;
+        v.metadata_leader = ci.leader_node;
+        v.metadata_quorum = ci.quorum;
+        v.metadata_status = ci.have_group ? "member" : "joining";
+        v.metadata_term = ci.term;
+        v.metadata_commit_index = ci.commit_index;
+        v.metadata_applied_index = ci.applied_index;
+    }
     struct stet_buf b = STET_BUF_INIT;
     stet_cluster_render(&b, &v);
     struct stet_http_header h = {"content-type", 12, "application/json", 16};
     stet_http_respond(req, 200, &h, 1, b.data, b.len);
     stet_buf_free(&b);
     free(parts);
+    if (nodes != &me) free(nodes);
+    stet_json_free(nc);
+    stet_buf_free(&ncv);
+}
+
+/* "8s 915ms 242µs 193ns", as Restate's node-port /health writes a duration */
+static void format_age(uint64_t ns, char *out, size_t len) {
+    static const struct {
+        uint64_t ns;
+        const char *unit;
+    } units[] = {{86400000000000ull, "d"}, {3600000000000ull, "h"}, {60000000000ull, "m"}, {1000000000ull, "s"},
+                 {1000000ull, "ms"},       {1000ull, "\u00b5s"},   {1ull, "ns"}};
+    size_t off = 0;
+    out[0] = '\0';
+    for (size_t i = 0; i < sizeof(units) / sizeof(units[0]); i++) {
+        uint64_t q = ns / units[i].ns;
+        ns %= units[i].ns;
+        if (q == 0) continue;
+        int k = snprintf(out + off, len - off, "%s%llu%s", off ? " " : "", (unsigned long long)q, units[i].unit);
+        if (k < 0 || (size_t)k >= len - off) break;
+        off += (size_t)k;
+    }
+    if (off == 0) snprintf(out, len, "0s");
+}
+
+static void write_address(struct stet_json_writer *w, const char *name, const char *address, const char *kind) {
+    stet_json_begin_object(w);
+    stet_json_key(w, "name");
+    stet_json_write_string(w, name);
+    stet_json_key(w, "address");
+    stet_json_write_string(w, address);
+    stet_json_key(w, "kind");
+    stet_json_write_string(w, kind);
+    stet_json_end_object(w);
+}
+
+/* The node port's GET /health: Restate 1.7.12's node identification JSON (same fields, same
+ * order), so tooling written for Restate keeps working. */
+static void respond_node_health(struct stet_node *n, struct stet_http_request *req) {
+    const struct stet_config *c = n->cfg;
+    struct stet_node_cluster_info ci;
+    stet_node_cluster_info(n, &ci);
+    bool ready = !ci.clustered || (ci.have_group && ci.registered);
+    struct stet_buf b = STET_BUF_INIT;
+    struct stet_json_writer w;
+    stet_json_writer_init(&w, &b);
+    stet_json_begin_object(&w);
+    stet_json_key(&w, "status");
+    stet_json_write_string(&w, n->stopping ? "ShuttingDown" : ready ? "Alive" : "StartingUp");
+    stet_json_key(&w, "node_id");
+    if (ready) {
+        char id[48];
+        snprintf(id, sizeof(id), "N%u:%llu", n->node_id,
+                 (unsigned long long)(ci.clustered ? ci.registered_generation : n->generation));
+        stet_json_write_string(&w, id);
+    } else {
+        stet_json_write_null(&w);
+    }
+    stet_json_key(&w, "cluster_name");
+    stet_json_write_string(&w, c->cluster_name);
+    stet_json_key(&w, "roles");
+    stet_json_begin_array(&w);
+    static const uint32_t order[] = {STET_ROLE_HTTP_INGRESS, STET_ROLE_ADMIN, STET_ROLE_WORKER, STET_ROLE_LOG_SERVER,
+                                     STET_ROLE_METADATA_SERVER};
+    for (size_t i = 0; i < sizeof(order) / sizeof(order[0]); i++) {
+        if (!(c->roles & order[i])) continue;
+        for (unsigned bit = 0; bit < 5; bit++)
+            if (order[i] == (1u << bit)) stet_json_write_string(&w, stet_config_role_names[bit]);
+    }
+    stet_json_end_array(&w);
+    char age[96];
+    format_age((uv_hrtime() - n->start_ns), age, sizeof(age));
+    stet_json_key(&w, "age");
+    stet_json_write_string(&w, age);
+    const char *role_status = ready ? "Ready" : "StartingUp";
+    stet_json_key(&w, "admin_status");
+    stet_json_write_string(&w, (c->roles & STET_ROLE_ADMIN) ? role_status : "Unknown");
+    stet_json_key(&w, "worker_status");
+    stet_json_write_string(&w, (c->roles & STET_ROLE_WORKER) ? role_status : "Unknown");
+    stet_json_key(&w, "log_server_status");
+    stet_json_write_string(&w, (c->roles & STET_ROLE_LOG_SERVER) ? role_status : "Unknown");
+    stet_json_key(&w, "metadata_server_status");
+    stet_json_write_string(&w, !(c->roles & STET_ROLE_METADATA_SERVER) ? "Unknown"
+                               : !ci.clustered || ci.have_group ? "Member"
+                                                                : "AwaitingProvisioning");
+    stet_json_key(&w, "nodes_config_version");
+    stet_json_write_uint(&w, ci.clustered ? md_version(n, "nodes_config", NULL) : 1);
+    stet_json_key(&w, "logs_version");
+    stet_json_write_uint(&w, ci.clustered ? md_version(n, "bifrost_config", NULL) : 1);
+    stet_json_key(&w, "schema_version");
+    stet_json_write_uint(&w, md_version(n, "schema", NULL));
+    stet_json_key(&w, "partition_table_version");
+    stet_json_write_uint(&w, ci.clustered ? md_version(n, "partition_table", NULL) : 1);
+    char adv_admin[300], adv_fabric[300];
+    snprintf(adv_admin, sizeof(adv_admin), "http://%s/", c->admin_bind);
+    snprintf(adv_fabric, sizeof(adv_fabric), "%s", c->advertised_address);
+    stet_json_key(&w, "bound_addresses");
+    stet_json_begin_array(&w);
+    if (c->roles & STET_ROLE_HTTP_INGRESS) write_address(&w, "http-ingress-server", c->ingress_bind, "tcp");
+    if (c->roles & STET_ROLE_ADMIN) write_address(&w, "admin-api-server", c->admin_bind, "tcp");
+    write_address(&w, "message-fabric-server", c->node_bind, "tcp");
+    stet_json_end_array(&w);
+    stet_json_key(&w, "advertised_addresses");
+    stet_json_begin_array(&w);
+    if (c->roles & STET_ROLE_HTTP_INGRESS) write_address(&w, "http-ingress-server", c->advertised_ingress, "http");
+    if (c->roles & STET_ROLE_ADMIN) write_address(&w, "admin-api-server", adv_admin, "http");
+    write_address(&w, "message-fabric-server", adv_fabric, "http");
+    stet_json_end_array(&w);
+    stet_json_end_object(&w);
+    struct stet_http_header h = {"content-type", 12, "application/json", 16};
+    stet_http_respond(req, 200, &h, 1, b.data, b.len);
+    stet_buf_free(&b);
 }
 
 static void respond_405_get(struct stet_http_request *req) {
@@ -217,7 +389,8 @@ void stet_node_port_handle(void *ctx, struct stet_http_request *req) {
     struct stet_node *n = ctx;
     if (stet_node_cluster_port_handle(n, req)) return; /* node-to-node connection */
     if (stet_http_path_is(req, "/health")) {
-        stet_http_respond(req, 200, NULL, 0, NULL, 0);
+        if (!stet_http_method_is_get_or_head(req)) respond_405_get(req);
+        else respond_node_health(n, req);
         return;
     }
     if (stet_http_path_is(req, "/metrics")) {
