@@ -204,7 +204,8 @@ static void sync_finished(void *arg) {
             size_t keep_from = 0;
             while (keep_from < g->n_pending && g->pending[keep_from].written_gen == s->gen) keep_from++;
             for (size_t j = 0; j < keep_from; j++) stet_buf_free(&g->pending[j].data);
-            memmove(g->pending, g->pending + keep_from, (g->n_pending - keep_from) * sizeof(*g->pending));
+            if (keep_from > 0 && g->n_pending > keep_from)
+                memmove(g->pending, g->pending + keep_from, (g->n_pending - keep_from) * sizeof(*g->pending));
             g->n_pending -= keep_from;
             g->pending_first += keep_from;
         }

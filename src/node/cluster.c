@@ -83,6 +83,7 @@
 #define SUBMIT_WAIT_MS 3000
 #define INFO_INTERVAL_MS 300
 #define WAIT_LOG_MS 5000
+#define NO_LEADER_COPY_MS 1000 /* without a reachable leader, copy a member's log after this */
 
 enum { OP_SUBMIT = 1, OP_READ_INDEX = 2, OP_INFO = 3, OP_LOG_COPY = 4 };
 
@@ -132,6 +133,7 @@ struct stet_node_cluster {
     struct stet_consensus_store *cstore;
     struct stet_consensus *cons;
     struct stet_env_timer *timer;
+    struct stet_env_timer *route_timer; /* routes requests outside consensus callbacks */
     /* identity */
     uint64_t fingerprint;
     uint32_t voters[MAX_VOTERS];
@@ -158,6 +160,7 @@ struct stet_node_cluster {
     uint64_t copy_rpc; /* OP_LOG_COPY in flight */
     uint32_t copy_node;
     uint64_t copy_asked_ms;
+    uint64_t group_seen_ms; /* first saw a member without a reachable leader */
     bool installing;   /* the copied log is being synced */
     uint32_t copy_voters[MAX_VOTERS];
     unsigned copy_n_voters;
@@ -305,6 +308,7 @@ out:
 /* ---- requests to the metadata group ---------------------------------------------------------- */
 
 static bool quorum_alive(const struct stet_node_cluster *cl) {
+    if (cl->peers == NULL) return false; /* stopping */
     unsigned alive = 0;
     for (unsigned i = 0; i < cl->n_voters; i++)
         if (cl->voters[i] == cl->n->node_id || stet_np_peers_alive(cl->peers, cl->voters[i])) alive++;
@@ -328,6 +332,7 @@ static void mreq_finish(struct stet_node_cluster *cl, struct mreq *r, int status
 
 static void send_forward(struct stet_node_cluster *cl, uint32_t node, uint64_t rpc, uint8_t op, const void *body,
                          size_t len) {
+    if (!cl->peers) return;
     stet_buf_reset(&cl->scratch);
     stet_buf_append_u64be(&cl->scratch, rpc);
     stet_buf_append_byte(&cl->scratch, op);
@@ -337,6 +342,7 @@ static void send_forward(struct stet_node_cluster *cl, uint32_t node, uint64_t r
 
 static void send_reply(struct stet_node_cluster *cl, uint32_t node, uint64_t rpc, int32_t status, const void *body,
                        size_t len) {
+    if (!cl->peers) return;
     struct stet_buf b = STET_BUF_INIT;
     stet_buf_append_u64be(&b, rpc);
     stet_buf_append_u32be(&b, (uint32_t)status);
@@ -417,6 +423,10 @@ static void mreqs_route_all(struct stet_node_cluster *cl) {
 
 static void mreq_new(struct stet_node_cluster *cl, bool read, const void *data, size_t len,
                      stet_metadata_replicated_done done, void *arg) {
+    if (cl->route_timer == NULL) { /* stopping */
+        done(arg, -ESHUTDOWN, 0);
+        return;
+    }
     struct mreq *r = calloc(1, sizeof(*r));
     STET_ASSERT(r != NULL);
     r->read = read;
@@ -427,8 +437,12 @@ static void mreq_new(struct stet_node_cluster *cl, bool read, const void *data, 
     r->arg = arg;
     r->next = cl->reqs;
     cl->reqs = r;
-    mreq_route(cl, r);
+    /* never inline: a put may come from inside a consensus callback (an apply answering a put
+     * whose caller puts again), and libraft cannot take a submission during a step */
+    stet_env_timer_start(cl->env, cl->route_timer, 0);
 }
+
+static void route_cb(void *arg) { mreqs_route_all(arg); }
 
 static void md_submit(void *ctx, const void *data, size_t len, stet_metadata_replicated_done done, void *arg) {
     mreq_new(ctx, false, data, len, done, arg);
@@ -442,6 +456,7 @@ static void md_read_index(void *ctx, stet_metadata_replicated_done done, void *a
 
 static void cons_send(void *ctx, uint32_t to, const uint8_t *msg, size_t len) {
     struct stet_node_cluster *cl = ctx;
+    if (!cl->peers) return; /* stopping */
     (void)stet_np_peers_send(cl->peers, to, STET_NP_CONSENSUS, 0, msg, len);
 }
 
@@ -474,7 +489,7 @@ static void cons_role(void *ctx, uint32_t group, bool leader, uint64_t term, uin
     cl->leader_node = leader ? cl->n->node_id : leader_node;
     if (was && !leader) barriers_fail_all(cl);
     if (leader != was) cl->stats.leader_changes++;
-    mreqs_route_all(cl);
+    stet_env_timer_start(cl->env, cl->route_timer, 0); /* not inside the step */
 }
 
 /* ---- the node port: frames, peers ------------------------------------------------------------ */
@@ -599,7 +614,9 @@ static void on_forward(struct stet_node_cluster *cl, uint32_t from, const uint8_
         stet_buf_free(&b);
         return;
     }
-    if (!cl->have_group || !cl->leader) {
+    if (op == OP_LOG_COPY && cl->have_group && !cl->leader) {
+        /* only asked of a non-leader when no leader is reachable: serve it the same way */
+    } else if (!cl->have_group || !cl->leader) {
         uint8_t hint[4];
         stet_store_u32be(hint, cl->leader_node);
         send_reply(cl, from, rpc, -EAGAIN, hint, sizeof(hint));
@@ -724,6 +741,7 @@ static void discover(struct stet_node_cluster *cl) {
     unsigned nids = 0;
     bool all = true, self = false;
     const char *waiting = NULL;
+    struct info *best = NULL;
     for (size_t i = 0; i < nl; i++) {
         if (links[i].self) {
             self = true;
@@ -769,7 +787,11 @@ static void discover(struct stet_node_cluster *cl) {
             if (cl->installing) return;
             uint32_t leader = in->leader;
             if (leader == 0 || leader == cl->n->node_id || !stet_np_peers_alive(cl->peers, leader)) {
+                /* no reachable leader: remember the most complete copy (no leader has progress
+                 * for this node then: the one elected next starts from scratch) */
                 all = false; /* a cluster exists: never provision another */
+                if (!cl->group_seen_ms) cl->group_seen_ms = now;
+                if (!best || in->last_index > best->last_index) best = in;
                 continue;
             }
             if (cl->copy_rpc != 0 && now - cl->copy_asked_ms < 3 * RPC_TIMEOUT_MS) return;
@@ -788,6 +810,18 @@ static void discover(struct stet_node_cluster *cl) {
             if (!waiting) waiting = links[i].address;
         }
         ids[nids++] = links[i].node;
+    }
+    if (best && !cl->installing && now - cl->group_seen_ms >= NO_LEADER_COPY_MS &&
+        (cl->copy_rpc == 0 || now - cl->copy_asked_ms >= 3 * RPC_TIMEOUT_MS)) {
+        memcpy(cl->copy_voters, best->voters, best->n_voters * sizeof(*best->voters));
+        cl->copy_n_voters = best->n_voters;
+        cl->copy_rpc = ++cl->next_rpc;
+        cl->copy_node = best->node;
+        cl->copy_asked_ms = now;
+        stet_info(MOD, "joining the cluster's metadata group (%u voters, no leader reachable): copying the log of N%u",
+                  best->n_voters, best->node);
+        send_forward(cl, best->node, cl->copy_rpc, OP_LOG_COPY, NULL, 0);
+        return;
     }
     if (!self) all = false;
     if (all && cl->n->cfg->auto_provision && nids > 0) {
@@ -1039,6 +1073,9 @@ int stet_node_cluster_create(struct stet_node *n, char *err, size_t errlen) {
     cl->started_ms = mono(cl);
     cl->last_wait_log_ms = cl->started_ms;
     stet_buf_init(&cl->scratch);
+    cl->timer = stet_env_timer_create(n->env, tick, cl);
+    cl->route_timer = stet_env_timer_create(n->env, route_cb, cl);
+    if (!cl->timer || !cl->route_timer) return -ENOMEM;
     int rc;
     if (c->force_node_id) {
         n->node_id = c->force_node_id;
@@ -1101,8 +1138,6 @@ int stet_node_cluster_create(struct stet_node *n, char *err, size_t errlen) {
         }
         cl->have_group = true;
     }
-    cl->timer = stet_env_timer_create(n->env, tick, cl);
-    if (!cl->timer) goto nomem;
     stet_env_timer_start(n->env, cl->timer, 0);
     if (c->default_replication > 1 && c->n_metadata_addresses < 2 * c->default_replication - 1)
         stet_warn(MOD,
@@ -1180,6 +1215,8 @@ void stet_node_cluster_stop(struct stet_node *n) {
     if (!cl) return;
     stet_env_timer_destroy(cl->env, cl->timer);
     cl->timer = NULL;
+    stet_env_timer_destroy(cl->env, cl->route_timer);
+    cl->route_timer = NULL;
     fail_requests(cl);
     if (cl->peers) stet_np_peers_destroy(cl->peers);
     cl->peers = NULL;

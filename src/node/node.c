@@ -527,6 +527,10 @@ void stet_node_destroy(struct stet_node *n) {
     if (n->query) stet_query_destroy(n->query);
     if (n->admin) stet_admin_destroy(n->admin);
     stet_node_cluster_destroy(n);
+    /* after the admin (it borrows the store) and the consensus module (it applies into it),
+     * before the env closes (the replicated store's timer is an env timer) */
+    if (n->md) stet_metadata_destroy(n->md);
+    n->md = NULL;
     stet_env_prod_close(&n->prod);
     stet_worker_destroy(n->worker); /* its env timers close with the loop below */
     n->worker = NULL;
@@ -535,7 +539,6 @@ void stet_node_destroy(struct stet_node *n) {
     uv_loop_close(&n->loop);
     if (n->log) stet_log_destroy(n->log);
     stet_node_cluster_free(n);
-    if (n->md) stet_metadata_destroy(n->md);
     if (n->store) stet_store_destroy(n->store);
     free(n);
 }

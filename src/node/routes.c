@@ -10,7 +10,10 @@
 
 #include "cluster/cluster.h"
 #include "common/assert.h"
+#include "consensus/consensus.h"
 #include "node/node_internal.h"
+#include "nodeport/peers.h"
+#include "json/json.h"
 
 /* ---- metrics and cluster status ---------------------------------------------------- */
 
@@ -25,8 +28,78 @@ static void set_gauge(struct stet_metrics *m, const char *name, const char *help
 }
 
 /* Collector: copies the modules' stats into the registry before every scrape. */
+/* Raft groups and the node port (a cluster node only). */
+static void collect_cluster(struct stet_node *n, struct stet_metrics *m) {
+    struct stet_node_cluster_info ci;
+    stet_node_cluster_info(n, &ci);
+    if (!ci.clustered) return;
+    const char *g0[] = {"group", "metadata", NULL};
+    set_gauge(m, "stet_raft_term", "Raft term of the group on this node.", g0, (double)ci.term);
+    set_gauge(m, "stet_raft_commit_index", "Raft commit index of the group.", g0, (double)ci.commit_index);
+    set_gauge(m, "stet_raft_applied_index", "Raft index applied by this node.", g0, (double)ci.applied_index);
+    set_gauge(m, "stet_raft_last_index", "Last index of the group's log on this node.", g0, (double)ci.last_index);
+    set_gauge(m, "stet_raft_leader_node", "Node id of the group's leader as this node knows it (0: none).", g0,
+              (double)ci.leader_node);
+    set_gauge(m, "stet_raft_is_leader", "1 when this node leads the group.", g0, ci.leader ? 1 : 0);
+    set_gauge(m, "stet_raft_quorum", "1 when a leader is known and a majority of the group's members is alive.", g0,
+              ci.quorum ? 1 : 0);
+    set_counter(m, "stet_metadata_forwarded_total", "Metadata requests forwarded to the metadata leader.", NULL,
+                ci.stats.forwarded);
+    set_counter(m, "stet_metadata_forwards_served_total", "Metadata requests this node served for other nodes.", NULL,
+                ci.stats.forwards_served);
+    set_counter(m, "stet_metadata_requests_failed_total", "Metadata requests that failed (no quorum, timeout).", NULL,
+                ci.stats.requests_failed);
+    set_counter(m, "stet_metadata_read_barriers_total", "Read barriers submitted by the metadata leader.", NULL,
+                ci.stats.barriers);
+    const struct stet_consensus *cons = stet_node_cluster_consensus(n);
+    if (cons) {
+        struct stet_consensus_stats cs;
+        stet_consensus_stats(cons, &cs);
+        set_counter(m, "stet_raft_steps_total", "Raft steps (events fed to libraft), all groups.", NULL, cs.steps);
+        set_counter(m, "stet_raft_messages_sent_total", "Raft messages sent, all groups.", NULL, cs.messages_sent);
+        set_counter(m, "stet_raft_messages_received_total", "Raft messages received, all groups.", NULL,
+                    cs.messages_received);
+        set_counter(m, "stet_raft_messages_dropped_total", "Raft messages dropped (malformed, stale, duplicate).", NULL,
+                    cs.messages_dropped);
+        set_counter(m, "stet_raft_message_batches_sent_total", "Network sends of raft messages (coalesced per peer).",
+                    NULL, cs.batches_sent);
+        set_counter(m, "stet_raft_syncs_total", "Shared syncs of the raft state of every group (one fsync each).", NULL,
+                    cs.syncs);
+        set_counter(m, "stet_raft_entries_persisted_total",
+                    "Raft entries made durable; divided by stet_raft_syncs_total: the fsync batch size.", NULL,
+                    cs.entries_persisted);
+    }
+    const struct stet_np_peers *peers = stet_node_cluster_peers(n);
+    if (peers) {
+        struct stet_np_peers_stats ps;
+        stet_np_peers_stats(peers, &ps);
+        set_counter(m, "stet_nodeport_frames_sent_total", "Node-port frames sent.", NULL, ps.frames_sent);
+        set_counter(m, "stet_nodeport_frames_received_total", "Node-port frames received.", NULL, ps.frames_received);
+        set_counter(m, "stet_nodeport_bytes_sent_total", "Node-port bytes sent.", NULL, ps.bytes_sent);
+        set_counter(m, "stet_nodeport_bytes_received_total", "Node-port bytes received.", NULL, ps.bytes_received);
+        set_counter(m, "stet_nodeport_frames_dropped_total", "Node-port frames dropped because a peer's queue was full.",
+                    NULL, ps.frames_dropped);
+        set_counter(m, "stet_nodeport_connects_total", "Peer connections established (after HELLO).", NULL,
+                    ps.connects);
+        set_counter(m, "stet_nodeport_disconnects_total", "Peer connections lost.", NULL, ps.disconnects);
+        set_counter(m, "stet_nodeport_rejects_total", "HELLOs refused (cluster name, fingerprint, node id, version).",
+                    NULL, ps.rejects);
+        set_counter(m, "stet_nodeport_protocol_errors_total", "Connections closed for malformed frames.", NULL,
+                    ps.protocol_errors);
+        struct stet_np_peer_info pi[64];
+        size_t np = stet_np_peers_list(peers, pi, 64);
+        for (size_t i = 0; i < np; i++) {
+            char id[16];
+            snprintf(id, sizeof(id), "N%u", pi[i].node);
+            set_gauge(m, "stet_nodeport_peer_alive", "1 while a peer is connected and heard from within a second.",
+                      (const char *[]){"peer", id, NULL}, pi[i].alive ? 1 : 0);
+        }
+    }
+}
+
 void stet_node_collect_metrics(void *arg, struct stet_metrics *m) {
     struct stet_node *n = arg;
+    collect_cluster(n, m);
     if (n->ingress) {
         struct stet_ingress_stats st;
         stet_ingress_stats(n->ingress, &st);
@@ -190,11 +263,13 @@ static void respond_cluster(struct stet_node *n, struct stet_http_request *req) 
     uint32_t n_nodes = 1;
     struct stet_json *nc = NULL;
     struct stet_buf ncv = STET_BUF_INIT;
-    if (ci.clustered && md_version(n, "nodes_config", &ncv) > 0 &&
-        stet_json_parse((const char *)ncv.data, ncv.len, &nc, NULL, 0) == 0) {
+    if (ci.clustered) {
+        if (md_version(n, "nodes_config", &ncv) == 0 ||
+            stet_json_parse((const char *)ncv.data, ncv.len, &nc, NULL, 0) != 0)
+            nc = NULL;
         const struct stet_json *arr = stet_json_object_get(nc, "nodes");
         size_t len = stet_json_array_len(arr);
-        nodes = calloc(len + 1, sizeof(*nodes));
+        nodes = calloc(len + 1 + ci.n_voters, sizeof(*nodes));
         STET_ASSERT(nodes != NULL);
         n_nodes = 0;
         bool self_listed = false;
@@ -223,6 +298,20 @@ static void respond_cluster(struct stet_node *n, struct stet_http_request *req) 
             };
         }
         if (!self_listed) nodes[n_nodes++] = me;
+    }
+    /* metadata members that have not registered yet (just started): known by id and liveness */
+    if (ci.clustered && nodes != &me) {
+        for (unsigned i = 0; i < ci.n_voters; i++) {
+            bool listed = false;
+            for (uint32_t k = 0; k < n_nodes; k++) listed |= nodes[k].id == ci.voters[i];
+            if (listed) continue;
+            nodes[n_nodes++] = (struct stet_cluster_node){
+                .id = ci.voters[i],
+                .name = "",
+                .location = "",
+                .status = stet_node_cluster_peer_alive(n, ci.voters[i]) ? "alive" : "dead",
+            };
+        }
     }
     struct stet_cluster_partition *parts = calloc(n->n_parts ? n->n_parts : 1, sizeof(*parts));
     STET_ASSERT(parts != NULL);
@@ -306,7 +395,7 @@ static void respond_node_health(struct stet_node *n, struct stet_http_request *r
     const struct stet_config *c = n->cfg;
     struct stet_node_cluster_info ci;
     stet_node_cluster_info(n, &ci);
-    bool ready = !ci.clustered || (ci.have_group && ci.registered);
+    bool ready = !ci.clustered || ci.have_group;
     struct stet_buf b = STET_BUF_INIT;
     struct stet_json_writer w;
     stet_json_writer_init(&w, &b);
