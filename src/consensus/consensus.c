@@ -17,6 +17,8 @@
  */
 #include "consensus/consensus.h"
 
+#define MAX_APPEND_BYTES ((size_t)4 << 20) /* entry bytes per AppendEntries message */
+
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -165,8 +167,22 @@ static int encode_message(struct stet_consensus *c, uint32_t group, const struct
         put_u64(b, a->prev_log_index);
         put_u64(b, a->prev_log_term);
         put_u64(b, a->leader_commit);
-        put_u32(b, a->n_entries);
-        for (unsigned i = 0; i < a->n_entries; i++) {
+        /* at most MAX_APPEND_BYTES of entries (at least one) per message: a follower far behind
+         * would otherwise get one message of the whole backlog. libraft asked for n_entries;
+         * the follower acknowledges what it got, and the leader sends the rest from there (in
+         * pipeline mode after one rejection: see progressMaybeDecrement) */
+        unsigned n = 0;
+        size_t bytes = 0;
+        while (n < a->n_entries) {
+            struct stet_consensus_entry e;
+            if (c->storage.get(c->storage.ctx, group, a->prev_log_index + 1 + n, &e) != 0) return -ENOENT;
+            if (n > 0 && bytes + e.len > MAX_APPEND_BYTES) break;
+            bytes += e.len;
+            n++;
+        }
+        if (n < a->n_entries) c->stats.appends_split++;
+        put_u32(b, n);
+        for (unsigned i = 0; i < n; i++) {
             struct stet_consensus_entry e;
             if (c->storage.get(c->storage.ctx, group, a->prev_log_index + 1 + i, &e) != 0) return -ENOENT;
             put_u64(b, e.term);

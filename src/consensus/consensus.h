@@ -136,6 +136,7 @@ bool stet_consensus_group_info(const struct stet_consensus *c, uint32_t group, s
 struct stet_consensus_stats {
     uint64_t steps, messages_sent, messages_received, messages_dropped, messages_held, syncs, entries_persisted;
     uint64_t batches_sent; /* network sends: the messages of one event to one peer travel together */
+    uint64_t appends_split; /* AppendEntries cut short at MAX_APPEND_BYTES (a follower far behind) */
 };
 void stet_consensus_stats(const struct stet_consensus *c, struct stet_consensus_stats *out);
 

@@ -681,12 +681,13 @@ static void peers_peer(void *ctx, uint32_t node, bool up, uint64_t generation, u
 }
 
 static void peers_refused(void *ctx, const char *address, uint32_t node, uint8_t code, const char *reason,
-                          bool by_peer) {
+                          bool by_peer, uint64_t peer_fingerprint) {
     struct stet_node_cluster *cl = ctx;
     cl->stats.refusals++;
-    if (!cl->have_group && by_peer &&
+    if (!cl->have_group && (by_peer || peer_fingerprint != 0) &&
         (code == STET_NP_REJECT_CLUSTER_NAME || code == STET_NP_REJECT_FINGERPRINT || code == STET_NP_REJECT_NODE_ID)) {
-        /* a node that has not joined yet is the misconfigured one */
+        /* a node that has not joined yet, refused by (or refusing) a node of a provisioned
+         * cluster, is the misconfigured one */
         fatal(cl, "cannot join the cluster: %s", reason);
         return;
     }
@@ -1097,6 +1098,7 @@ int stet_node_cluster_create(struct stet_node *n, char *err, size_t errlen) {
     struct stet_np_peers_config pc = {.node_id = n->node_id,
                                       .generation = cl->incarnation,
                                       .cluster_name = c->cluster_name,
+                                      .node_name = c->node_name,
                                       .fingerprint = cl->fingerprint};
     struct stet_np_peers_handler ph = {
         .ctx = cl, .frame = peers_frame, .peer = peers_peer, .refused = peers_refused};

@@ -24,6 +24,9 @@ void stet_np_hello_encode(struct stet_buf *out, const struct stet_np_hello *h) {
     stet_buf_append_le(&p, h->fingerprint, 8);
     stet_buf_append_le(&p, nl, 1);
     stet_buf_append(&p, h->cluster_name, nl);
+    size_t nn = strnlen(h->node_name, STET_NP_NAME_MAX);
+    stet_buf_append_le(&p, nn, 1);
+    stet_buf_append(&p, h->node_name, nn);
     stet_np_frame_encode(out, STET_NP_HELLO, 0, p.data, p.len);
     stet_buf_free(&p);
 }
@@ -37,11 +40,16 @@ int stet_np_hello_decode(const uint8_t *payload, size_t len, struct stet_np_hell
     out->generation = stet_load_le(payload + 8, 8);
     out->fingerprint = stet_load_le(payload + 16, 8);
     size_t nl = payload[24];
-    if (len != 25 + nl) return -EPROTO;
+    if (len < 25 + nl + 1) return -EPROTO;
+    size_t nn = payload[25 + nl];
+    if (len != 26 + nl + nn) return -EPROTO;
     if (out->min_version == 0 || out->min_version > out->max_version || out->node_id == 0) return -EPROTO;
     memcpy(out->cluster_name, payload + 25, nl);
     out->cluster_name[nl] = '\0';
     if (strlen(out->cluster_name) != nl) return -EPROTO; /* no NUL inside the name */
+    memcpy(out->node_name, payload + 26 + nl, nn);
+    out->node_name[nn] = '\0';
+    if (strlen(out->node_name) != nn) return -EPROTO;
     return 0;
 }
 

@@ -11,7 +11,7 @@
  *
  * HELLO payload:
  *   u16 LE min version | u16 LE max version | u32 LE node id | u64 LE generation |
- *   u64 LE cluster fingerprint | u8 name length | cluster name
+ *   u64 LE cluster fingerprint | u8 name length | cluster name | u8 length | node name
  * The two sides use the highest version both support, or close the connection; the cluster
  * name and fingerprint identify (they do not authenticate: README says so).
  *
@@ -54,6 +54,7 @@ struct stet_np_hello {
     uint64_t generation;
     uint64_t fingerprint;
     char cluster_name[STET_NP_NAME_MAX + 1];
+    char node_name[STET_NP_NAME_MAX + 1];
 };
 
 struct stet_np_frame {

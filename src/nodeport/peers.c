@@ -48,6 +48,7 @@ struct link {
 
 struct peer {
     uint32_t id;
+    char name[STET_NP_NAME_MAX + 1];
     uint64_t gen, fp;
     struct conn *conn;
     uint64_t last_rx_ms;
@@ -58,6 +59,7 @@ struct stet_np_peers {
     struct stet_np_transport tr;
     struct stet_np_peers_config cfg;
     char *cluster_name;
+    char *node_name;
     struct stet_np_peers_handler h;
     struct stet_env_timer *timer;
     struct conn *conns, *graveyard;
@@ -165,6 +167,7 @@ static void send_hello(struct conn *c) {
     h.generation = p->cfg.generation;
     h.fingerprint = p->cfg.fingerprint;
     snprintf(h.cluster_name, sizeof(h.cluster_name), "%s", p->cluster_name);
+    snprintf(h.node_name, sizeof(h.node_name), "%s", p->node_name);
     stet_buf_reset(&p->out);
     stet_np_hello_encode(&p->out, &h);
     if (p->tr.write(p->tr.ctx, c->stream, p->out.data, p->out.len) == 0) {
@@ -185,9 +188,10 @@ static void refuse(struct conn *c, uint8_t code, const char *reason) {
     if (c->stream) (void)p->tr.write(p->tr.ctx, c->stream, p->out.data, p->out.len);
     const char *addr = c->link ? c->link->address : NULL;
     uint32_t node = c->peer;
+    uint64_t fp = c->peer_fp;
     if (c->link && c->link->backoff_ms < p->cfg.backoff_max_ms) c->link->backoff_ms = p->cfg.backoff_max_ms;
     conn_close(c, true);
-    if (p->h.refused) p->h.refused(p->h.ctx, addr, node, code, reason, false);
+    if (p->h.refused) p->h.refused(p->h.ctx, addr, node, code, reason, false, fp);
 }
 
 /* Which of two UP connections to the same peer stays: the one dialled by the lower node id;
@@ -203,13 +207,14 @@ static bool prefer_new(const struct stet_np_peers *p, const struct conn *old, co
 static void on_hello(struct conn *c, const uint8_t *payload, size_t len) {
     struct stet_np_peers *p = c->p;
     struct stet_np_hello h;
-    char reason[512];
+    char reason[1024];
     if (stet_np_hello_decode(payload, len, &h) != 0) {
         p->stats.protocol_errors++;
         conn_close(c, true);
         return;
     }
     c->peer = h.node_id;
+    c->peer_fp = h.fingerprint;
     if (c->link) {
         c->link->fingerprint = h.fingerprint;
         if (h.node_id != p->cfg.node_id) c->link->node = h.node_id;
@@ -245,9 +250,9 @@ static void on_hello(struct conn *c, const uint8_t *payload, size_t len) {
             return;
         }
         snprintf(reason, sizeof(reason),
-                 "node id N%u is taken by another running node (generation %llu; this one is %llu): every node "
-                 "needs its own force-node-id",
-                 h.node_id, (unsigned long long)h.generation, (unsigned long long)p->cfg.generation);
+                 "node id N%u belongs to the running node '%s'; node '%s' cannot use it too: every node needs its own "
+                 "force-node-id",
+                 h.node_id, p->node_name, h.node_name);
         refuse(c, STET_NP_REJECT_NODE_ID, reason);
         return;
     }
@@ -259,6 +264,14 @@ static void on_hello(struct conn *c, const uint8_t *payload, size_t len) {
     c->peer_gen = h.generation;
     c->peer_fp = h.fingerprint;
     struct peer *e = peer_get(p, h.node_id);
+    if (e->conn && e->conn != c && e->name[0] && h.node_name[0] && strcmp(e->name, h.node_name) != 0) {
+        snprintf(reason, sizeof(reason),
+                 "node id N%u belongs to the running node '%s'; node '%s' cannot use it too: every node needs its own "
+                 "force-node-id",
+                 h.node_id, e->name, h.node_name);
+        refuse(c, STET_NP_REJECT_NODE_ID, reason);
+        return;
+    }
     if (e->conn && e->conn != c) {
         struct conn *old = e->conn;
         bool take_new;
@@ -283,6 +296,7 @@ static void on_hello(struct conn *c, const uint8_t *payload, size_t len) {
     bool announce = true;
     c->state = C_UP;
     e->conn = c;
+    snprintf(e->name, sizeof(e->name), "%s", h.node_name);
     e->gen = h.generation;
     e->fp = h.fingerprint;
     e->last_rx_ms = c->last_rx_ms;
@@ -311,7 +325,7 @@ static void conn_on_data(void *user, const uint8_t *data, size_t len) {
         p->stats.frames_received++;
         c->last_rx_ms = now_ms(p);
         if (f.kind == STET_NP_REJECT) {
-            char reason[512];
+            char reason[1024];
             size_t n = f.len > 1 ? f.len - 1 : 0;
             if (n >= sizeof(reason)) n = sizeof(reason) - 1;
             if (n) memcpy(reason, f.payload + 1, n);
@@ -321,7 +335,7 @@ static void conn_on_data(void *user, const uint8_t *data, size_t len) {
             uint32_t node = c->peer;
             if (c->link) c->link->backoff_ms = p->cfg.backoff_max_ms;
             conn_close(c, true);
-            if (p->h.refused) p->h.refused(p->h.ctx, addr, node, code, reason, true);
+            if (p->h.refused) p->h.refused(p->h.ctx, addr, node, code, reason, true, 0);
             return;
         }
         if (c->state == C_HELLO) {
@@ -433,11 +447,13 @@ int stet_np_peers_create(const struct stet_env *env, const struct stet_np_transp
     if (!p->cfg.backoff_min_ms) p->cfg.backoff_min_ms = 50;
     if (!p->cfg.backoff_max_ms) p->cfg.backoff_max_ms = 2000;
     p->cluster_name = strdup(cfg->cluster_name ? cfg->cluster_name : "");
+    p->node_name = strdup(cfg->node_name ? cfg->node_name : "");
     p->cfg.cluster_name = NULL;
+    p->cfg.node_name = NULL;
     p->h = *handler;
     stet_buf_init(&p->out);
     p->timer = stet_env_timer_create(env, tick, p);
-    if (!p->cluster_name || !p->timer) {
+    if (!p->cluster_name || !p->node_name || !p->timer) {
         stet_np_peers_destroy(p);
         return -ENOMEM;
     }
@@ -464,6 +480,7 @@ void stet_np_peers_destroy(struct stet_np_peers *p) {
     free(p->links);
     free(p->peers);
     free(p->cluster_name);
+    free(p->node_name);
     stet_buf_free(&p->out);
     free(p);
 }

@@ -11,8 +11,9 @@
  *     are resolved again on every dial (the transport does that).
  *   - Connections: outgoing ones from links, incoming ones handed over by the node
  *     (stet_np_peers_accept). Both sides send HELLO first; a HELLO with another cluster name, a
- *     different non-zero fingerprint, no common version or this node's id with another
- *     generation is answered with REJECT and closed (the `refused` handler hears it on both
+ *     different non-zero fingerprint, no common version, this node's id with another
+ *     generation, or the id of a connected peer under another node name is answered with REJECT
+ *     and closed (the `refused` handler hears it on both
  *     sides: a fresh node that is refused by the cluster it tries to join stops with that
  *     message).
  *   - One connection per peer: when two connections to the same peer are up (both sides dialled
@@ -46,6 +47,7 @@ struct stet_np_peers_config {
     uint32_t node_id; /* this node, 1.. */
     uint64_t generation;
     const char *cluster_name; /* copied */
+    const char *node_name;    /* copied: a running node's id is bound to its name */
     uint64_t fingerprint;     /* 0: not known yet (stet_np_peers_set_fingerprint) */
     size_t max_queue_bytes;   /* per connection; 0 = 16 MiB */
     unsigned ping_interval_ms; /* 0 = 100 */
@@ -62,8 +64,11 @@ struct stet_np_peers_handler {
     void (*frame)(void *ctx, uint32_t from, uint8_t kind, uint32_t group, const uint8_t *payload, size_t len);
     /* A peer's connection came up (after HELLO) or went away. */
     void (*peer)(void *ctx, uint32_t node, bool up, uint64_t generation, uint64_t fingerprint);
-    /* A HELLO was refused, by the peer (`by_peer`) or by this node; node is 0 when unknown. */
-    void (*refused)(void *ctx, const char *address, uint32_t node, uint8_t code, const char *reason, bool by_peer);
+    /* A HELLO was refused, by the peer (`by_peer`) or by this node; node is 0 when unknown;
+     * peer_fingerprint is the fingerprint the peer's HELLO carried (0: not provisioned, or
+     * unknown when by_peer). */
+    void (*refused)(void *ctx, const char *address, uint32_t node, uint8_t code, const char *reason, bool by_peer,
+                    uint64_t peer_fingerprint);
 };
 
 int stet_np_peers_create(const struct stet_env *env, const struct stet_np_transport *transport,

@@ -31,6 +31,7 @@ static void test_round_trip_any_chunks(void **state) {
     struct stet_np_hello h = {.min_version = 1, .max_version = 1, .node_id = 2, .generation = 7,
                               .fingerprint = 0x1234567890abcdefull};
     snprintf(h.cluster_name, sizeof(h.cluster_name), "%s", "restate-cluster");
+    snprintf(h.node_name, sizeof(h.node_name), "%s", "restate-2");
     stet_np_hello_encode(&wire, &h);
     stet_np_frame_encode(&wire, STET_NP_CONSENSUS, 0, "raft-batch", 10);
     uint8_t nonce[8] = {1, 2, 3, 4, 5, 6, 7, 8};
@@ -57,6 +58,7 @@ static void test_round_trip_any_chunks(void **state) {
                     assert_int_equal(g.generation, 7);
                     assert_true(g.fingerprint == 0x1234567890abcdefull);
                     assert_string_equal(g.cluster_name, "restate-cluster");
+                    assert_string_equal(g.node_name, "restate-2");
                     break;
                 }
                 case 1:
