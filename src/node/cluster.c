@@ -72,12 +72,13 @@
 #include "metadata/replicated.h"
 #include "nodeport/frame.h"
 #include "nodeport/peers.h"
+#include "nodeport/rpc.h"
 #include "nodeport/transport_tcp.h"
 #include "node/node_internal.h"
 
 #define MOD "cluster"
 #define MD_GROUP 0
-#define MAX_VOTERS 16
+#define MAX_VOTERS STET_NP_MAX_VOTERS
 #define TICK_MS 100
 #define RPC_TIMEOUT_MS 1500
 #define SUBMIT_WAIT_MS 3000
@@ -85,7 +86,12 @@
 #define WAIT_LOG_MS 5000
 #define NO_LEADER_COPY_MS 1000 /* without a reachable leader, copy a member's log after this */
 
-enum { OP_SUBMIT = 1, OP_READ_INDEX = 2, OP_INFO = 3, OP_LOG_COPY = 4 };
+enum {
+    OP_SUBMIT = STET_NP_OP_SUBMIT,
+    OP_READ_INDEX = STET_NP_OP_READ_INDEX,
+    OP_INFO = STET_NP_OP_INFO,
+    OP_LOG_COPY = STET_NP_OP_LOG_COPY,
+};
 
 static const char IDENTITY_KEY[] = {'N', 'i', 'd', 'e', 'n', 't', 'i', 't', 'y'};
 
@@ -334,9 +340,7 @@ static void send_forward(struct stet_node_cluster *cl, uint32_t node, uint64_t r
                          size_t len) {
     if (!cl->peers) return;
     stet_buf_reset(&cl->scratch);
-    stet_buf_append_u64be(&cl->scratch, rpc);
-    stet_buf_append_byte(&cl->scratch, op);
-    stet_buf_append(&cl->scratch, body, len);
+    stet_np_forward_encode(&cl->scratch, rpc, op, body, len);
     (void)stet_np_peers_send(cl->peers, node, STET_NP_FORWARD, MD_GROUP, cl->scratch.data, cl->scratch.len);
 }
 
@@ -344,9 +348,7 @@ static void send_reply(struct stet_node_cluster *cl, uint32_t node, uint64_t rpc
                        size_t len) {
     if (!cl->peers) return;
     struct stet_buf b = STET_BUF_INIT;
-    stet_buf_append_u64be(&b, rpc);
-    stet_buf_append_u32be(&b, (uint32_t)status);
-    stet_buf_append(&b, body, len);
+    stet_np_reply_encode(&b, rpc, status, body, len);
     (void)stet_np_peers_send(cl->peers, node, STET_NP_REPLY, MD_GROUP, b.data, b.len);
     stet_buf_free(&b);
 }
@@ -510,24 +512,19 @@ static void copy_synced(void *arg, int status) {
 /* The leader's log (OP_LOG_COPY): written through the consensus storage, then the group starts
  * from it. */
 static void install_copy(struct stet_node_cluster *cl, const uint8_t *p, size_t len) {
-    if (cl->have_group || cl->installing || len < 12) return;
-    uint64_t term = stet_load_u64be(p);
-    uint32_t n = stet_load_u32be(p + 8);
-    size_t off = 12;
-    struct stet_consensus_entry *es = calloc(n ? n : 1, sizeof(*es));
-    STET_ASSERT(es != NULL);
-    for (uint32_t i = 0; i < n; i++) {
-        if (len - off < 13) goto bad;
-        es[i].term = stet_load_u64be(p + off);
-        es[i].type = p[off + 8];
-        uint32_t l = stet_load_u32be(p + off + 9);
-        off += 13;
-        if (len - off < l || es[i].term > term) goto bad;
-        es[i].data = p + off;
-        es[i].len = l;
-        off += l;
+    if (cl->have_group || cl->installing) return;
+    uint64_t term = 0;
+    uint32_t n = 0;
+    struct stet_np_log_entry *le = NULL;
+    if (stet_np_log_copy_decode(p, len, &term, &le, &n) != 0) {
+        stet_warn(MOD, "N%u sent a malformed metadata log copy", cl->copy_node);
+        return;
     }
-    if (off != len || n == 0 || term == 0) goto bad;
+    struct stet_consensus_entry *es = calloc(n, sizeof(*es));
+    STET_ASSERT(es != NULL);
+    for (uint32_t i = 0; i < n; i++)
+        es[i] = (struct stet_consensus_entry){.term = le[i].term, .type = le[i].type, .data = le[i].data, .len = le[i].len};
+    free(le);
     struct stet_consensus_storage st = stet_consensus_store_port(cl->cstore);
     int rc = st.set_term_vote(st.ctx, MD_GROUP, term, cl->copy_node);
     if (rc == 0) rc = st.truncate_append(st.ctx, MD_GROUP, 1, es, n);
@@ -539,35 +536,28 @@ static void install_copy(struct stet_node_cluster *cl, const uint8_t *p, size_t 
         if (rc != 0) cl->installing = false;
     }
     if (rc != 0) stet_warn(MOD, "cannot store the copied metadata log: %s", strerror(-rc));
-    return;
-bad:
-    free(es);
-    stet_warn(MOD, "N%u sent a malformed metadata log copy", cl->copy_node);
 }
 
 static void on_reply(struct stet_node_cluster *cl, uint32_t from, const uint8_t *p, size_t len) {
-    if (len < 12) return;
-    uint64_t rpc = stet_load_u64be(p);
-    int32_t status = (int32_t)stet_load_u32be(p + 8);
-    const uint8_t *body = p + 12;
-    size_t blen = len - 12;
+    struct stet_np_reply rep;
+    if (stet_np_reply_decode(p, len, &rep) != 0) return;
+    uint64_t rpc = rep.rpc;
+    int32_t status = rep.status;
+    const uint8_t *body = rep.body;
+    size_t blen = rep.len;
     for (unsigned i = 0; i < cl->n_infos; i++) {
         struct info *in = &cl->infos[i];
         if (in->rpc != rpc || in->node != from) continue;
         in->rpc = 0;
-        if (status != 0 || blen < 10) return;
+        struct stet_np_group_info gi;
+        if (status != 0 || stet_np_group_info_decode(body, blen, &gi) != 0) return;
         in->answered = true;
-        in->has_group = body[0] != 0;
-        in->fingerprint = stet_load_u64be(body + 1);
-        unsigned nv = body[9];
-        if (nv > MAX_VOTERS || blen < 10 + 4 * (size_t)nv) return;
-        in->n_voters = nv;
-        for (unsigned k = 0; k < nv; k++) in->voters[k] = stet_load_u32be(body + 10 + 4 * k);
-        size_t off = 10 + 4 * (size_t)nv;
-        if (blen >= off + 12) {
-            in->leader = stet_load_u32be(body + off);
-            in->last_index = stet_load_u64be(body + off + 4);
-        }
+        in->has_group = gi.has_group;
+        in->fingerprint = gi.fingerprint;
+        in->n_voters = gi.n_voters;
+        memcpy(in->voters, gi.voters, gi.n_voters * sizeof(*gi.voters));
+        in->leader = gi.leader;
+        in->last_index = gi.last_index;
         return;
     }
     if (cl->copy_rpc == rpc && cl->copy_node == from) {
@@ -594,22 +584,24 @@ static void on_reply(struct stet_node_cluster *cl, uint32_t from, const uint8_t 
 }
 
 static void on_forward(struct stet_node_cluster *cl, uint32_t from, const uint8_t *p, size_t len) {
-    if (len < 9) return;
-    uint64_t rpc = stet_load_u64be(p);
-    uint8_t op = p[8];
-    const uint8_t *body = p + 9;
-    size_t blen = len - 9;
+    struct stet_np_forward fw;
+    if (stet_np_forward_decode(p, len, &fw) != 0) return;
+    uint64_t rpc = fw.rpc;
+    uint8_t op = fw.op;
+    const uint8_t *body = fw.body;
+    size_t blen = fw.len;
     cl->stats.forwards_served++;
     if (op == OP_INFO) {
+        struct stet_consensus_group_info ci = {0};
+        if (cl->have_group) stet_consensus_group_info(cl->cons, MD_GROUP, &ci);
+        struct stet_np_group_info gi = {.has_group = cl->have_group,
+                                        .fingerprint = cl->fingerprint,
+                                        .n_voters = cl->have_group ? cl->n_voters : 0,
+                                        .leader = cl->have_group ? cl->leader_node : 0,
+                                        .last_index = ci.last_index};
+        memcpy(gi.voters, cl->voters, gi.n_voters * sizeof(*cl->voters));
         struct stet_buf b = STET_BUF_INIT;
-        stet_buf_append_byte(&b, cl->have_group ? 1 : 0);
-        stet_buf_append_u64be(&b, cl->fingerprint);
-        stet_buf_append_byte(&b, (uint8_t)(cl->have_group ? cl->n_voters : 0));
-        for (unsigned i = 0; cl->have_group && i < cl->n_voters; i++) stet_buf_append_u32be(&b, cl->voters[i]);
-        struct stet_consensus_group_info gi = {0};
-        if (cl->have_group) stet_consensus_group_info(cl->cons, MD_GROUP, &gi);
-        stet_buf_append_u32be(&b, cl->have_group ? cl->leader_node : 0);
-        stet_buf_append_u64be(&b, gi.last_index);
+        stet_np_group_info_encode(&b, &gi);
         send_reply(cl, from, rpc, 0, b.data, b.len);
         stet_buf_free(&b);
         return;
@@ -627,9 +619,8 @@ static void on_forward(struct stet_node_cluster *cl, uint32_t from, const uint8_
         stet_consensus_group_info(cl->cons, MD_GROUP, &gi);
         struct stet_consensus_storage st = stet_consensus_store_port(cl->cstore);
         struct stet_buf b = STET_BUF_INIT;
-        stet_buf_append_u64be(&b, cl->term);
         STET_ASSERT(gi.last_index <= UINT32_MAX);
-        stet_buf_append_u32be(&b, (uint32_t)gi.last_index);
+        stet_np_log_copy_begin(&b, cl->term, (uint32_t)gi.last_index);
         int rc = 0;
         for (uint64_t i = 1; i <= gi.last_index && rc == 0; i++) {
             struct stet_consensus_entry e;
@@ -637,10 +628,7 @@ static void on_forward(struct stet_node_cluster *cl, uint32_t from, const uint8_
                 rc = -EIO;
                 break;
             }
-            stet_buf_append_u64be(&b, e.term);
-            stet_buf_append_byte(&b, e.type);
-            stet_buf_append_u32be(&b, (uint32_t)e.len);
-            stet_buf_append(&b, e.data, e.len);
+            stet_np_log_copy_append(&b, e.term, e.type, e.data, (uint32_t)e.len);
         }
         cl->stats.log_copies_served++;
         send_reply(cl, from, rpc, rc, rc == 0 ? b.data : NULL, rc == 0 ? b.len : 0);

@@ -1,0 +1,110 @@
+/* Node-port request/answer payloads (see rpc.h). Every decoder checks every length against the
+ * input before reading. */
+#include "nodeport/rpc.h"
+
+#include <errno.h>
+#include <stdlib.h>
+
+#include "common/assert.h"
+
+void stet_np_forward_encode(struct stet_buf *out, uint64_t rpc, uint8_t op, const void *body, size_t len) {
+    stet_buf_append_u64be(out, rpc);
+    stet_buf_append_byte(out, op);
+    if (len) stet_buf_append(out, body, len);
+}
+
+int stet_np_forward_decode(const uint8_t *p, size_t len, struct stet_np_forward *out) {
+    if (len < 9) return -EPROTO;
+    out->rpc = stet_load_u64be(p);
+    out->op = p[8];
+    out->body = p + 9;
+    out->len = len - 9;
+    return 0;
+}
+
+void stet_np_reply_encode(struct stet_buf *out, uint64_t rpc, int32_t status, const void *body, size_t len) {
+    stet_buf_append_u64be(out, rpc);
+    stet_buf_append_u32be(out, (uint32_t)status);
+    if (len) stet_buf_append(out, body, len);
+}
+
+int stet_np_reply_decode(const uint8_t *p, size_t len, struct stet_np_reply *out) {
+    if (len < 12) return -EPROTO;
+    out->rpc = stet_load_u64be(p);
+    out->status = (int32_t)stet_load_u32be(p + 8);
+    if (out->status > 0) return -EPROTO;
+    out->body = p + 12;
+    out->len = len - 12;
+    return 0;
+}
+
+void stet_np_group_info_encode(struct stet_buf *out, const struct stet_np_group_info *g) {
+    STET_ASSERT(g->n_voters <= STET_NP_MAX_VOTERS);
+    stet_buf_append_byte(out, g->has_group ? 1 : 0);
+    stet_buf_append_u64be(out, g->fingerprint);
+    stet_buf_append_byte(out, (uint8_t)g->n_voters);
+    for (unsigned i = 0; i < g->n_voters; i++) stet_buf_append_u32be(out, g->voters[i]);
+    stet_buf_append_u32be(out, g->leader);
+    stet_buf_append_u64be(out, g->last_index);
+}
+
+int stet_np_group_info_decode(const uint8_t *p, size_t len, struct stet_np_group_info *out) {
+    if (len < 10 || p[0] > 1) return -EPROTO;
+    out->has_group = p[0] == 1;
+    out->fingerprint = stet_load_u64be(p + 1);
+    unsigned n = p[9];
+    if (n > STET_NP_MAX_VOTERS || len != 10 + 4 * (size_t)n + 12) return -EPROTO;
+    out->n_voters = n;
+    for (unsigned i = 0; i < n; i++) {
+        out->voters[i] = stet_load_u32be(p + 10 + 4 * i);
+        if (out->voters[i] == 0) return -EPROTO;
+    }
+    size_t off = 10 + 4 * (size_t)n;
+    out->leader = stet_load_u32be(p + off);
+    out->last_index = stet_load_u64be(p + off + 4);
+    if (out->has_group != (n > 0)) return -EPROTO;
+    return 0;
+}
+
+void stet_np_log_copy_begin(struct stet_buf *out, uint64_t term, uint32_t n) {
+    stet_buf_append_u64be(out, term);
+    stet_buf_append_u32be(out, n);
+}
+
+void stet_np_log_copy_append(struct stet_buf *out, uint64_t term, uint8_t type, const void *data, uint32_t len) {
+    stet_buf_append_u64be(out, term);
+    stet_buf_append_byte(out, type);
+    stet_buf_append_u32be(out, len);
+    if (len) stet_buf_append(out, data, len);
+}
+
+int stet_np_log_copy_decode(const uint8_t *p, size_t len, uint64_t *term, struct stet_np_log_entry **entries,
+                            uint32_t *n) {
+    if (len < 12) return -EPROTO;
+    uint64_t t = stet_load_u64be(p);
+    uint32_t count = stet_load_u32be(p + 8);
+    /* every entry takes at least 13 bytes: bound the allocation by the input */
+    if (t == 0 || count == 0 || count > (len - 12) / 13) return -EPROTO;
+    struct stet_np_log_entry *es = calloc(count, sizeof(*es));
+    if (!es) return -ENOMEM;
+    size_t off = 12;
+    for (uint32_t i = 0; i < count; i++) {
+        if (len - off < 13) goto bad;
+        es[i].term = stet_load_u64be(p + off);
+        es[i].type = p[off + 8];
+        es[i].len = stet_load_u32be(p + off + 9);
+        off += 13;
+        if (len - off < es[i].len || es[i].term > t || es[i].term == 0) goto bad;
+        if (i > 0 && es[i].term < es[i - 1].term) goto bad;
+        es[i].data = p + off;
+        off += es[i].len;
+    }
+    if (off != len) goto bad;
+    *term = t;
+    *entries = es;
+    *n = count;
+    return 0;
+bad:
+    free(es);
+    return -EPROTO;
+}

@@ -1,0 +1,75 @@
+/* The payloads of the node port's FORWARD and REPLY frames (frame.h): a request to another node
+ * (the metadata leader, or any member) and its answer. Pure codec, fuzzed (fuzz_nodeport_rpc):
+ * everything here decodes bytes another process sent.
+ *
+ *   FORWARD: u64 BE rpc id | u8 op | body
+ *   REPLY:   u64 BE rpc id | i32 BE status (0 or a negative errno) | body
+ *
+ * Bodies by op (src/node/cluster.c serves them):
+ *   SUBMIT      request: a metadata command;  reply: u64 index (status 0) or u32 leader hint
+ *   READ_INDEX  request: empty;               reply: u64 index of an applied read barrier
+ *   INFO        request: empty;               reply: group info (below)
+ *   LOG_COPY    request: empty;               reply: u64 term | u32 n | n x (u64 term, u8 type,
+ *                                                    u32 len, bytes): the sender's whole log
+ *   group info: u8 has_group | u64 fingerprint | u8 n | n x u32 voters | u32 leader | u64 last index
+ */
+#ifndef STET_NODEPORT_RPC_H
+#define STET_NODEPORT_RPC_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "common/buf.h"
+
+enum stet_np_op { STET_NP_OP_SUBMIT = 1, STET_NP_OP_READ_INDEX = 2, STET_NP_OP_INFO = 3, STET_NP_OP_LOG_COPY = 4 };
+
+#define STET_NP_MAX_VOTERS 16
+
+struct stet_np_forward {
+    uint64_t rpc;
+    uint8_t op;
+    const uint8_t *body; /* borrowed from the input */
+    size_t len;
+};
+
+struct stet_np_reply {
+    uint64_t rpc;
+    int32_t status;
+    const uint8_t *body; /* borrowed from the input */
+    size_t len;
+};
+
+struct stet_np_group_info {
+    bool has_group;
+    uint64_t fingerprint;
+    uint32_t voters[STET_NP_MAX_VOTERS];
+    unsigned n_voters;
+    uint32_t leader;
+    uint64_t last_index;
+};
+
+struct stet_np_log_entry {
+    uint64_t term;
+    uint8_t type;
+    const uint8_t *data; /* borrowed from the input */
+    uint32_t len;
+};
+
+void stet_np_forward_encode(struct stet_buf *out, uint64_t rpc, uint8_t op, const void *body, size_t len);
+int stet_np_forward_decode(const uint8_t *p, size_t len, struct stet_np_forward *out); /* 0 or -EPROTO */
+void stet_np_reply_encode(struct stet_buf *out, uint64_t rpc, int32_t status, const void *body, size_t len);
+int stet_np_reply_decode(const uint8_t *p, size_t len, struct stet_np_reply *out); /* 0 or -EPROTO */
+
+void stet_np_group_info_encode(struct stet_buf *out, const struct stet_np_group_info *g);
+int stet_np_group_info_decode(const uint8_t *p, size_t len, struct stet_np_group_info *out); /* 0 or -EPROTO */
+
+/* LOG_COPY reply body: begin with the term and count, then append each entry. */
+void stet_np_log_copy_begin(struct stet_buf *out, uint64_t term, uint32_t n);
+void stet_np_log_copy_append(struct stet_buf *out, uint64_t term, uint8_t type, const void *data, uint32_t len);
+/* Decodes the whole body: 0 with *entries (malloc'ed array of *n, caller frees; data borrowed
+ * from p), or -EPROTO (nothing allocated). Entry terms never exceed the copy's term, n >= 1. */
+int stet_np_log_copy_decode(const uint8_t *p, size_t len, uint64_t *term, struct stet_np_log_entry **entries,
+                            uint32_t *n);
+
+#endif
