@@ -1,6 +1,6 @@
 /* Peers: connections to the other nodes (see peers.h for the model).
  *
- * Invariants (stet_np_peers_check after every tick in sanitized builds):
+ * Invariants (tests/unit/test_peers.c checks them from outside):
  *  1. A peer's `conn` is UP and its peer id is that peer's; at most one UP connection per peer
  *     is the peer's `conn` (a second one is closed when its HELLO arrives).
  *  2. A link's `conn` is an outgoing connection of that link that is not dead.
@@ -283,6 +283,7 @@ static void on_hello(struct conn *c, const uint8_t *payload, size_t len) {
         }
         bool restarted = h.generation != old->peer_gen;
         e->conn = NULL; /* replaced: no down/up flap for the same generation */
+        if (!restarted) old->state = C_HELLO; /* not a lost connection: no disconnect counted */
         conn_close(old, true);
         if (!restarted) {
             c->state = C_UP;

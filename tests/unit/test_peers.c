@@ -466,7 +466,8 @@ static void raw_send_frame(struct raw *r, uint8_t kind, uint32_t group, const vo
     stet_buf_free(&b);
 }
 
-static void raw_send_hello(struct raw *r, uint32_t id, uint64_t gen, const char *cluster, uint64_t fp) {
+static void raw_send_hello(struct raw *r, uint32_t id, uint64_t gen, const char *cluster, uint64_t fp,
+                           const char *name) {
     struct stet_np_hello h;
     memset(&h, 0, sizeof(h));
     h.min_version = STET_NP_VERSION_MIN;
@@ -475,6 +476,7 @@ static void raw_send_hello(struct raw *r, uint32_t id, uint64_t gen, const char 
     h.generation = gen;
     h.fingerprint = fp;
     snprintf(h.cluster_name, sizeof(h.cluster_name), "%s", cluster);
+    snprintf(h.node_name, sizeof(h.node_name), "%s", name);
     struct stet_buf b = STET_BUF_INIT;
     stet_np_hello_encode(&b, &h);
     raw_send(r, b.data, b.len);
@@ -588,6 +590,7 @@ static void h_refused(void *ctx, const char *address, uint32_t node, uint8_t cod
 
 struct opts {
     const char *cluster;
+    const char *name; /* NULL: "node-<slot>" */
     uint64_t fp;
     size_t max_queue_bytes;
     unsigned hello_timeout_ms;
@@ -596,6 +599,12 @@ struct opts {
 static const char *addr_of(int slot) {
     static char a[MAXN][32];
     snprintf(a[slot], sizeof(a[slot]), "http://n%d:1", slot);
+    return a[slot];
+}
+
+static const char *default_name(int slot) {
+    static char a[MAXN][32];
+    snprintf(a[slot], sizeof(a[slot]), "node-%d", slot);
     return a[slot];
 }
 
@@ -631,6 +640,7 @@ static struct node *node_start(int slot, uint32_t id, uint64_t gen, const struct
     struct stet_np_peers_config cfg = {.node_id = id,
                                        .generation = gen,
                                        .cluster_name = o && o->cluster ? o->cluster : "c1",
+                                       .node_name = o && o->name ? o->name : default_name(slot),
                                        .fingerprint = o ? o->fp : 0,
                                        .max_queue_bytes = o ? o->max_queue_bytes : 0,
                                        .ping_interval_ms = 100,
@@ -1041,7 +1051,7 @@ static void restart(uint64_t seed, bool crash) {
     assert_true(r.connected);
     raw_expect_hello(&r, 1);
     size_t before = W->nodes[1].n_pev;
-    raw_send_hello(&r, 2, 10, "c1", 0);
+    raw_send_hello(&r, 2, 10, "c1", 0, "node-2"); /* the same name: only the generation tells */
     raw_send_frame(&r, STET_NP_CONSENSUS, 0, "stale", 5);
     run(5);
     assert_true(r.closed);
@@ -1214,6 +1224,39 @@ static void test_refusal_newcomer_can_tell(void **state) {
     }
 }
 
+/* A connected peer's id under another node name: refused by the node that knows the name
+ * (the newcomer hears it from the peer), not taken for a restart. */
+static void test_refusal_id_taken_by_another_name(void **state) {
+    (void)state;
+    struct opts impostor = {.name = "impostor"};
+    refusal_setup(57, NULL, 2, 99, &impostor); /* N2 with a newer generation, another name */
+    const struct node *old = &W->nodes[1], *neu = &W->nodes[4];
+    const struct rev *ro = find_rev(old, STET_NP_REJECT_NODE_ID);
+    assert_non_null(ro);
+    assert_false(ro->by_peer);
+    assert_int_equal(ro->node, 2);
+    assert_non_null(strstr(ro->reason, "impostor"));
+    assert_non_null(strstr(ro->reason, "node-2"));
+    const struct rev *rn = find_rev(neu, STET_NP_REJECT_NODE_ID);
+    assert_non_null(rn);
+    assert_true(rn->by_peer);
+    assert_string_equal(rn->address, addr_of(1));
+    /* the real N2 is still N1's peer: no down, no generation change */
+    assert_int_equal(old->n_pev, 1);
+    struct stet_np_peer_info pi;
+    assert_true(peer_info(1, 2, &pi));
+    assert_true(pi.connected);
+    assert_int_equal(pi.generation, 1);
+    int dialler = -1;
+    assert_int_equal(live_pairs(1, 2, &dialler), 1);
+    assert_int_equal(live_pairs(1, 4, NULL), 0);
+    /* the newcomer heard N1 come up and go away: the model's price for N1 deciding alone */
+    assert_int_equal(count_pev(neu, 1, 1), 1);
+    assert_int_equal(count_pev(neu, 1, 0), 1);
+    assert_false(connected(4, 1));
+    world_teardown();
+}
+
 /* Two addresses of the same node (a name and an alias): one connection survives. */
 static void two_addresses(uint64_t seed, unsigned jitter) {
     world_setup(seed);
@@ -1352,15 +1395,15 @@ static void garbage_case(int which) {
     case 0: raw_send(&r, junk, 8); break;                                      /* shorter than a header */
     case 1: raw_send_frame(&r, STET_NP_CONSENSUS, 0, "early", 5); break;     /* a frame before HELLO */
     case 2: raw_send_frame(&r, STET_NP_HELLO, 0, "xx", 2); break;            /* a malformed HELLO */
-    case 3: raw_send_hello(&r, 0, 1, "c1", 0); break;                        /* node id 0 */
+    case 3: raw_send_hello(&r, 0, 1, "c1", 0, "raw-0"); break;              /* node id 0 */
     case 4: /* after a good HELLO and one good frame: a frame longer than any */
-        raw_send_hello(&r, 7, 1, "c1", 0);
+        raw_send_hello(&r, 7, 1, "c1", 0, "raw-7");
         raw_send_frame(&r, STET_NP_CONSENSUS, 3, "good", 4);
         junk[0] = 0xf0, junk[1] = 0xff, junk[2] = 0xff, junk[3] = 0xff;
         raw_send(&r, junk, 16);
         break;
     case 5: /* a PING is answered with a PONG carrying the same payload; then a second HELLO */
-        raw_send_hello(&r, 7, 1, "c1", 0);
+        raw_send_hello(&r, 7, 1, "c1", 0, "raw-7");
         raw_send_frame(&r, STET_NP_PING, 0, "nonce-42", 8);
         run(5);
         {
@@ -1374,8 +1417,8 @@ static void garbage_case(int which) {
             stet_np_decoder_free(&d);
             assert_true(pong);
         }
-        raw_send_hello(&r, 7, 1, "c1", 0);
-        raw_send_hello(&r, 7, 1, "c1", 0);
+        raw_send_hello(&r, 7, 1, "c1", 0, "raw-7");
+        raw_send_hello(&r, 7, 1, "c1", 0, "raw-7");
         break;
     default: fail();
     }
@@ -1433,6 +1476,7 @@ int main(void) {
         cmocka_unit_test(test_restart),
         cmocka_unit_test(test_refusal),
         cmocka_unit_test(test_refusal_newcomer_can_tell),
+        cmocka_unit_test(test_refusal_id_taken_by_another_name),
         cmocka_unit_test(test_two_addresses_one_node),
         cmocka_unit_test(test_bounded_queue),
         cmocka_unit_test(test_backoff),
