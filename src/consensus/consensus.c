@@ -10,10 +10,27 @@
  * whose trunc_gen did not change gets RAFT_PERSISTED_ENTRIES(staged_last at start); messages
  * held for that sync (rule 1) leave; committed entries up to the durable index are applied.
  *
+ * Snapshots (consensus.h): per group, at most one of
+ *   - taking: our record is staged (snap_gen: the sync that covers it); at that sync's end we
+ *     step RAFT_SNAPSHOT and stage the trim;
+ *   - installing: a received record is staged with every entry dropped (install_gen); at that
+ *     sync's end app.install runs, then RAFT_PERSISTED_SNAPSHOT. Meanwhile nothing is applied,
+ *     no RAFT_PERSISTED_ENTRIES is reported (libraft's last_stored restarts from the snapshot),
+ *     and further InstallSnapshot messages are dropped before libraft sees them (0.22.1 leaks
+ *     their data when it ignores one during an install).
+ * A received install cancels a snapshot being taken (its record is superseded in the storage,
+ * and libraft's log no longer holds the entry it would name).
+ * The configuration a snapshot carries is the last configuration entry applied at or before its
+ * index: `confs` keeps the configurations applied since the last snapshot (and the one it holds).
+ *
  * Memory (libraft 0.22.1 step API, tests/unit/test_raft_lib.c): RAFT_UPDATE_ENTRIES hands us the
  * data batch (freed with raft_free once staged); update.messages.batch is raft's until the next
  * step; a received AppendEntries gets a raft_malloc'd entries array (ours to free after the step)
  * and data batch (raft's); RAFT_START entries are borrowed for the call unless the step fails.
+ * A received InstallSnapshot gets a decoded configuration and a raft_malloc'd data buffer, both
+ * raft's once stepped: it frees them, or hands them back in RAFT_UPDATE_SNAPSHOT (the data ours
+ * to raft_free, the configuration ours to pass back in RAFT_PERSISTED_SNAPSHOT, which keeps it).
+ * RAFT_SNAPSHOT and RAFT_START take the configuration of their metadata.
  */
 #include "consensus/consensus.h"
 
@@ -35,6 +52,11 @@
 #define MAX_ENTRY_BYTES (64u << 20)
 #define MAX_NODES 64 /* node ids 1..MAX_NODES-1 */
 
+struct conf_rec {
+    uint64_t index;
+    struct stet_buf enc; /* raft_configuration_encode */
+};
+
 struct group {
     struct stet_consensus *c;
     uint32_t id;
@@ -50,6 +72,19 @@ struct group {
     uint64_t term;
     uint32_t leader_node;
     uint64_t next_timeout; /* raft_timeout() after the last step */
+    /* snapshots */
+    uint64_t snapshot_index; /* libraft's last snapshot */
+    bool taking;             /* our snapshot record is staged */
+    uint64_t take_gen;       /* the sync that makes it durable */
+    uint64_t take_index, take_term;
+    unsigned take_trailing;
+    struct raft_configuration take_conf;
+    uint64_t take_conf_index;
+    bool installing; /* a received snapshot is staged */
+    uint64_t install_gen;
+    struct raft_snapshot_metadata install_meta; /* its configuration is ours until stepped */
+    struct conf_rec *confs; /* configurations applied since the last snapshot, oldest first */
+    size_t n_confs, cap_confs;
 };
 
 struct held {
@@ -91,6 +126,7 @@ struct stet_consensus {
 
 static void step(struct group *g, struct raft_event *ev);
 static void arm_timer(struct stet_consensus *c);
+static void install_begin(struct group *g, struct raft_update *u);
 
 static uint64_t now_ms(const struct stet_consensus *c) { return stet_env_monotonic_ms(c->env); }
 
@@ -210,9 +246,44 @@ static int encode_message(struct stet_consensus *c, uint32_t group, const struct
         put_u64(b, t->last_log_term);
         break;
     }
-    case RAFT_INSTALL_SNAPSHOT:
+    case RAFT_INSTALL_SNAPSHOT: {
+        /* libraft names the snapshot (index, term, configuration index); the configuration and
+         * the data come from the stored record, which must be that snapshot: while a newer one
+         * is staged (taken, not yet given to libraft) the message is not sent, and the
+         * follower's next heartbeat rejection makes the leader send it again */
+        const struct raft_install_snapshot *is = &m->install_snapshot;
+        struct stet_consensus_snapshot snap;
+        int rc = c->storage.get_snapshot(c->storage.ctx, group, &snap);
+        if (rc != 0 || snap.index != is->last_index || snap.term != is->last_term || snap.len > STET_CONSENSUS_SNAPSHOT_MAX) {
+            c->stats.snapshots_unsent++;
+            return -ESTALE;
+        }
+        struct raft_configuration conf;
+        struct raft_buffer cb = {(void *)snap.conf, snap.conf_len};
+        if (snap.conf_len == 0 || raft_configuration_decode(&cb, &conf) != 0) {
+            stet_error(MOD, "group %u: the stored snapshot at %llu has no valid configuration", group,
+                       (unsigned long long)snap.index);
+            c->stats.snapshots_unsent++;
+            return -EPROTO;
+        }
+        put_u64(b, is->term);
+        put_u8(b, is->version);
+        put_u64(b, snap.index);
+        put_u64(b, snap.term);
+        put_u64(b, snap.conf_index);
+        put_u32(b, conf.n);
+        for (unsigned i = 0; i < conf.n; i++) {
+            put_u64(b, conf.servers[i].id);
+            put_u8(b, (uint8_t)conf.servers[i].role);
+        }
+        raft_configuration_close(&conf);
+        put_u32(b, (uint32_t)snap.len);
+        stet_buf_append(b, snap.data, snap.len);
+        c->stats.snapshots_sent++;
+        break;
+    }
     default:
-        return -ENOTSUP; /* snapshots: not yet (the log is never compacted so far) */
+        return -ENOTSUP;
     }
     return 0;
 }
@@ -310,6 +381,41 @@ static int decode_message(const uint8_t *msg, size_t len, uint32_t *group, uint6
         t->last_log_term = get_n(&r, 8);
         break;
     }
+    case RAFT_INSTALL_SNAPSHOT: {
+        struct raft_install_snapshot *is = &m->install_snapshot;
+        is->term = get_n(&r, 8);
+        is->version = (unsigned char)get_n(&r, 1);
+        is->last_index = get_n(&r, 8);
+        is->last_term = get_n(&r, 8);
+        is->conf_index = get_n(&r, 8);
+        uint64_t n = get_n(&r, 4);
+        /* libraft asserts a non-zero last index and term, and server ids above 0 */
+        if (r.bad || is->last_index == 0 || is->last_term == 0 || is->conf_index == 0 ||
+            is->conf_index > is->last_index || n == 0 || n >= MAX_NODES)
+            return -EPROTO;
+        raft_configuration_init(&is->conf);
+        for (uint64_t i = 0; i < n; i++) {
+            uint64_t id = get_n(&r, 8);
+            uint64_t role = get_n(&r, 1);
+            char addr[16];
+            if (r.bad || id == 0 || id >= MAX_NODES || (role != RAFT_STANDBY && role != RAFT_VOTER && role != RAFT_SPARE))
+                goto bad_install;
+            snprintf(addr, sizeof(addr), "n%u", (unsigned)id);
+            if (raft_configuration_add(&is->conf, id, addr, (int)role) != 0) goto bad_install; /* a duplicate */
+        }
+        size_t l = (size_t)get_n(&r, 4);
+        if (r.bad || l > STET_CONSENSUS_SNAPSHOT_MAX) goto bad_install;
+        const uint8_t *d = get_bytes(&r, l);
+        if (r.bad || r.p != r.end) goto bad_install;
+        is->data.base = raft_malloc(l ? l : 1);
+        STET_ASSERT(is->data.base != NULL);
+        if (l) memcpy(is->data.base, d, l);
+        is->data.len = l;
+        break;
+    bad_install:
+        raft_configuration_close(&is->conf);
+        return -EPROTO;
+    }
     default: return -EPROTO;
     }
     if (r.bad || (type != RAFT_APPEND_ENTRIES && r.p != r.end)) {
@@ -323,10 +429,16 @@ static int decode_message(const uint8_t *msg, size_t len, uint32_t *group, uint6
     return 0;
 }
 
+/* batch_too: also what a step hands to raft (AppendEntries data, InstallSnapshot configuration
+ * and data): true for a message that was not stepped. */
 static void free_decoded(struct raft_message *m, bool batch_too) {
     if (m->type == RAFT_APPEND_ENTRIES && m->append_entries.n_entries) {
         if (batch_too) raft_free(m->append_entries.entries[0].batch);
         raft_free(m->append_entries.entries);
+    }
+    if (m->type == RAFT_INSTALL_SNAPSHOT && batch_too) {
+        raft_configuration_close(&m->install_snapshot.conf);
+        raft_free(m->install_snapshot.data.base);
     }
 }
 
@@ -412,10 +524,48 @@ static void release_held(struct stet_consensus *c, uint64_t done_gen) {
     if (keep == 0) stet_buf_reset(&c->held_data);
 }
 
+/* ---- configurations for snapshots ------------------------------------------------------------ */
+
+static void confs_push(struct group *g, uint64_t index, const uint8_t *enc, size_t len) {
+    STET_ASSERT(g->n_confs == 0 || g->confs[g->n_confs - 1].index < index);
+    if (g->n_confs == g->cap_confs) {
+        g->cap_confs = g->cap_confs ? g->cap_confs * 2 : 4;
+        g->confs = realloc(g->confs, g->cap_confs * sizeof(*g->confs));
+        STET_ASSERT(g->confs != NULL);
+    }
+    struct conf_rec *r = &g->confs[g->n_confs++];
+    r->index = index;
+    r->enc = (struct stet_buf)STET_BUF_INIT;
+    stet_buf_append(&r->enc, enc, len);
+}
+
+/* Drops the configurations older than the last one at or before index (which a snapshot at
+ * index or later carries). */
+static void confs_prune(struct group *g, uint64_t index) {
+    size_t keep = 0; /* the position of the last one at or before index */
+    while (keep + 1 < g->n_confs && g->confs[keep + 1].index <= index) keep++;
+    for (size_t i = 0; i < keep; i++) stet_buf_free(&g->confs[i].enc);
+    memmove(g->confs, g->confs + keep, (g->n_confs - keep) * sizeof(*g->confs));
+    g->n_confs -= keep;
+}
+
+static void confs_clear(struct group *g) {
+    for (size_t i = 0; i < g->n_confs; i++) stet_buf_free(&g->confs[i].enc);
+    g->n_confs = 0;
+}
+
+/* The configuration committed as of index, or NULL (none applied yet). */
+static const struct conf_rec *confs_at(const struct group *g, uint64_t index) {
+    const struct conf_rec *found = NULL;
+    for (size_t i = 0; i < g->n_confs && g->confs[i].index <= index; i++) found = &g->confs[i];
+    return found;
+}
+
 /* ---- applying ----------------------------------------------------------------------------- */
 
 static void apply_committed(struct group *g) {
     struct stet_consensus *c = g->c;
+    if (g->installing) return; /* nothing past an install that is not durable */
     uint64_t upto = raft_commit_index(&g->raft);
     if (upto > g->durable_index) upto = g->durable_index; /* rule 4 */
     while (g->applied < upto) {
@@ -423,6 +573,7 @@ static void apply_committed(struct group *g) {
         int rc = c->storage.get(c->storage.ctx, g->id, g->applied + 1, &e);
         STET_ASSERT(rc == 0); /* committed and durable here: it must be readable */
         g->applied++;
+        if (e.type == STET_CONSENSUS_CHANGE) confs_push(g, g->applied, e.data, e.len);
         if (e.type == STET_CONSENSUS_CHANGE && g->applied > 1) {
             /* a committed configuration goes back to raft (it ignores all but a pending one) */
             struct raft_event ev = {.type = RAFT_CONFIGURATION};
@@ -437,6 +588,102 @@ static void apply_committed(struct group *g) {
     }
 }
 
+/* ---- snapshots ------------------------------------------------------------------------------- */
+
+/* RAFT_UPDATE_SNAPSHOT: a leader's snapshot to install. Its record is staged and every entry
+ * dropped (one sync makes both durable); libraft has already dropped its own log (last_stored
+ * 0): entries whose sync is in flight are not reported (trunc_gen). */
+static void install_begin(struct group *g, struct raft_update *u) {
+    struct stet_consensus *c = g->c;
+    STET_ASSERT(!g->installing); /* libraft starts one install at a time (and we drop the others) */
+    STET_ASSERT(u->snapshot.offset == 0 && u->snapshot.last);
+    struct raft_snapshot_metadata *meta = &u->snapshot.metadata;
+    STET_ASSERT(meta->index > g->applied);
+    struct raft_buffer conf;
+    int rc = raft_configuration_encode(&meta->configuration, &conf);
+    STET_ASSERT(rc == 0);
+    struct stet_consensus_snapshot snap = {.index = meta->index, .term = meta->term,
+                                           .conf_index = meta->configuration_index, .conf = conf.base,
+                                           .conf_len = conf.len, .data = u->snapshot.chunk.base,
+                                           .len = u->snapshot.chunk.len};
+    rc = c->storage.set_snapshot(c->storage.ctx, g->id, &snap);
+    STET_ASSERT(rc == 0);
+    if (g->staged_last > meta->index) {
+        rc = c->storage.truncate_append(c->storage.ctx, g->id, meta->index + 1, NULL, 0);
+        STET_ASSERT(rc == 0);
+    }
+    rc = c->storage.trim(c->storage.ctx, g->id, meta->index); /* the log continues at index + 1 */
+    STET_ASSERT(rc == 0);
+    raft_free(conf.base);
+    raft_free(u->snapshot.chunk.base);
+    u->snapshot.chunk.base = NULL;
+    if (g->taking) {
+        /* superseded: our record is overwritten, and libraft's log no longer holds its entry */
+        g->taking = false;
+        raft_configuration_close(&g->take_conf);
+    }
+    g->installing = true;
+    g->install_gen = c->sync_gen + 1; /* the next sync to start covers it */
+    g->install_meta = *meta;          /* the configuration is ours until stepped back */
+    g->trunc_gen++;
+    g->staged_last = meta->index;
+    g->durable_index = 0; /* libraft's last_stored: nothing until the install is durable */
+    c->staged = true;
+}
+
+/* The sync that covers the install completed: the app takes the snapshot's state, then libraft
+ * (RAFT_PERSISTED_SNAPSHOT restores the configuration and answers the leader). */
+static void install_finish(struct group *g) {
+    struct stet_consensus *c = g->c;
+    STET_ASSERT(g->installing);
+    struct raft_snapshot_metadata meta = g->install_meta;
+    struct stet_consensus_snapshot snap;
+    int rc = c->storage.get_snapshot(c->storage.ctx, g->id, &snap);
+    STET_ASSERT(rc == 0);
+    STET_ASSERT(snap.index == meta.index && snap.term == meta.term);
+    g->installing = false;
+    g->applied = meta.index;
+    g->durable_index = meta.index;
+    g->snapshot_index = meta.index;
+    confs_clear(g);
+    confs_push(g, snap.conf_index, snap.conf, snap.conf_len);
+    rc = c->storage.get_snapshot(c->storage.ctx, g->id, &snap); /* confs_push allocated: read again */
+    STET_ASSERT(rc == 0);
+    STET_ASSERT(c->app.install != NULL);
+    c->app.install(c->app.ctx, g->id, meta.index, snap.data, snap.len);
+    c->stats.snapshots_installed++;
+    struct raft_event ev = {.type = RAFT_PERSISTED_SNAPSHOT};
+    ev.persisted_snapshot.metadata = meta; /* raft keeps the configuration */
+    ev.persisted_snapshot.offset = 0;
+    ev.persisted_snapshot.last = true;
+    step(g, &ev);
+}
+
+/* The sync that covers our snapshot record completed: libraft learns of it and drops its
+ * entries up to index - trailing; the storage does the same (staged: durable with the next
+ * sync, after the record). */
+static void take_finish(struct group *g) {
+    struct stet_consensus *c = g->c;
+    STET_ASSERT(g->taking);
+    STET_ASSERT(g->take_index > g->snapshot_index);
+    g->taking = false;
+    struct raft_event ev = {.type = RAFT_SNAPSHOT};
+    ev.snapshot.metadata.index = g->take_index;
+    ev.snapshot.metadata.term = g->take_term;
+    ev.snapshot.metadata.configuration = g->take_conf; /* raft keeps or frees it */
+    ev.snapshot.metadata.configuration_index = g->take_conf_index;
+    ev.snapshot.trailing = g->take_trailing;
+    g->snapshot_index = g->take_index;
+    step(g, &ev);
+    if (g->take_index > g->take_trailing) {
+        int rc = c->storage.trim(c->storage.ctx, g->id, g->take_index - g->take_trailing);
+        STET_ASSERT(rc == 0);
+        c->staged = true;
+    }
+    confs_prune(g, g->take_index);
+    c->stats.snapshots_taken++;
+}
+
 /* ---- the step driver ------------------------------------------------------------------------ */
 
 static void handle_update(struct group *g, struct raft_update *u) {
@@ -449,6 +696,7 @@ static void handle_update(struct group *g, struct raft_update *u) {
     }
     if (u->flags & RAFT_UPDATE_ENTRIES) {
         STET_ASSERT(u->entries.n > 0);
+        STET_ASSERT(!g->installing); /* libraft ignores entries while it installs */
         struct stet_consensus_entry es[64];
         struct stet_consensus_entry *e = u->entries.n <= 64 ? es : malloc(u->entries.n * sizeof(*e));
         STET_ASSERT(e != NULL);
@@ -475,7 +723,7 @@ static void handle_update(struct group *g, struct raft_update *u) {
             }
         }
     }
-    STET_ASSERT(!(u->flags & RAFT_UPDATE_SNAPSHOT)); /* no snapshots yet */
+    if (u->flags & RAFT_UPDATE_SNAPSHOT) install_begin(g, u);
     /* rule 1: nothing leaves before the last term/vote change is durable (whichever step made
      * it), and a message after held ones waits with them (order per peer) */
     bool hold = c->n_held > 0 || c->term_need_gen > c->synced_gen;
@@ -566,6 +814,11 @@ static void sync_done(void *arg, int status) {
     release_held(c, gen);
     for (uint32_t i = 0; i < c->n_groups; i++) {
         struct group *g = c->groups[i];
+        if (g->installing) {
+            if (g->install_gen <= gen) install_finish(g);
+            continue; /* nothing else was staged for it meanwhile */
+        }
+        if (g->taking && g->take_gen <= gen) take_finish(g);
         if (g->sync_trunc_gen != g->trunc_gen) continue; /* rule 3: the next sync reports */
         if (g->sync_staged <= g->durable_index) continue;
         g->durable_index = g->sync_staged;
@@ -623,12 +876,18 @@ int stet_consensus_create(const struct stet_env *env, const struct stet_consensu
     return 0;
 }
 
+static void group_free(struct group *g) {
+    if (g->taking) raft_configuration_close(&g->take_conf);
+    if (g->installing) raft_configuration_close(&g->install_meta.configuration);
+    confs_clear(g);
+    free(g->confs);
+    raft_close(&g->raft, NULL);
+    free(g);
+}
+
 void stet_consensus_destroy(struct stet_consensus *c) {
     if (!c) return;
-    for (uint32_t i = 0; i < c->n_groups; i++) {
-        raft_close(&c->groups[i]->raft, NULL);
-        free(c->groups[i]);
-    }
+    for (uint32_t i = 0; i < c->n_groups; i++) group_free(c->groups[i]);
     free(c->groups);
     stet_env_timer_destroy(c->env, c->timer);
     free(c->held);
@@ -646,6 +905,7 @@ struct load_ctx {
 
 static int load_entry_cb(void *arg, uint64_t index, const struct stet_consensus_entry *e) {
     struct load_ctx *l = arg;
+    if (l->n == 0 && l->next == 0) l->next = index; /* the first entry after the trim point */
     STET_ASSERT(index == l->next);
     l->next++;
     if (l->n == l->cap) {
@@ -683,10 +943,39 @@ int stet_consensus_add_group(struct stet_consensus *c, uint32_t id, const uint32
     raft_set_max_inflight_entries(&g->raft, c->cfg.max_inflight_entries);
 
     uint64_t term = 0, vote = 0;
-    struct load_ctx l = {NULL, 0, 0, 1};
+    struct load_ctx l = {NULL, 0, 0, 0};
     rc = c->storage.load(c->storage.ctx, id, &term, &vote, load_entry_cb, &l);
     if (rc != 0) goto fail;
-    if (term == 0 && l.n == 0) {
+    /* a stored snapshot: libraft starts from it (the entries that remain follow it, some of
+     * them maybe covered by it: the trailing ones) */
+    struct raft_snapshot_metadata meta;
+    bool have_snap = false;
+    struct stet_consensus_snapshot snap;
+    rc = c->storage.get_snapshot(c->storage.ctx, id, &snap);
+    if (rc < 0) goto fail;
+    if (rc == 0) {
+        struct raft_buffer cb = {(void *)snap.conf, snap.conf_len};
+        uint64_t first = l.n ? l.next - l.n : snap.index + 1;
+        if (snap.index == 0 || snap.term == 0 || term == 0 || first > snap.index + 1 || snap.conf_len == 0 ||
+            raft_configuration_decode(&cb, &meta.configuration) != 0) {
+            stet_error(MOD, "group %u: the stored snapshot (index %llu) does not fit the stored log", id,
+                       (unsigned long long)snap.index);
+            rc = -EPROTO;
+            goto fail;
+        }
+        meta.index = snap.index;
+        meta.term = snap.term;
+        meta.configuration_index = snap.conf_index;
+        have_snap = true;
+        confs_push(g, snap.conf_index, snap.conf, snap.conf_len);
+    } else if (l.n > 0 && l.next - l.n != 1) {
+        stet_error(MOD, "group %u: the stored log starts at %llu without a snapshot", id,
+                   (unsigned long long)(l.next - l.n));
+        rc = -EPROTO;
+        goto fail;
+    }
+    rc = 0;
+    if (term == 0 && l.n == 0 && !have_snap) {
         /* bootstrap: term 1 and entry 1, the configuration (identical on every member) */
         struct raft_configuration conf;
         raft_configuration_init(&conf);
@@ -711,15 +1000,18 @@ int stet_consensus_add_group(struct stet_consensus *c, uint32_t id, const uint32
                                              .len = buf.len};
         rc = c->storage.set_term_vote(c->storage.ctx, id, 1, 0);
         if (rc == 0) rc = c->storage.truncate_append(c->storage.ctx, id, 1, &first, 1);
+        l.next = 1;
         if (rc == 0) rc = load_entry_cb(&l, 1, &first);
         raft_free(buf.base);
         if (rc != 0) goto fail;
         term = 1;
         c->staged = true;
     }
-    g->staged_last = l.n;
-    g->durable_index = l.n; /* loaded (or the bootstrap entry, identical everywhere) */
+    uint64_t start_index = l.n ? l.next - l.n : (have_snap ? meta.index + 1 : 1);
+    g->staged_last = start_index + l.n - 1;
+    g->durable_index = g->staged_last; /* loaded (or the bootstrap entry, identical everywhere) */
     g->applied = 0;
+    g->snapshot_index = have_snap ? meta.index : 0;
     if (c->n_groups == c->cap_groups) {
         c->cap_groups = c->cap_groups ? c->cap_groups * 2 : 8;
         c->groups = realloc(c->groups, c->cap_groups * sizeof(*c->groups));
@@ -729,8 +1021,8 @@ int stet_consensus_add_group(struct stet_consensus *c, uint32_t id, const uint32
     struct raft_event ev = {.type = RAFT_START};
     ev.start.term = term;
     ev.start.voted_for = vote;
-    ev.start.metadata = NULL;
-    ev.start.start_index = 1;
+    ev.start.metadata = have_snap ? &meta : NULL; /* raft takes the configuration */
+    ev.start.start_index = start_index;
     ev.start.entries = l.entries;
     ev.start.n_entries = l.n;
     c->stepping = true;
@@ -748,9 +1040,16 @@ int stet_consensus_add_group(struct stet_consensus *c, uint32_t id, const uint32
     if (rc != 0) {
         stet_error(MOD, "group %u: cannot start raft: %s", id, raft_errmsg(&g->raft));
         c->n_groups--;
-        raft_close(&g->raft, NULL);
-        free(g);
+        group_free(g);
         return -EIO;
+    }
+    if (have_snap) {
+        /* the app starts from the snapshot (it skips it if its own state is newer) */
+        rc = c->storage.get_snapshot(c->storage.ctx, id, &snap);
+        STET_ASSERT(rc == 0 && snap.index == meta.index);
+        g->applied = meta.index;
+        STET_ASSERT(c->app.install != NULL);
+        c->app.install(c->app.ctx, id, meta.index, snap.data, snap.len);
     }
     apply_committed(g);
     arm_timer(c);
@@ -759,9 +1058,49 @@ int stet_consensus_add_group(struct stet_consensus *c, uint32_t id, const uint32
 fail:
     for (unsigned i = 0; i < l.n; i++) raft_free(l.entries[i].batch);
     free(l.entries);
-    raft_close(&g->raft, NULL);
-    free(g);
+    group_free(g);
     return rc < 0 ? rc : -EIO;
+}
+
+int stet_consensus_snapshot(struct stet_consensus *c, uint32_t id, uint64_t index, const void *data, size_t len,
+                            unsigned trailing) {
+    struct group *g = group_find(c, id);
+    if (!g) return -ENOENT;
+    STET_ASSERT(!c->stepping);
+    if (g->taking || g->installing) return -EBUSY;
+    if (index == 0 || index > g->applied || index <= g->snapshot_index) return -EINVAL;
+    if (len > STET_CONSENSUS_SNAPSHOT_MAX) return -EMSGSIZE;
+    const struct conf_rec *conf = confs_at(g, index);
+    STET_ASSERT(conf != NULL); /* entry 1 or the last snapshot's */
+    struct raft_buffer cb = {(void *)conf->enc.data, conf->enc.len};
+    struct raft_configuration rconf;
+    int rc = raft_configuration_decode(&cb, &rconf);
+    STET_ASSERT(rc == 0); /* applied, or from a snapshot: it decoded before */
+    struct stet_consensus_entry e;
+    rc = c->storage.get(c->storage.ctx, id, index, &e); /* applied, above the last snapshot: stored */
+    if (rc != 0) {
+        raft_configuration_close(&rconf);
+        stet_error(MOD, "group %u: cannot read applied entry %llu for a snapshot (%d)", id, (unsigned long long)index, rc);
+        return rc < 0 ? rc : -EIO;
+    }
+    uint64_t term = e.term;
+    struct stet_consensus_snapshot snap = {.index = index, .term = term, .conf_index = conf->index,
+                                           .conf = conf->enc.data, .conf_len = conf->enc.len,
+                                           .data = data, .len = len};
+    rc = c->storage.set_snapshot(c->storage.ctx, id, &snap);
+    if (rc != 0) {
+        raft_configuration_close(&rconf);
+        return rc;
+    }
+    g->taking = true;
+    g->take_gen = c->sync_gen + 1; /* the next sync to start covers it */
+    g->take_index = index;
+    g->take_term = term;
+    g->take_trailing = trailing;
+    g->take_conf = rconf;
+    g->take_conf_index = conf->index;
+    c->staged = true;
+    return 0;
 }
 
 int stet_consensus_submit(struct stet_consensus *c, uint32_t id, const void *data, size_t len, uint64_t *index) {
@@ -825,7 +1164,9 @@ static void receive_one(struct stet_consensus *c, uint32_t from_node, const uint
         if (gen < c->seen_gen[from_node] || (gen == c->seen_gen[from_node] && seq <= c->seen_seq[from_node]))
             stale = true;
     }
-    if (!g || from_node == 0 || from_node >= MAX_NODES || from_node == c->cfg.node_id || stale) {
+    /* an install in progress: libraft would ignore (and leak) another; the leader resends */
+    bool busy = g && m.type == RAFT_INSTALL_SNAPSHOT && g->installing;
+    if (!g || from_node == 0 || from_node >= MAX_NODES || from_node == c->cfg.node_id || stale || busy) {
         free_decoded(&m, true);
         c->stats.messages_dropped++;
         return;
@@ -853,6 +1194,8 @@ bool stet_consensus_group_info(const struct stet_consensus *c, uint32_t id, stru
     out->last_index = raft_last_index(&g->raft);
     out->durable_index = g->durable_index;
     out->applied_index = g->applied;
+    out->snapshot_index = g->snapshot_index;
+    out->snapshot_busy = g->taking || g->installing;
     return true;
 }
 

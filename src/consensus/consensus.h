@@ -26,6 +26,9 @@
  * Wire format of one message (little-endian):
  *   u8 version (1) | u8 type | u32 group | u64 sender generation | u64 sequence | u64 term |
  *   type-specific fields | for AppendEntries n entries of (u64 term, u8 type, u32 len, bytes)
+ * InstallSnapshot (type 5) carries after the term: u8 version | u64 last index | u64 last term |
+ *   u64 configuration index | u32 n servers, n x (u64 id, u8 role) | u32 len | the app's data
+ *   (at most STET_CONSENSUS_SNAPSHOT_MAX bytes: one message, no chunks).
  * A message that does not decode is dropped (counted), never trusted. The sequence numbers a
  * sender's messages to one peer (all groups); the receiver drops a message that is not newer
  * than the newest it took from that sender's generation, and any message of an older
@@ -57,10 +60,44 @@ struct stet_consensus_entry {
     size_t len;
 };
 
+/* Snapshots and log compaction.
+ *
+ * A group's snapshot is a record in the storage: the app's state as of `index` (its data, at
+ * most STET_CONSENSUS_SNAPSHOT_MAX bytes: keep it small, e.g. a reference to where the real
+ * state lives, as it travels in one InstallSnapshot message and a leader resends it), the term of
+ * that entry, and the committed configuration as of `index`. Entries up to the snapshot may be
+ * trimmed; a member that needs trimmed entries gets the snapshot instead.
+ *
+ *  - Taking one (stet_consensus_snapshot): the record is staged; once the sync that covers it
+ *    completed, libraft learns of it (RAFT_SNAPSHOT) and entries up to index - trailing are
+ *    trimmed (staged, durable with the next sync). A trim never becomes durable before the
+ *    record it relies on.
+ *  - Receiving one (a follower behind the leader's trimmed log, or one that lost its data): the
+ *    record is staged and every entry of the group dropped in the same sync; once durable,
+ *    app.install replaces the app's state, libraft learns of it (RAFT_PERSISTED_SNAPSHOT), and
+ *    apply continues at index + 1. Nothing is applied and no entry reported persisted while an
+ *    install is not durable.
+ *  - At start (stet_consensus_add_group): a stored snapshot is given to app.install (the app may
+ *    skip it when its own state is at or past index), and apply continues at index + 1.
+ */
+#define STET_CONSENSUS_SNAPSHOT_MAX ((size_t)8 << 20)
+
+struct stet_consensus_snapshot {
+    uint64_t index;      /* the last entry it covers */
+    uint64_t term;       /* that entry's term */
+    uint64_t conf_index; /* the index of the configuration it carries */
+    const uint8_t *conf; /* that configuration, as raft_configuration_encode writes it */
+    size_t conf_len;
+    const uint8_t *data; /* the app's state */
+    size_t len;
+};
+
 struct stet_consensus_storage {
     void *ctx;
-    /* A group's durable state at start: term, vote, and entries from index 1 in order
-     * (entry_cb returns non-zero to stop). 0, or a negative errno. */
+    /* A group's durable state at start: term, vote, and the entries that remain in index order
+     * (from the first one after the trim point: 1 when nothing was trimmed; entry_cb returns
+     * non-zero to stop). The snapshot, if any, is read with get_snapshot after load. 0, or a
+     * negative errno. */
     int (*load)(void *ctx, uint32_t group, uint64_t *term, uint64_t *vote,
                 int (*entry_cb)(void *arg, uint64_t index, const struct stet_consensus_entry *e), void *arg);
     /* Staged writes, durable only once a sync that started after them completes. */
@@ -74,6 +111,15 @@ struct stet_consensus_storage {
     /* One entry, staged or durable: 0 found (out->data valid until the next storage call), 1 not
      * found. */
     int (*get)(void *ctx, uint32_t group, uint64_t index, struct stet_consensus_entry *out);
+    /* Staged: the group's snapshot record becomes *snap (copied; replaces the stored one). */
+    int (*set_snapshot)(void *ctx, uint32_t group, const struct stet_consensus_snapshot *snap);
+    /* The group's snapshot record, staged or durable: 0 found (pointers valid until the next
+     * storage call), 1 none, or a negative errno. */
+    int (*get_snapshot)(void *ctx, uint32_t group, struct stet_consensus_snapshot *out);
+    /* Staged: drops the group's entries up to index (included). When index >= the last index,
+     * every entry goes and the log continues at index + 1 (the next truncate_append starts
+     * there). */
+    int (*trim)(void *ctx, uint32_t group, uint64_t index);
 };
 
 struct stet_consensus_network {
@@ -90,6 +136,11 @@ struct stet_consensus_app {
     void (*apply)(void *ctx, uint32_t group, uint64_t index, const struct stet_consensus_entry *e);
     /* The group's role or term changed; leader_node 0 when unknown. */
     void (*role)(void *ctx, uint32_t group, bool leader, uint64_t term, uint32_t leader_node);
+    /* The group's state becomes the snapshot's, as of index (data borrowed for the call): a
+     * received snapshot once it is durable, or the stored one at add_group (an app that keeps
+     * its state across restarts skips it when it has applied index already). apply continues
+     * at index + 1. Required once any member takes snapshots. */
+    void (*install)(void *ctx, uint32_t group, uint64_t index, const uint8_t *data, size_t len);
 };
 
 struct stet_consensus_config {
@@ -117,6 +168,16 @@ int stet_consensus_add_group(struct stet_consensus *c, uint32_t group, const uin
  * app.apply. */
 int stet_consensus_submit(struct stet_consensus *c, uint32_t group, const void *data, size_t len, uint64_t *index);
 
+/* The app's state of the group as of index (applied: index <= group_info's applied_index),
+ * data copied. Staged with the next flush; once durable, libraft learns of it and the log is
+ * trimmed up to index - trailing (trailing entries are kept so that a follower slightly behind
+ * gets entries rather than the snapshot). 0; -EBUSY while a snapshot is being taken or installed
+ * (try again later); -EINVAL for an index not applied or not above the last snapshot; -EMSGSIZE
+ * for data over STET_CONSENSUS_SNAPSHOT_MAX; -ENOENT for no such group. May be called from
+ * app.apply (it steps nothing), not from app.install. */
+int stet_consensus_snapshot(struct stet_consensus *c, uint32_t group, uint64_t index, const void *data, size_t len,
+                            unsigned trailing);
+
 /* A batch of messages from another node. Malformed ones are dropped (and the rest of a batch
  * whose framing is broken). */
 void stet_consensus_receive(struct stet_consensus *c, uint32_t from_node, const uint8_t *batch, size_t len);
@@ -129,6 +190,8 @@ struct stet_consensus_group_info {
     uint64_t term;
     uint32_t leader_node; /* 0: unknown */
     uint64_t commit_index, last_index, durable_index, applied_index;
+    uint64_t snapshot_index; /* the last snapshot libraft knows of (taken, installed or loaded) */
+    bool snapshot_busy;      /* one is being taken or installed (stet_consensus_snapshot: -EBUSY) */
 };
 /* false when the node has no such group. */
 bool stet_consensus_group_info(const struct stet_consensus *c, uint32_t group, struct stet_consensus_group_info *out);
@@ -137,6 +200,11 @@ struct stet_consensus_stats {
     uint64_t steps, messages_sent, messages_received, messages_dropped, messages_held, syncs, entries_persisted;
     uint64_t batches_sent; /* network sends: the messages of one event to one peer travel together */
     uint64_t appends_split; /* AppendEntries cut short at MAX_APPEND_BYTES (a follower far behind) */
+    uint64_t snapshots_taken;     /* stet_consensus_snapshot made durable and given to libraft */
+    uint64_t snapshots_installed; /* received from a leader, durable and installed */
+    uint64_t snapshots_sent;      /* InstallSnapshot messages sent */
+    uint64_t snapshots_unsent;    /* InstallSnapshot not sent: the stored snapshot is not the one
+                                     libraft asked for (a newer one is being staged; raft resends) */
 };
 void stet_consensus_stats(const struct stet_consensus *c, struct stet_consensus_stats *out);
 

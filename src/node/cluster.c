@@ -153,6 +153,13 @@ struct stet_node_cluster {
     /* requests */
     struct mreq *reqs;
     struct barrier_waiter *barriers;
+    /* Followers learn a new commit index only with the leader's next AppendEntries (libraft
+     * sends none when the commit index alone moves: a heartbeat later). A follower waiting for
+     * an entry it forwarded (a put, a read barrier) would wait up to a heartbeat; so once such an
+     * entry is applied here, the leader appends one empty command, whose AppendEntries carries
+     * the new commit index at once. */
+    uint64_t notify_index; /* an entry a follower waits for (0: none) */
+    bool notify_due;
     uint64_t next_rpc;
     /* provisioning */
     struct info infos[MAX_VOTERS * 2];
@@ -368,6 +375,7 @@ static void barrier_answer(struct stet_node_cluster *cl, struct barrier_waiter *
     if (w->local) {
         mreq_finish(cl, w->local, status, status == 0 ? w->index : 0);
     } else {
+        if (status == 0) cl->notify_due = cl->leader; /* the follower applies the barrier next */
         uint8_t idx[8];
         stet_store_u64be(idx, w->index);
         send_reply(cl, w->node, w->rpc, status, status == 0 ? idx : NULL, status == 0 ? 8 : 0);
@@ -467,6 +475,10 @@ static void cons_apply(void *ctx, uint32_t group, uint64_t index, const struct s
     if (group != MD_GROUP) return;
     cl->applied = index;
     stet_metadata_replicated_apply(cl->n->md, index, e->type, e->data, e->len);
+    if (cl->notify_index != 0 && index >= cl->notify_index) {
+        cl->notify_index = 0;
+        cl->notify_due = cl->leader;
+    }
     /* barriers at this index: answered if it is the one submitted in their term */
     for (struct barrier_waiter **pp = &cl->barriers; *pp;) {
         struct barrier_waiter *w = *pp;
@@ -641,6 +653,7 @@ static void on_forward(struct stet_node_cluster *cl, uint32_t from, const uint8_
         uint8_t idx[8];
         stet_store_u64be(idx, index);
         send_reply(cl, from, rpc, rc, rc == 0 ? idx : NULL, rc == 0 ? 8 : 0);
+        if (rc == 0 && index > cl->notify_index) cl->notify_index = index;
     } else if (op == OP_READ_INDEX) {
         barrier_add(cl, NULL, from, rpc);
     } else {
@@ -1167,6 +1180,11 @@ void stet_node_cluster_flush(struct stet_node *n) {
         if (rc == 0) cl->stats.barriers++;
     } else if (need) {
         barriers_fail_all(cl);
+    }
+    if (cl->notify_due) {
+        cl->notify_due = false;
+        uint64_t index = 0;
+        if (cl->leader && stet_consensus_submit(cl->cons, MD_GROUP, "", 0, &index) == 0) cl->stats.commit_notices++;
     }
     stet_consensus_flush(cl->cons);
 }

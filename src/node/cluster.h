@@ -17,6 +17,7 @@ struct stet_consensus;
 
 struct stet_node_cluster_stats {
     uint64_t forwarded, forwards_served, requests_failed, barriers, leader_changes, refusals, log_copies_served;
+    uint64_t commit_notices; /* empty commands appended so followers learn a commit at once */
 };
 
 struct stet_node_cluster_info {
