@@ -73,7 +73,8 @@ struct group {
     uint32_t leader_node;
     uint64_t next_timeout; /* raft_timeout() after the last step */
     /* snapshots */
-    uint64_t snapshot_index; /* libraft's last snapshot */
+    uint64_t snapshot_index; /* libraft's last snapshot (taken, loaded, or being installed) */
+    uint64_t snapshot_term;
     bool taking;             /* our snapshot record is staged */
     uint64_t take_gen;       /* the sync that makes it durable */
     uint64_t take_index, take_term;
@@ -628,6 +629,8 @@ static void install_begin(struct group *g, struct raft_update *u) {
     g->trunc_gen++;
     g->staged_last = meta->index;
     g->durable_index = 0; /* libraft's last_stored: nothing until the install is durable */
+    g->snapshot_index = meta->index; /* libraft's log now starts after it (anchor_append) */
+    g->snapshot_term = meta->term;
     c->staged = true;
 }
 
@@ -644,7 +647,6 @@ static void install_finish(struct group *g) {
     g->installing = false;
     g->applied = meta.index;
     g->durable_index = meta.index;
-    g->snapshot_index = meta.index;
     confs_clear(g);
     confs_push(g, snap.conf_index, snap.conf, snap.conf_len);
     rc = c->storage.get_snapshot(c->storage.ctx, g->id, &snap); /* confs_push allocated: read again */
@@ -674,6 +676,7 @@ static void take_finish(struct group *g) {
     ev.snapshot.metadata.configuration_index = g->take_conf_index;
     ev.snapshot.trailing = g->take_trailing;
     g->snapshot_index = g->take_index;
+    g->snapshot_term = g->take_term;
     step(g, &ev);
     if (g->take_index > g->take_trailing) {
         int rc = c->storage.trim(c->storage.ctx, g->id, g->take_index - g->take_trailing);
@@ -1012,6 +1015,7 @@ int stet_consensus_add_group(struct stet_consensus *c, uint32_t id, const uint32
     g->durable_index = g->staged_last; /* loaded (or the bootstrap entry, identical everywhere) */
     g->applied = 0;
     g->snapshot_index = have_snap ? meta.index : 0;
+    g->snapshot_term = have_snap ? meta.term : 0;
     if (c->n_groups == c->cap_groups) {
         c->cap_groups = c->cap_groups ? c->cap_groups * 2 : 8;
         c->groups = realloc(c->groups, c->cap_groups * sizeof(*c->groups));
@@ -1149,6 +1153,30 @@ void stet_consensus_receive(struct stet_consensus *c, uint32_t from_node, const 
     send_batches(c);
 }
 
+/* An AppendEntries anchored below our snapshot (prev_log_index < snapshot index): libraft no
+ * longer knows the term of prev (the log was trimmed, or replaced by an install) and would
+ * reject it with a last index below what we acknowledged before, which its leader asserts
+ * against (progressMaybeDecrement: a leader whose progress fell back to probing sends prev =
+ * match index). Everything up to our snapshot is committed, hence identical in the leader's
+ * log: the message is anchored at the snapshot instead, dropping the entries it covers. */
+static void anchor_append(struct group *g, struct raft_append_entries *a) {
+    if (g->snapshot_index == 0 || a->prev_log_index >= g->snapshot_index) return;
+    uint64_t skip = g->snapshot_index - a->prev_log_index; /* entries covered by the snapshot */
+    if (skip >= a->n_entries) {
+        if (a->n_entries) {
+            raft_free(a->entries[0].batch);
+            raft_free(a->entries);
+        }
+        a->entries = NULL;
+        a->n_entries = 0;
+    } else {
+        memmove(a->entries, a->entries + skip, (a->n_entries - skip) * sizeof(*a->entries));
+        a->n_entries -= (unsigned)skip;
+    }
+    a->prev_log_index = g->snapshot_index;
+    a->prev_log_term = g->snapshot_term;
+}
+
 static void receive_one(struct stet_consensus *c, uint32_t from_node, const uint8_t *msg, size_t len) {
     uint32_t id;
     uint64_t gen, seq;
@@ -1178,6 +1206,7 @@ static void receive_one(struct stet_consensus *c, uint32_t from_node, const uint
     snprintf(addr, sizeof(addr), "n%u", from_node);
     m.server_id = from_node;
     m.server_address = addr;
+    if (m.type == RAFT_APPEND_ENTRIES) anchor_append(g, &m.append_entries);
     struct raft_event ev = {.type = RAFT_RECEIVE};
     ev.receive.message = &m;
     step(g, &ev);

@@ -22,7 +22,16 @@
  * so a read after it sees every put answered anywhere before the sync began.
  *
  * The local copy is written without a sync: the log is the durable copy; at start the group
- * replays from index 1 and commands at or below the stored applied index are skipped.
+ * replays from index 1 (or from its snapshot) and commands at or below the stored applied index
+ * are skipped.
+ *
+ * Snapshots (the group's log is compacted behind them; a member that is behind or lost its
+ * data installs one): the whole local copy as of the applied index,
+ *   u8 version (1) | u32 count | count x (u16 key length | key | u32 value length | value)
+ * with keys without the 'M' prefix, in store order (strictly increasing), values as stored
+ * (u64 version, data). Installing one replaces the copy in one store batch. A put of ours whose
+ * entry the snapshot covers cannot be told apart from another's: it fails with -ETIMEDOUT
+ * (unknown outcome), like a put whose answer never came.
  */
 #include "metadata/replicated.h"
 
@@ -36,6 +45,7 @@
 
 #define MOD "metadata"
 #define CMD_VERSION 1
+#define SNAPSHOT_VERSION 1
 static const char APPLIED_KEY[] = {'M', 0, 'a', 'p', 'p', 'l', 'i', 'e', 'd'};
 
 struct rput {
@@ -69,6 +79,7 @@ struct rmd {
     bool timer_armed;
     uint64_t next_request;
     uint64_t applied;
+    uint64_t installed; /* the last snapshot installed: puts at or below it have unknown outcomes */
     struct rput *puts;   /* waiting for their command to be applied (or for the submit answer) */
     struct rsync *syncs; /* read barriers */
     struct stet_buf k, v, cmd;
@@ -172,8 +183,9 @@ static void put_submitted(void *arg, int status, uint64_t index) {
         put_finish(p, status, 0);
     } else if (!p->finished) {
         p->index = index;
-        /* the entry at that index was applied already, and it was not this put's */
-        if (md->applied >= index) put_finish(p, -ECANCELED, 0);
+        /* the entry at that index was applied already, and it was not this put's (or it came
+         * in a snapshot: then nobody knows) */
+        if (md->applied >= index) put_finish(p, index <= md->installed ? -ETIMEDOUT : -ECANCELED, 0);
     }
     sweep(md);
 }
@@ -364,4 +376,187 @@ uint64_t stet_metadata_replicated_applied(const struct stet_metadata *base) {
 
 void stet_metadata_replicated_stats(const struct stet_metadata *base, struct stet_metadata_replicated_stats *out) {
     *out = ((const struct rmd *)base)->stats;
+}
+
+/* ---- snapshots ------------------------------------------------------------------------------ */
+
+static const uint8_t RANGE_LO[] = {'M'};
+static const uint8_t RANGE_HI[] = {'N'};
+
+static bool is_applied_key(const uint8_t *k, size_t kl) {
+    return kl == sizeof(APPLIED_KEY) && memcmp(k, APPLIED_KEY, kl) == 0;
+}
+
+int stet_metadata_replicated_snapshot(struct stet_metadata *base, struct stet_buf *out, uint64_t *index) {
+    struct rmd *md = (struct rmd *)base;
+    stet_buf_reset(out);
+    stet_buf_append_byte(out, SNAPSHOT_VERSION);
+    size_t count_at = out->len;
+    stet_buf_append_u32be(out, 0);
+    struct stet_store_iter *it = stet_store_iter_create(md->store, RANGE_LO, sizeof(RANGE_LO), RANGE_HI, sizeof(RANGE_HI));
+    if (!it) return -ENOMEM;
+    uint32_t count = 0;
+    int rc = 0;
+    for (; stet_store_iter_valid(md->store, it); stet_store_iter_next(md->store, it)) {
+        size_t kl, vl;
+        const uint8_t *k = stet_store_iter_key(md->store, it, &kl);
+        const uint8_t *v = stet_store_iter_value(md->store, it, &vl);
+        if (is_applied_key(k, kl)) continue;
+        if (kl < 2 || kl - 1 > STET_METADATA_KEY_MAX || vl < 8 || vl > UINT32_MAX) {
+            stet_error(MOD, "the metadata copy holds a malformed key (%zu bytes) or value (%zu bytes)", kl, vl);
+            rc = -EIO;
+            break;
+        }
+        stet_buf_append_u16be(out, (uint16_t)(kl - 1));
+        stet_buf_append(out, k + 1, kl - 1);
+        stet_buf_append_u32be(out, (uint32_t)vl);
+        stet_buf_append(out, v, vl);
+        count++;
+    }
+    if (rc == 0) rc = stet_store_iter_error(md->store, it);
+    stet_store_iter_destroy(md->store, it);
+    if (rc != 0) return rc;
+    uint8_t c[4];
+    stet_store_u32be(c, count);
+    memcpy(out->data + count_at, c, 4);
+    *index = md->applied;
+    return 0;
+}
+
+struct snap_key {
+    const uint8_t *key; /* without the 'M' prefix */
+    size_t klen;
+    const uint8_t *val; /* u64 version, data */
+    size_t vlen;
+};
+
+/* Parses and checks a snapshot: keys strictly increasing, values with a version. */
+static int snapshot_parse(const uint8_t *data, size_t len, struct snap_key **out, uint32_t *n_out) {
+    *out = NULL;
+    *n_out = 0;
+    if (len < 5 || data[0] != SNAPSHOT_VERSION) return -EPROTO;
+    uint32_t n = stet_load_u32be(data + 1);
+    size_t off = 5;
+    if (n > (len - off) / (2 + 1 + 4 + 8)) return -EPROTO; /* each key takes at least that */
+    struct snap_key *keys = calloc(n ? n : 1, sizeof(*keys));
+    if (!keys) return -ENOMEM;
+    for (uint32_t i = 0; i < n; i++) {
+        if (len - off < 2) goto bad;
+        size_t kl = stet_load_u16be(data + off);
+        off += 2;
+        if (kl == 0 || kl > STET_METADATA_KEY_MAX || len - off < kl + 4) goto bad;
+        keys[i].key = data + off;
+        keys[i].klen = kl;
+        off += kl;
+        size_t vl = stet_load_u32be(data + off);
+        off += 4;
+        if (vl < 8 || len - off < vl) goto bad;
+        keys[i].val = data + off;
+        keys[i].vlen = vl;
+        off += vl;
+        if (i > 0 && stet_store_key_compare(keys[i - 1].key, keys[i - 1].klen, keys[i].key, keys[i].klen) >= 0) goto bad;
+        /* 'M' 0x00 "applied" is the marker, never a key */
+        if (keys[i].key[0] == 0) goto bad;
+    }
+    if (off != len) goto bad;
+    *out = keys;
+    *n_out = n;
+    return 0;
+bad:
+    free(keys);
+    return -EPROTO;
+}
+
+struct changed_key {
+    char name[STET_METADATA_KEY_MAX + 1];
+    uint64_t version;
+};
+
+int stet_metadata_replicated_install(struct stet_metadata *base, uint64_t index, const uint8_t *data, size_t len) {
+    struct rmd *md = (struct rmd *)base;
+    if (index <= md->applied) return 0; /* the copy has it already (a restart) */
+    struct snap_key *keys;
+    uint32_t n;
+    int rc = snapshot_parse(data, len, &keys, &n);
+    if (rc != 0) {
+        stet_error(MOD, "the metadata snapshot at index %llu is malformed; the copy stays at %llu",
+                   (unsigned long long)index, (unsigned long long)md->applied);
+        return rc;
+    }
+    /* which keys change: a merge of the old copy and the snapshot, both in key order */
+    struct changed_key *changed = NULL;
+    size_t n_changed = 0, cap_changed = 0;
+    struct stet_store_iter *it = stet_store_iter_create(md->store, RANGE_LO, sizeof(RANGE_LO), RANGE_HI, sizeof(RANGE_HI));
+    if (!it) {
+        free(keys);
+        return -ENOMEM;
+    }
+    uint32_t i = 0;
+    for (;;) {
+        const uint8_t *ok = NULL, *ov = NULL;
+        size_t okl = 0, ovl = 0;
+        while (stet_store_iter_valid(md->store, it)) {
+            ok = stet_store_iter_key(md->store, it, &okl);
+            ov = stet_store_iter_value(md->store, it, &ovl);
+            if (!is_applied_key(ok, okl)) break;
+            stet_store_iter_next(md->store, it);
+            ok = NULL;
+        }
+        if (!ok && i == n) break;
+        /* cmp < 0: an old key the snapshot lacks; > 0: a new key; 0: both */
+        int cmp = !ok ? 1 : i == n ? -1 : stet_store_key_compare(ok + 1, okl - 1, keys[i].key, keys[i].klen);
+        uint64_t oldv = ok && ovl >= 8 ? stet_load_u64be(ov) : 0;
+        uint64_t newv = cmp >= 0 ? stet_load_u64be(keys[i].val) : 0;
+        if (cmp == 0 ? oldv != newv : true) {
+            if (n_changed == cap_changed) {
+                cap_changed = cap_changed ? cap_changed * 2 : 16;
+                changed = realloc(changed, cap_changed * sizeof(*changed));
+                STET_ASSERT(changed != NULL);
+            }
+            struct changed_key *ck = &changed[n_changed++];
+            const uint8_t *name = cmp < 0 ? ok + 1 : keys[i].key;
+            size_t nl = cmp < 0 ? okl - 1 : keys[i].klen;
+            if (nl > STET_METADATA_KEY_MAX) nl = STET_METADATA_KEY_MAX;
+            memcpy(ck->name, name, nl);
+            ck->name[nl] = '\0';
+            ck->version = newv;
+        }
+        if (cmp <= 0) stet_store_iter_next(md->store, it);
+        if (cmp >= 0) i++;
+    }
+    rc = stet_store_iter_error(md->store, it);
+    stet_store_iter_destroy(md->store, it);
+    if (rc == 0) {
+        struct stet_store_batch b;
+        stet_store_batch_init(&b);
+        stet_store_batch_delete_range(&b, RANGE_LO, sizeof(RANGE_LO), RANGE_HI, sizeof(RANGE_HI));
+        for (uint32_t k = 0; k < n; k++) {
+            stet_buf_reset(&md->k);
+            stet_buf_append_byte(&md->k, 'M');
+            stet_buf_append(&md->k, keys[k].key, keys[k].klen);
+            stet_store_batch_put(&b, md->k.data, md->k.len, keys[k].val, keys[k].vlen);
+        }
+        uint8_t a[8];
+        stet_store_u64be(a, index);
+        stet_store_batch_put(&b, APPLIED_KEY, sizeof(APPLIED_KEY), a, sizeof(a));
+        rc = stet_store_write(md->store, &b, 0 /* the snapshot record is the durable copy */);
+        stet_store_batch_free(&b);
+    }
+    free(keys);
+    if (rc != 0) {
+        free(changed);
+        stet_error(MOD, "cannot write the metadata snapshot at index %llu (%d)", (unsigned long long)index, rc);
+        return rc;
+    }
+    stet_info(MOD, "installed a metadata snapshot at index %llu (was at %llu, %zu keys changed)",
+              (unsigned long long)index, (unsigned long long)md->applied, n_changed);
+    md->applied = index;
+    md->installed = index;
+    /* puts whose entry the snapshot covers: ours or not, nobody can tell */
+    for (struct rput *p = md->puts; p; p = p->next)
+        if (!p->finished && p->index != 0 && p->index <= index) put_finish(p, -ETIMEDOUT, 0);
+    after_apply(md, index);
+    for (size_t k = 0; k < n_changed && md->ports.changed; k++) md->ports.changed(md->ports.ctx, changed[k].name, changed[k].version);
+    free(changed);
+    return 0;
 }

@@ -38,6 +38,17 @@ void stet_metadata_replicated_apply(struct stet_metadata *md, uint64_t index, ui
                                     size_t len);
 uint64_t stet_metadata_replicated_applied(const struct stet_metadata *md);
 
+/* Snapshots (the consensus group's snapshot data; format in replicated.c). */
+/* Serializes the whole local copy as of its applied index (*index) into out (replacing its
+ * contents). 0, or a negative errno (a store read failed). */
+int stet_metadata_replicated_snapshot(struct stet_metadata *md, struct stet_buf *out, uint64_t *index);
+/* The consensus app's install for the metadata group: when index is above the applied index,
+ * the local copy becomes the snapshot's (one store batch), pending puts whose entry it covers
+ * fail with -ETIMEDOUT (outcome unknown: the caller re-reads), read barriers it covers
+ * complete, and ports.changed runs for every key whose version changed. 0 (also when skipped:
+ * index <= applied), -EPROTO for malformed data (nothing changed), or another negative errno. */
+int stet_metadata_replicated_install(struct stet_metadata *md, uint64_t index, const uint8_t *data, size_t len);
+
 struct stet_metadata_replicated_stats {
     uint64_t puts, puts_failed, puts_timed_out, puts_cancelled, syncs;
 };

@@ -395,7 +395,7 @@ static void respond_node_health(struct stet_node *n, struct stet_http_request *r
     const struct stet_config *c = n->cfg;
     struct stet_node_cluster_info ci;
     stet_node_cluster_info(n, &ci);
-    bool ready = !ci.clustered || ci.have_group;
+    bool ready = !ci.clustered || (ci.have_group && ci.registered);
     struct stet_buf b = STET_BUF_INIT;
     struct stet_json_writer w;
     stet_json_writer_init(&w, &b);

@@ -27,7 +27,6 @@ after(() => cluster.close());
 
 const SERVICES = ["Bin", "Failer", "Flaky", "Greeter", "Runner", "Sleeper", "Slow"];
 const ROLES = ["admin", "http-ingress", "log-server", "metadata-server", "worker"];
-const STET_ONLY = "Stet-only: restate-server has no GET /cluster (404)";
 
 let registered; // the deployment registered through node 2 (test 2)
 const generations = new Map(); // k -> generation seen in /cluster before the full restart
@@ -68,7 +67,7 @@ cluster.test("provisioning with the compose settings: health and identification 
     assert.deepEqual([...ch.json.metadata_cluster_health.members].sort(), [1, 2, 3]);
   }
 
-  if (IS_RESTATE) return; // STET_ONLY below
+  if (IS_RESTATE) return; // Stet-only below: restate-server has no GET /cluster (404)
   for (const k of cluster.ks) {
     const v = await cluster.clusterView(k);
     assert.equal(v.cluster_name, "restate-cluster");
@@ -163,7 +162,7 @@ cluster.test("every node restarted on its data (SIGTERM all, start all): registr
     );
     assert.equal(c.json, `Hello again${k}`);
   }
-  if (IS_RESTATE) return; // STET_ONLY: generations in /cluster
+  if (IS_RESTATE) return; // Stet-only: generations in /cluster (restate-server has no GET /cluster)
   for (const k of cluster.ks) {
     const v = await cluster.clusterView(k);
     for (const j of cluster.ks) {

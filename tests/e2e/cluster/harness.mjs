@@ -337,8 +337,13 @@ export class Cluster {
     return this;
   }
 
-  /** init() + every node started (all spawned at once; nodes 2..N wait for node 1 to provision) + waitQuorum(). */
-  async start() {
+  /**
+   * start(k[, env]): starts node k (see Node.start) and waits for its admin /health.
+   * start(): init() + every node started (all spawned at once; nodes 2..N wait for node 1 to
+   * provision) + waitQuorum().
+   */
+  async start(k, env) {
+    if (k !== undefined) return this.node(k).start(env);
     try {
       await this.init();
       await this.startAll();
@@ -364,10 +369,6 @@ export class Cluster {
 
   running() {
     return this.nodes.filter((n) => n.running && !n.paused).map((n) => n.k);
-  }
-
-  start1(k, env) {
-    return this.node(k).start(env);
   }
 
   /** Starts the given nodes (default: all not running) concurrently. */
@@ -469,8 +470,18 @@ export class Cluster {
               const d = await this.admin(k, "GET", "/deployments", undefined, { timeout: 3000 });
               return d.status === 200;
             }
+            // Stet: quorum, this node registered (node-port /health "Alive" with its N<k>:<gen>),
+            // and its /cluster lists every node of `ks` alive under its name (their
+            // registrations reached this node's copy of the nodes configuration).
             const v = await this.clusterView(k, { timeout: 3000 });
-            return v.metadata?.quorum === true && v.metadata?.leader != null;
+            if (v.metadata?.quorum !== true || v.metadata?.leader == null) return false;
+            const h = await this.nodePort(k, "/health", { timeout: 3000 });
+            if (h.json?.status !== "Alive") return false;
+            for (const j of ks) {
+              const n = (v.nodes || []).find((x) => x.id === `N${j}`);
+              if (!n || n.status !== "alive" || !n.name) return false;
+            }
+            return true;
           },
           { timeout, interval: 200, what: `node ${k}: metadata quorum` },
         ),
