@@ -69,6 +69,7 @@
 #include "consensus/consensus.h"
 #include "consensus/store.h"
 #include "json/json.h"
+#include "metadata/remote.h"
 #include "metadata/replicated.h"
 #include "nodeport/frame.h"
 #include "nodeport/peers.h"
@@ -87,6 +88,8 @@
 #define NO_LEADER_COPY_MS 1000 /* without a reachable leader, copy a member's log after this */
 
 enum {
+    OP_MD_PUT = STET_NP_OP_MD_PUT,
+    OP_MD_READ = STET_NP_OP_MD_READ,
     OP_SUBMIT = STET_NP_OP_SUBMIT,
     OP_READ_INDEX = STET_NP_OP_READ_INDEX,
     OP_INFO = STET_NP_OP_INFO,
@@ -105,6 +108,21 @@ struct mreq {
     uint32_t rpc_node;
     uint64_t rpc_deadline;
     stet_metadata_replicated_done done;
+    void *arg;
+};
+
+/* A metadata client's request (a node without the metadata-server role): sent to one alive
+ * member at a time; READs move on to the next member on -EAGAIN or silence, PUTs only on
+ * -EAGAIN (a silent member may have taken the put: its outcome is unknown). */
+struct creq {
+    struct creq *next;
+    uint8_t op;
+    struct stet_buf body;
+    uint64_t deadline;
+    uint64_t rpc; /* 0: not in flight */
+    uint32_t node;
+    uint64_t rpc_deadline;
+    stet_metadata_remote_done done;
     void *arg;
 };
 
@@ -153,6 +171,10 @@ struct stet_node_cluster {
     /* requests */
     struct mreq *reqs;
     struct barrier_waiter *barriers;
+    bool client;          /* no metadata-server role: n->md is the metadata client */
+    struct creq *creqs;   /* the client's requests */
+    uint32_t last_member; /* the member that answered last */
+    uint64_t last_refresh_ms;
     /* Followers learn a new commit index only with the leader's next AppendEntries (libraft
      * sends none when the commit index alone moves: a heartbeat later). A follower waiting for
      * an entry it forwarded (a put, a read barrier) would wait up to a heartbeat; so once such an
@@ -452,7 +474,11 @@ static void mreq_new(struct stet_node_cluster *cl, bool read, const void *data, 
     stet_env_timer_start(cl->env, cl->route_timer, 0);
 }
 
-static void route_cb(void *arg) { mreqs_route_all(arg); }
+static void creqs_route_all(struct stet_node_cluster *cl);
+static void route_cb(void *arg) {
+    mreqs_route_all(arg);
+    creqs_route_all(arg);
+}
 
 static void md_submit(void *ctx, const void *data, size_t len, stet_metadata_replicated_done done, void *arg) {
     mreq_new(ctx, false, data, len, done, arg);
@@ -460,6 +486,172 @@ static void md_submit(void *ctx, const void *data, size_t len, stet_metadata_rep
 
 static void md_read_index(void *ctx, stet_metadata_replicated_done done, void *arg) {
     mreq_new(ctx, true, NULL, 0, done, arg);
+}
+
+/* ---- the metadata client (no metadata-server role) ----------------------------------------------- */
+
+static void creq_finish(struct stet_node_cluster *cl, struct creq *r, int status, const uint8_t *body, size_t len) {
+    for (struct creq **pp = &cl->creqs; *pp; pp = &(*pp)->next) {
+        if (*pp == r) {
+            *pp = r->next;
+            break;
+        }
+    }
+    if (status != 0) cl->stats.requests_failed++;
+    r->done(r->arg, status, body, len);
+    stet_buf_free(&r->body);
+    free(r);
+}
+
+/* An alive member to ask: the last one that answered, else the first alive metadata address. */
+static uint32_t pick_member(struct stet_node_cluster *cl, uint32_t avoid) {
+    if (cl->last_member && cl->last_member != avoid && stet_np_peers_alive(cl->peers, cl->last_member))
+        return cl->last_member;
+    struct stet_np_link_info links[MAX_VOTERS * 2];
+    size_t nl = stet_np_peers_links(cl->peers, links, sizeof(links) / sizeof(links[0]));
+    for (size_t i = 0; i < nl; i++)
+        if (links[i].node && links[i].node != avoid && !links[i].self && stet_np_peers_alive(cl->peers, links[i].node))
+            return links[i].node;
+    return 0;
+}
+
+static void creq_route(struct stet_node_cluster *cl, struct creq *r) {
+    uint64_t now = mono(cl);
+    if (r->rpc != 0) {
+        if (now < r->rpc_deadline) return;
+        if (r->op == OP_MD_PUT) { /* silence after a put: it may have happened */
+            creq_finish(cl, r, -ETIMEDOUT, NULL, 0);
+            return;
+        }
+        r->rpc = 0; /* a read: ask another member */
+    }
+    if (now >= r->deadline) {
+        creq_finish(cl, r, -EAGAIN, NULL, 0);
+        return;
+    }
+    uint32_t m = pick_member(cl, r->node);
+    if (m == 0) m = pick_member(cl, 0);
+    if (m == 0) {
+        creq_finish(cl, r, -EAGAIN, NULL, 0); /* no metadata server reachable */
+        return;
+    }
+    r->node = m;
+    r->rpc = ++cl->next_rpc;
+    r->rpc_deadline = now + (r->op == OP_MD_PUT ? 2 * SUBMIT_WAIT_MS : RPC_TIMEOUT_MS);
+    cl->stats.forwarded++;
+    send_forward(cl, m, r->rpc, r->op, r->body.data, r->body.len);
+}
+
+static void creqs_route_all(struct stet_node_cluster *cl) {
+    for (struct creq *r = cl->creqs, *next; r; r = next) {
+        next = r->next;
+        creq_route(cl, r);
+    }
+}
+
+static void client_request(void *ctx, uint8_t op, const void *body, size_t len, stet_metadata_remote_done done,
+                           void *arg) {
+    struct stet_node_cluster *cl = ctx;
+    struct creq *r = calloc(1, sizeof(*r));
+    STET_ASSERT(r != NULL);
+    r->op = op == STET_MD_REMOTE_PUT ? OP_MD_PUT : OP_MD_READ;
+    stet_buf_init(&r->body);
+    if (len) stet_buf_append(&r->body, body, len);
+    r->deadline = mono(cl) + SUBMIT_WAIT_MS;
+    r->done = done;
+    r->arg = arg;
+    r->next = cl->creqs;
+    cl->creqs = r;
+    if (cl->route_timer) stet_env_timer_start(cl->env, cl->route_timer, 0); /* never inline */
+}
+
+/* The answer to a client's request, by rpc id: true when it was one. */
+static bool creq_reply(struct stet_node_cluster *cl, uint32_t from, uint64_t rpc, int32_t status, const uint8_t *body,
+                       size_t len) {
+    for (struct creq *r = cl->creqs; r; r = r->next) {
+        if (r->rpc != rpc || r->node != from) continue;
+        r->rpc = 0;
+        if (status == -EAGAIN) return true; /* that member has no leader: the next tick tries another */
+        cl->last_member = from;
+        creq_finish(cl, r, status, body, len);
+        return true;
+    }
+    return false;
+}
+
+/* Serving a client: a put through this member's metadata store, answered with its outcome. */
+struct served {
+    struct stet_node_cluster *cl;
+    uint32_t node;
+    uint64_t rpc;
+};
+
+static void served_put_cb(void *arg, int status, uint64_t version) {
+    struct served *sv = arg;
+    uint8_t v[8];
+    stet_store_u64be(v, version);
+    send_reply(sv->cl, sv->node, sv->rpc, status, v, sizeof(v));
+    free(sv);
+}
+
+/* Every key of the local copy ('M' + name -> u64 BE version + value; 'M' 0x00... are the
+ * store's own markers): the layout src/metadata/replicated.c documents. */
+static void served_read_cb(void *arg, int status) {
+    struct served *sv = arg;
+    struct stet_node_cluster *cl = sv->cl;
+    if (status != 0) {
+        send_reply(cl, sv->node, sv->rpc, status, NULL, 0);
+        free(sv);
+        return;
+    }
+    struct stet_buf b = STET_BUF_INIT;
+    stet_buf_append_u32be(&b, 0);
+    uint32_t count = 0;
+    static const uint8_t lo[] = {'M', 1}, hi[] = {'N'};
+    struct stet_store *st = cl->n->store;
+    struct stet_store_iter *it = stet_store_iter_create(st, lo, sizeof(lo), hi, sizeof(hi));
+    char key[STET_METADATA_KEY_MAX + 1];
+    for (; it && stet_store_iter_valid(st, it); stet_store_iter_next(st, it)) {
+        size_t kl = 0, vl = 0;
+        const uint8_t *k = stet_store_iter_key(st, it, &kl);
+        const uint8_t *v = stet_store_iter_value(st, it, &vl);
+        if (kl < 2 || kl - 1 > STET_METADATA_KEY_MAX || vl < 8) continue;
+        memcpy(key, k + 1, kl - 1);
+        key[kl - 1] = '\0';
+        if (strlen(key) != kl - 1) continue;
+        stet_metadata_remote_read_append(&b, key, stet_load_u64be(v), v + 8, vl - 8);
+        count++;
+    }
+    if (it) stet_store_iter_destroy(st, it);
+    stet_store_u32be(b.data, count);
+    send_reply(cl, sv->node, sv->rpc, 0, b.data, b.len);
+    stet_buf_free(&b);
+    free(sv);
+}
+
+static void serve_client(struct stet_node_cluster *cl, uint32_t from, uint64_t rpc, uint8_t op, const uint8_t *body,
+                         size_t blen) {
+    if (!cl->have_group) {
+        send_reply(cl, from, rpc, -EAGAIN, NULL, 0);
+        return;
+    }
+    struct served *sv = calloc(1, sizeof(*sv));
+    STET_ASSERT(sv != NULL);
+    *sv = (struct served){cl, from, rpc};
+    if (op == OP_MD_READ) {
+        stet_metadata_sync(cl->n->md, served_read_cb, sv);
+        return;
+    }
+    char key[STET_METADATA_KEY_MAX + 1];
+    uint64_t expected = 0;
+    const uint8_t *value = NULL;
+    size_t vlen = 0;
+    if (stet_metadata_remote_put_decode(body, blen, key, &expected, &value, &vlen) != 0) {
+        send_reply(cl, from, rpc, -EPROTO, NULL, 0);
+        free(sv);
+        return;
+    }
+    stet_metadata_put(cl->n->md, key, value, vlen, expected, served_put_cb, sv);
 }
 
 /* ---- consensus ports ----------------------------------------------------------------------- */
@@ -557,6 +749,7 @@ static void on_reply(struct stet_node_cluster *cl, uint32_t from, const uint8_t 
     int32_t status = rep.status;
     const uint8_t *body = rep.body;
     size_t blen = rep.len;
+    if (creq_reply(cl, from, rpc, status, body, blen)) return;
     for (unsigned i = 0; i < cl->n_infos; i++) {
         struct info *in = &cl->infos[i];
         if (in->rpc != rpc || in->node != from) continue;
@@ -603,6 +796,10 @@ static void on_forward(struct stet_node_cluster *cl, uint32_t from, const uint8_
     const uint8_t *body = fw.body;
     size_t blen = fw.len;
     cl->stats.forwards_served++;
+    if (op == OP_MD_PUT || op == OP_MD_READ) {
+        serve_client(cl, from, rpc, op, body, blen);
+        return;
+    }
     if (op == OP_INFO) {
         struct stet_consensus_group_info ci = {0};
         if (cl->have_group) stet_consensus_group_info(cl->cons, MD_GROUP, &ci);
@@ -923,7 +1120,7 @@ static void provision_tables(struct stet_node_cluster *cl) {
 static void nodes_config_step(struct stet_node_cluster *cl) {
     struct stet_node *n = cl->n;
     const struct stet_config *c = n->cfg;
-    if (cl->provisioning || cl->registering || cl->leader_node == 0) return;
+    if (cl->provisioning || cl->registering || (!cl->client && cl->leader_node == 0)) return;
     struct stet_buf v = STET_BUF_INIT;
     uint64_t version = 0;
     int rc = stet_metadata_get(n->md, NODES_CONFIG_KEY, &version, &v);
@@ -1038,7 +1235,14 @@ out:
 static void tick(void *arg) {
     struct stet_node_cluster *cl = arg;
     uint64_t now = mono(cl);
-    if (!cl->have_group) {
+    if (cl->client) {
+        if (now - cl->last_refresh_ms >= 1000) { /* follow changes without being asked */
+            cl->last_refresh_ms = now;
+            stet_metadata_remote_refresh(cl->n->md);
+        }
+        nodes_config_step(cl);
+        creqs_route_all(cl);
+    } else if (!cl->have_group) {
         discover(cl);
     } else {
         nodes_config_step(cl);
@@ -1081,6 +1285,10 @@ int stet_node_cluster_create(struct stet_node *n, char *err, size_t errlen) {
     int rc;
     if (c->force_node_id) {
         n->node_id = c->force_node_id;
+    } else if (!(c->roles & STET_ROLE_METADATA_SERVER)) {
+        snprintf(err, errlen,
+                 "a node without the metadata-server role needs force-node-id (RESTATE_FORCE_NODE_ID) in a cluster");
+        return -EINVAL;
     } else {
         n->node_id = own_slot_id(c);
         if (n->node_id == 0) {
@@ -1124,6 +1332,15 @@ int stet_node_cluster_create(struct stet_node *n, char *err, size_t errlen) {
     if (rc != 0) {
         snprintf(err, errlen, "cannot start the consensus module: %s", strerror(-rc));
         return rc;
+    }
+    if (!(c->roles & STET_ROLE_METADATA_SERVER)) {
+        /* a metadata client: no copy, no raft group; requests go to the members */
+        cl->client = true;
+        struct stet_metadata_remote_ports rp = {.ctx = cl, .request = client_request, .changed = md_changed};
+        rc = stet_metadata_create_remote(&rp, &n->md);
+        if (rc != 0) goto nomem;
+        stet_env_timer_start(n->env, cl->timer, 0);
+        return 0;
     }
     uint64_t origin = stet_env_random(n->env) | 1;
     struct stet_metadata_replicated_ports mp = {
@@ -1216,6 +1433,7 @@ static void fail_requests(struct stet_node_cluster *cl) {
         free(w);
     }
     while (cl->reqs) mreq_finish(cl, cl->reqs, -ESHUTDOWN, 0);
+    while (cl->creqs) creq_finish(cl, cl->creqs, -ESHUTDOWN, NULL, 0);
 }
 
 void stet_node_cluster_stop(struct stet_node *n) {
@@ -1276,7 +1494,8 @@ void stet_node_cluster_info(struct stet_node *n, struct stet_node_cluster_info *
     out->leader = cl->leader;
     out->leader_node = cl->leader_node;
     out->term = cl->term;
-    out->quorum = cl->have_group && quorum_alive(cl) && cl->leader_node != 0;
+    out->quorum = cl->client ? cl->peers && pick_member(cl, 0) != 0 : cl->have_group && quorum_alive(cl) && cl->leader_node != 0;
+    out->client = cl->client;
     out->n_voters = cl->n_voters;
     memcpy(out->voters, cl->voters, cl->n_voters * sizeof(*cl->voters));
     out->fingerprint = cl->fingerprint;

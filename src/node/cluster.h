@@ -23,6 +23,7 @@ struct stet_node_cluster_stats {
 struct stet_node_cluster_info {
     bool clustered, have_group, leader, quorum;
     bool registered; /* in the nodes configuration with this start's generation */
+    bool client;     /* no metadata-server role: a metadata client */
     uint32_t leader_node;
     uint64_t term, commit_index, applied_index, last_index;
     uint32_t voters[16];

@@ -342,7 +342,7 @@ static void respond_cluster(struct stet_node *n, struct stet_http_request *req) 
         v.n_metadata_members = ci.n_voters;
         v.metadata_leader = ci.leader_node;
         v.metadata_quorum = ci.quorum;
-        v.metadata_status = ci.have_group ? "member" : "joining";
+        v.metadata_status = ci.client ? "client" : ci.have_group ? "member" : "joining";
         v.metadata_term = ci.term;
         v.metadata_commit_index = ci.commit_index;
         v.metadata_applied_index = ci.applied_index;
@@ -395,7 +395,7 @@ static void respond_node_health(struct stet_node *n, struct stet_http_request *r
     const struct stet_config *c = n->cfg;
     struct stet_node_cluster_info ci;
     stet_node_cluster_info(n, &ci);
-    bool ready = !ci.clustered || (ci.have_group && ci.registered);
+    bool ready = !ci.clustered || ((ci.have_group || ci.client) && ci.registered);
     struct stet_buf b = STET_BUF_INIT;
     struct stet_json_writer w;
     stet_json_writer_init(&w, &b);

@@ -11,6 +11,8 @@
  *   INFO        request: empty;               reply: group info (below)
  *   LOG_COPY    request: empty;               reply: u64 term | u32 n | n x (u64 term, u8 type,
  *                                                    u32 len, bytes): the sender's whole log
+ *   MD_PUT, MD_READ: a metadata client's requests to any member (codec in src/metadata/remote.h);
+ *               the answer is the body of the reply.
  *   group info: u8 has_group | u64 fingerprint | u8 n | n x u32 voters | u32 leader | u64 last index
  */
 #ifndef STET_NODEPORT_RPC_H
@@ -22,7 +24,14 @@
 
 #include "common/buf.h"
 
-enum stet_np_op { STET_NP_OP_SUBMIT = 1, STET_NP_OP_READ_INDEX = 2, STET_NP_OP_INFO = 3, STET_NP_OP_LOG_COPY = 4 };
+enum stet_np_op {
+    STET_NP_OP_SUBMIT = 1,
+    STET_NP_OP_READ_INDEX = 2,
+    STET_NP_OP_INFO = 3,
+    STET_NP_OP_LOG_COPY = 4,
+    STET_NP_OP_MD_PUT = 5,  /* a metadata client's put (body: src/metadata/remote.h) */
+    STET_NP_OP_MD_READ = 6, /* a metadata client's read of every key, after a read barrier */
+};
 
 #define STET_NP_MAX_VOTERS 16
 
