@@ -1,12 +1,19 @@
 /* Fuzz target: FORWARD / REPLY payloads another node sends (src/nodeport/rpc.c): the envelope,
- * the group info and the log copy. Must not crash or leak; what decodes re-encodes to the same
+ * the group info, the log copy, and a metadata client's put and read answer. Must not crash or leak; what decodes re-encodes to the same
  * bytes. */
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "common/assert.h"
+#include "metadata/remote.h"
 #include "nodeport/rpc.h"
+
+static void count_key(void *arg, const char *key, uint64_t version, const uint8_t *value, size_t vlen) {
+    size_t *n = arg;
+    STET_ASSERT(key[0] != 0 && version > 0 && (vlen == 0 || value != NULL));
+    (*n)++;
+}
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
@@ -37,5 +44,19 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         stet_buf_free(&b);
         free(es);
     }
+    /* a metadata client's put and a member's read answer (src/metadata/remote.c) */
+    char key[STET_METADATA_KEY_MAX + 1];
+    uint64_t expected = 0;
+    const uint8_t *value = NULL;
+    size_t vlen = 0;
+    if (stet_metadata_remote_put_decode(data, size, key, &expected, &value, &vlen) == 0) {
+        struct stet_buf b = STET_BUF_INIT;
+        stet_metadata_remote_put_encode(&b, key, value, vlen, expected);
+        STET_ASSERT(b.len == size && memcmp(b.data, data, size) == 0);
+        stet_buf_free(&b);
+    }
+    size_t keys = 0;
+    rc = stet_metadata_remote_read_decode(data, size, count_key, &keys);
+    STET_ASSERT(rc == 0 || rc == -EPROTO);
     return 0;
 }
