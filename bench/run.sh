@@ -14,12 +14,16 @@
 #      status, executed/unique/duplicates/lost, drain time, peak server RSS, and the targets
 #      Stet peak RSS <= 128 MB and every accepted send executed exactly once), builds only stet,
 #      and writes bench/RESULTS-flood.md (bench/RESULTS.md is left alone).
+#   With --failover, step 4 runs only bench/failover.mjs instead (metadata-leader SIGKILL and
+#      SIGSTOP in a 3-node cluster, per server; its options, e.g. --rounds N, are passed on),
+#      builds only stet, and writes bench/RESULTS-failover.md.
 #
 # Usage: bench/run.sh [--build-dir DIR] [--skip-build] [run.mjs options...]
 #   e.g. bench/run.sh --quick
 #        bench/run.sh --servers stet --workloads noop,run3 --duration 5
 #        bench/run.sh --flood                   # Stet and restate-server, ~2 min + drains
 #        bench/run.sh --flood --servers stet --flood-duration 30
+#        bench/run.sh --failover --rounds 10      # Stet and restate-server, ~2 + ~5 min
 # `bench/run.sh --help` lists run.mjs's options. The whole command is bounded by
 # BENCH_TIMEOUT seconds (default 3600).
 set -euo pipefail
@@ -31,16 +35,18 @@ for a in "$@"; do command_line+=" $(printf '%q' "$a")"; done
 build_dir=build
 skip_build=0
 flood=0
+failover=0
 args=()
 while [ $# -gt 0 ]; do
   case "$1" in
     --flood) flood=1; args+=("$1"); shift ;;
+    --failover) failover=1; shift ;;
     --build-dir)
       [ $# -ge 2 ] || { echo "bench/run.sh: --build-dir needs a directory" >&2; exit 2; }
       build_dir=$2; shift 2 ;;
     --skip-build) skip_build=1; shift ;;
     -h|--help)
-      sed -n '2,24p' "$root/bench/run.sh" | sed 's/^# \{0,1\}//'
+      sed -n '2,28p' "$root/bench/run.sh" | sed 's/^# \{0,1\}//'
       echo
       exec node bench/run.mjs --help ;;
     *) args+=("$1"); shift ;;
@@ -91,10 +97,15 @@ if [ "$skip_build" -eq 0 ]; then
   cmake -S . -B "$build_dir" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DSTET_SANITIZE=OFF -DSTET_BUILD_TESTS=ON >/dev/null
   targets=(stet bench_protocol bench_log bench_store)
   [ "$flood" -eq 0 ] || targets=(stet)
+  [ "$failover" -eq 0 ] || targets=(stet)
   cmake --build "$build_dir" -j"$(nproc)" --target "${targets[@]}" >/dev/null
 fi
 
 # 4. Run
 export BENCH_COMMAND="$command_line"
+if [ "$failover" -eq 1 ]; then
+  exec timeout --signal=TERM --kill-after=30 "${BENCH_TIMEOUT:-3600}" \
+    node bench/failover.mjs --stet-bin "$build_dir/stet" ${args[@]+"${args[@]}"}
+fi
 exec timeout --signal=TERM --kill-after=30 "${BENCH_TIMEOUT:-3600}" \
   node bench/run.mjs --stet-bin "$build_dir/stet" --micro-dir "$build_dir" ${args[@]+"${args[@]}"}

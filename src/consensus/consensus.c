@@ -249,13 +249,18 @@ static int encode_message(struct stet_consensus *c, uint32_t group, const struct
     }
     case RAFT_INSTALL_SNAPSHOT: {
         /* libraft names the snapshot (index, term, configuration index); the configuration and
-         * the data come from the stored record, which must be that snapshot: while a newer one
-         * is staged (taken, not yet given to libraft) the message is not sent, and the
-         * follower's next heartbeat rejection makes the leader send it again */
+         * the data come from the stored record. That may be a newer snapshot than the one
+         * libraft knows (taken, its sync not completed yet): it is committed state too, so it
+         * is sent instead (the follower acknowledges its index, at or above the one libraft
+         * expects, which completes the leader's snapshot progress). Sending the older one is
+         * impossible (the record is gone) and dropping the message would stall that follower:
+         * libraft anchors its heartbeats at its newest snapshot but only gives up on a sent one
+         * when a rejection names the index it sent, else after install_snapshot_timeout_ms. */
         const struct raft_install_snapshot *is = &m->install_snapshot;
         struct stet_consensus_snapshot snap;
         int rc = c->storage.get_snapshot(c->storage.ctx, group, &snap);
-        if (rc != 0 || snap.index != is->last_index || snap.term != is->last_term || snap.len > STET_CONSENSUS_SNAPSHOT_MAX) {
+        if (rc != 0 || snap.index < is->last_index || (snap.index == is->last_index && snap.term != is->last_term) ||
+            snap.len > STET_CONSENSUS_SNAPSHOT_MAX) {
             c->stats.snapshots_unsent++;
             return -ESTALE;
         }
@@ -867,6 +872,7 @@ int stet_consensus_create(const struct stet_env *env, const struct stet_consensu
     if (!c->cfg.election_timeout_ms) c->cfg.election_timeout_ms = 300;
     if (!c->cfg.heartbeat_timeout_ms) c->cfg.heartbeat_timeout_ms = c->cfg.election_timeout_ms / 6;
     if (!c->cfg.max_inflight_entries) c->cfg.max_inflight_entries = 1024;
+    if (!c->cfg.install_snapshot_timeout_ms) c->cfg.install_snapshot_timeout_ms = 4 * c->cfg.election_timeout_ms;
     c->storage = *storage;
     c->net = *net;
     c->app = *app;
@@ -944,6 +950,7 @@ int stet_consensus_add_group(struct stet_consensus *c, uint32_t id, const uint32
     raft_set_heartbeat_timeout(&g->raft, c->cfg.heartbeat_timeout_ms);
     raft_set_pre_vote(&g->raft, true);
     raft_set_max_inflight_entries(&g->raft, c->cfg.max_inflight_entries);
+    raft_set_install_snapshot_timeout(&g->raft, c->cfg.install_snapshot_timeout_ms);
 
     uint64_t term = 0, vote = 0;
     struct load_ctx l = {NULL, 0, 0, 0};

@@ -151,6 +151,10 @@ struct stet_consensus_config {
     uint64_t seed;                 /* randomised election timeouts */
     uint64_t generation;           /* grows with every start of the node (stale messages of an
                                       earlier life are dropped by peers) */
+    unsigned install_snapshot_timeout_ms; /* 0 = 4 x election timeout: a leader that sent a
+                                             snapshot and heard no success sends it again after
+                                             this (libraft's default, 30 s, would stall a follower
+                                             whose snapshot message was lost that long) */
 };
 
 int stet_consensus_create(const struct stet_env *env, const struct stet_consensus_config *cfg,
@@ -203,8 +207,8 @@ struct stet_consensus_stats {
     uint64_t snapshots_taken;     /* stet_consensus_snapshot made durable and given to libraft */
     uint64_t snapshots_installed; /* received from a leader, durable and installed */
     uint64_t snapshots_sent;      /* InstallSnapshot messages sent */
-    uint64_t snapshots_unsent;    /* InstallSnapshot not sent: the stored snapshot is not the one
-                                     libraft asked for (a newer one is being staged; raft resends) */
+    uint64_t snapshots_unsent;    /* InstallSnapshot not sent: no stored snapshot at or above the
+                                     one libraft asked for (never expected) */
 };
 void stet_consensus_stats(const struct stet_consensus *c, struct stet_consensus_stats *out);
 

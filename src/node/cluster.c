@@ -695,6 +695,10 @@ static void cons_role(void *ctx, uint32_t group, bool leader, uint64_t term, uin
     cl->leader_node = leader ? cl->n->node_id : leader_node;
     if (was && !leader) barriers_fail_all(cl);
     if (leader != was) cl->stats.leader_changes++;
+    /* requests forwarded to an earlier leader go to the new one now, not after their timeout (a
+     * command sent twice is harmless: the second copy fails its version check) */
+    for (struct mreq *r = cl->reqs; r; r = r->next)
+        if (r->rpc != 0 && r->rpc != UINT64_MAX && r->rpc_node != cl->leader_node) r->rpc = 0;
     stet_env_timer_start(cl->env, cl->route_timer, 0); /* not inside the step */
 }
 
@@ -875,7 +879,14 @@ static void peers_peer(void *ctx, uint32_t node, bool up, uint64_t generation, u
     struct stet_node_cluster *cl = ctx;
     STET_UNUSED(fingerprint);
     stet_info(MOD, "node N%u (incarnation %" PRIu64 ") %s", node, generation, up ? "connected" : "disconnected");
-    if (up) mreqs_route_all(cl);
+    if (!up) {
+        /* what waits for an answer from it is sent elsewhere at once */
+        for (struct mreq *r = cl->reqs; r; r = r->next)
+            if (r->rpc != 0 && r->rpc != UINT64_MAX && r->rpc_node == node) r->rpc = 0;
+        for (struct creq *r = cl->creqs; r; r = r->next)
+            if (r->rpc != 0 && r->node == node) r->rpc = 0;
+    }
+    if (cl->route_timer) stet_env_timer_start(cl->env, cl->route_timer, 0);
 }
 
 static void peers_refused(void *ctx, const char *address, uint32_t node, uint8_t code, const char *reason,
