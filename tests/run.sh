@@ -5,14 +5,18 @@
 #   3. end-to-end tests: build/stet driven by real Restate TypeScript SDK 1.17.2 services.
 # Ends with one line "N passed, N failed". Exit status 0 only when nothing failed.
 # tests/run.sh --quick runs only step 1 (unit tests and fuzz replays) and ends with the same line.
+# tests/run.sh --long adds the tier outside CI: the seeded consensus harness with 5000 seeds and the
+# 3-node cluster tests five times over (about 15 more minutes).
 set -uo pipefail
 cd "$(dirname "$0")/.."
 root=$(pwd)
 quick=0
+long=0
 for a in "$@"; do
   case "$a" in
     --quick) quick=1 ;;
-    *) echo "usage: tests/run.sh [--quick]" >&2; exit 2 ;;
+    --long) long=1 ;;
+    *) echo "usage: tests/run.sh [--quick | --long]" >&2; exit 2 ;;
   esac
 done
 scripts/install-deps.sh || { echo "dependency installation failed"; echo "0 passed, 1 failed"; exit 1; }
@@ -61,6 +65,23 @@ else
   else
     tail -30 "$log_dir/npm.log"; echo "npm ci failed"; failed=$((failed + 1))
   fi
+fi
+if [ "$long" -eq 1 ]; then
+  echo "== long tier: seeded consensus harness, 5000 seeds"
+  if (cd build-asan && STET_TEST_SEEDS=5000 ./test_consensus >"$log_dir/long-consensus.log" 2>&1); then
+    passed=$((passed + 1))
+  else
+    tail -30 "$log_dir/long-consensus.log"; failed=$((failed + 1))
+  fi
+  echo "== long tier: 3-node cluster tests x5"
+  for i in 1 2 3 4 5; do
+    (cd tests/e2e && STET_BIN="$root/build/stet" node --test --test-reporter=tap --test-concurrency=2 cluster/*.test.mjs 2>&1) \
+      >"$log_dir/long-cluster-$i.log"
+    p=$(grep -E '^# pass [0-9]+' "$log_dir/long-cluster-$i.log" | tail -1 | awk '{print $3}')
+    f=$(grep -E '^# fail [0-9]+' "$log_dir/long-cluster-$i.log" | tail -1 | awk '{print $3}')
+    [ "${f:-0}" != 0 ] && grep -B2 -A30 '^not ok' "$log_dir/long-cluster-$i.log" | head -100
+    passed=$((passed + ${p:-0})); failed=$((failed + ${f:-1}))
+  done
 fi
 rm -rf "$log_dir"
 echo "$passed passed, $failed failed"
