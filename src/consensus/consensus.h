@@ -116,9 +116,9 @@ struct stet_consensus_storage {
     /* The group's snapshot record, staged or durable: 0 found (pointers valid until the next
      * storage call), 1 none, or a negative errno. */
     int (*get_snapshot)(void *ctx, uint32_t group, struct stet_consensus_snapshot *out);
-    /* Staged: drops the group's entries up to index (included). When index >= the last index,
-     * every entry goes and the log continues at index + 1 (the next truncate_append starts
-     * there). */
+    /* Staged: drops the group's entries up to index (included; at most the snapshot record's
+     * index, staged before). When index >= the last index, every entry goes and the log
+     * continues at index + 1 (the next truncate_append starts there). */
     int (*trim)(void *ctx, uint32_t group, uint64_t index);
 };
 
