@@ -28,21 +28,19 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         STET_ASSERT(b.len == size && memcmp(b.data, data, size) == 0);
         stet_buf_free(&b);
     }
-    uint64_t term = 0;
-    uint32_t n = 0;
-    struct stet_np_log_entry *es = NULL;
-    int rc = stet_np_log_copy_decode(data, size, &term, &es, &n);
+    struct stet_np_log_copy lc;
+    int rc = stet_np_log_copy_decode(data, size, &lc);
     STET_ASSERT(rc == 0 || rc == -EPROTO);
     if (rc == 0) {
         struct stet_buf b = STET_BUF_INIT;
-        stet_np_log_copy_begin(&b, term, n);
-        for (uint32_t i = 0; i < n; i++) {
-            STET_ASSERT(es[i].term <= term);
-            stet_np_log_copy_append(&b, es[i].term, es[i].type, es[i].data, es[i].len);
+        stet_np_log_copy_begin(&b, &lc);
+        for (uint32_t i = 0; i < lc.n; i++) {
+            STET_ASSERT(lc.entries[i].term <= lc.term);
+            stet_np_log_copy_append(&b, lc.entries[i].term, lc.entries[i].type, lc.entries[i].data, lc.entries[i].len);
         }
         STET_ASSERT(b.len == size && memcmp(b.data, data, size) == 0);
         stet_buf_free(&b);
-        free(es);
+        free(lc.entries);
     }
     /* a metadata client's put and a member's read answer (src/metadata/remote.c) */
     char key[STET_METADATA_KEY_MAX + 1];

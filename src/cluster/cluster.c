@@ -164,6 +164,8 @@ void stet_cluster_render(struct stet_buf *out, const struct stet_cluster_view *v
     stet_json_write_uint(&w, v->metadata_commit_index);
     stet_json_key(&w, "applied_index");
     stet_json_write_uint(&w, v->metadata_applied_index);
+    stet_json_key(&w, "snapshot_index");
+    stet_json_write_uint(&w, v->metadata_snapshot_index);
     stet_json_key(&w, "schema_version");
     stet_json_write_uint(&w, v->schema_version);
     stet_json_end_object(&w);

@@ -17,6 +17,7 @@
  *              "replication": 1, "tail_lsn": N, "trim_point": N}],
  *    "metadata": {"provider": "local", "status": "member", "leader": "N1", "members": ["N1"],
  *                 "quorum": true, "term": N, "commit_index": N, "applied_index": N,
+ *                 "snapshot_index": N (the log before it is compacted away),
  *                 "schema_version": N}}
  *
  * In a cluster (metadata-client.addresses set) "nodes" lists the nodes configuration with each
@@ -77,7 +78,7 @@ struct stet_cluster_view {
     uint32_t metadata_leader;     /* 0: none known */
     bool metadata_quorum;         /* a leader is known and a majority of the members is alive */
     const char *metadata_status;  /* "member", "joining" */
-    uint64_t metadata_term, metadata_commit_index, metadata_applied_index;
+    uint64_t metadata_term, metadata_commit_index, metadata_applied_index, metadata_snapshot_index;
 };
 
 /* Appends the JSON document described above to out. */

@@ -85,6 +85,8 @@
 #define SUBMIT_WAIT_MS 3000
 #define INFO_INTERVAL_MS 300
 #define WAIT_LOG_MS 5000
+#define SNAPSHOT_INTERVAL 500 /* metadata entries between snapshots */
+#define SNAPSHOT_TRAILING 100 /* entries kept behind a snapshot */
 #define NO_LEADER_COPY_MS 1000 /* without a reachable leader, copy a member's log after this */
 
 enum {
@@ -683,6 +685,28 @@ static void cons_apply(void *ctx, uint32_t group, uint64_t index, const struct s
     }
 }
 
+/* A snapshot replaces the metadata copy (this node was behind the leader's compacted log, or
+ * restarts from its own snapshot). */
+static void cons_install(void *ctx, uint32_t group, uint64_t index, const uint8_t *data, size_t len) {
+    struct stet_node_cluster *cl = ctx;
+    if (group != MD_GROUP) return;
+    int rc = stet_metadata_replicated_install(cl->n->md, index, data, len);
+    STET_ASSERT(rc == 0); /* a committed snapshot that does not decode: this node cannot go on */
+    cl->applied = index;
+    cl->stats.snapshots_installed++;
+    /* barriers covered by the snapshot: their entry's term can no longer be checked */
+    for (struct barrier_waiter **pp = &cl->barriers; *pp;) {
+        struct barrier_waiter *w = *pp;
+        if (w->index != 0 && w->index <= index) {
+            *pp = w->next;
+            barrier_answer(cl, w, -EAGAIN);
+        } else {
+            pp = &w->next;
+        }
+    }
+    if (cl->notify_index <= index) cl->notify_index = 0;
+}
+
 static void cons_role(void *ctx, uint32_t group, bool leader, uint64_t term, uint32_t leader_node) {
     struct stet_node_cluster *cl = ctx;
     if (group != MD_GROUP) return;
@@ -721,25 +745,36 @@ static void copy_synced(void *arg, int status) {
  * from it. */
 static void install_copy(struct stet_node_cluster *cl, const uint8_t *p, size_t len) {
     if (cl->have_group || cl->installing) return;
-    uint64_t term = 0;
-    uint32_t n = 0;
-    struct stet_np_log_entry *le = NULL;
-    if (stet_np_log_copy_decode(p, len, &term, &le, &n) != 0) {
+    struct stet_np_log_copy lc;
+    if (stet_np_log_copy_decode(p, len, &lc) != 0) {
         stet_warn(MOD, "N%u sent a malformed metadata log copy", cl->copy_node);
         return;
     }
-    struct stet_consensus_entry *es = calloc(n, sizeof(*es));
+    struct stet_consensus_entry *es = calloc(lc.n ? lc.n : 1, sizeof(*es));
     STET_ASSERT(es != NULL);
-    for (uint32_t i = 0; i < n; i++)
-        es[i] = (struct stet_consensus_entry){.term = le[i].term, .type = le[i].type, .data = le[i].data, .len = le[i].len};
-    free(le);
+    for (uint32_t i = 0; i < lc.n; i++)
+        es[i] = (struct stet_consensus_entry){
+            .term = lc.entries[i].term, .type = lc.entries[i].type, .data = lc.entries[i].data, .len = lc.entries[i].len};
+    free(lc.entries);
     struct stet_consensus_storage st = stet_consensus_store_port(cl->cstore);
-    int rc = st.set_term_vote(st.ctx, MD_GROUP, term, cl->copy_node);
-    if (rc == 0) rc = st.truncate_append(st.ctx, MD_GROUP, 1, es, n);
+    int rc = st.set_term_vote(st.ctx, MD_GROUP, lc.term, cl->copy_node);
+    if (rc == 0 && lc.snap_index) {
+        struct stet_consensus_snapshot snap = {.index = lc.snap_index,
+                                               .term = lc.snap_term,
+                                               .conf_index = lc.conf_index,
+                                               .conf = lc.conf,
+                                               .conf_len = lc.conf_len,
+                                               .data = lc.data,
+                                               .len = lc.data_len};
+        rc = st.set_snapshot(st.ctx, MD_GROUP, &snap);
+        if (rc == 0) rc = st.trim(st.ctx, MD_GROUP, lc.snap_index);
+    }
+    if (rc == 0 && lc.n) rc = st.truncate_append(st.ctx, MD_GROUP, lc.snap_index + 1, es, lc.n);
     free(es);
     if (rc == 0) {
         cl->installing = true;
-        stet_info(MOD, "copied the metadata log from N%u (%u entries, term %" PRIu64 ")", cl->copy_node, n, term);
+        stet_info(MOD, "copied the metadata log from N%u (snapshot at %" PRIu64 ", %u entries after it, term %" PRIu64 ")",
+                  cl->copy_node, lc.snap_index, lc.n, lc.term);
         rc = st.sync(st.ctx, copy_synced, cl);
         if (rc != 0) cl->installing = false;
     }
@@ -832,10 +867,23 @@ static void on_forward(struct stet_node_cluster *cl, uint32_t from, const uint8_
         stet_consensus_group_info(cl->cons, MD_GROUP, &gi);
         struct stet_consensus_storage st = stet_consensus_store_port(cl->cstore);
         struct stet_buf b = STET_BUF_INIT;
-        STET_ASSERT(gi.last_index <= UINT32_MAX);
-        stet_np_log_copy_begin(&b, cl->term, (uint32_t)gi.last_index);
+        /* the snapshot first (its pointers live until the next storage call), then what follows */
+        struct stet_consensus_snapshot snap;
+        struct stet_np_log_copy head = {.term = cl->term};
+        if (st.get_snapshot(st.ctx, MD_GROUP, &snap) == 0) {
+            head.snap_index = snap.index;
+            head.snap_term = snap.term;
+            head.conf_index = snap.conf_index;
+            head.conf = snap.conf;
+            head.conf_len = (uint32_t)snap.conf_len;
+            head.data = snap.data;
+            head.data_len = (uint32_t)snap.len;
+        }
+        STET_ASSERT(gi.last_index >= head.snap_index && gi.last_index - head.snap_index <= UINT32_MAX);
+        head.n = (uint32_t)(gi.last_index - head.snap_index);
+        stet_np_log_copy_begin(&b, &head);
         int rc = 0;
-        for (uint64_t i = 1; i <= gi.last_index && rc == 0; i++) {
+        for (uint64_t i = head.snap_index + 1; i <= gi.last_index && rc == 0; i++) {
             struct stet_consensus_entry e;
             if (st.get(st.ctx, MD_GROUP, i, &e) != 0) {
                 rc = -EIO;
@@ -1335,7 +1383,7 @@ int stet_node_cluster_create(struct stet_node *n, char *err, size_t errlen) {
     if (rc != 0) goto nomem;
     struct stet_consensus_storage st = stet_consensus_store_port(cl->cstore);
     struct stet_consensus_network net = {cl, cons_send};
-    struct stet_consensus_app app = {cl, cons_apply, cons_role};
+    struct stet_consensus_app app = {.ctx = cl, .apply = cons_apply, .role = cons_role, .install = cons_install};
     struct stet_consensus_config cc = {.node_id = n->node_id,
                                        .seed = stet_env_random(n->env),
                                        .generation = cl->incarnation};
@@ -1382,6 +1430,25 @@ nomem:
     return -ENOMEM;
 }
 
+/* The metadata group's log stays bounded: every SNAPSHOT_INTERVAL applied entries the copy is
+ * serialized into a snapshot and the log behind it trimmed (SNAPSHOT_TRAILING entries stay for
+ * followers slightly behind; one further behind installs the snapshot). */
+static void take_snapshot(struct stet_node_cluster *cl) {
+    if (!cl->have_group) return;
+    struct stet_consensus_group_info gi;
+    if (!stet_consensus_group_info(cl->cons, MD_GROUP, &gi) || gi.snapshot_busy) return;
+    if (gi.applied_index < gi.snapshot_index + SNAPSHOT_INTERVAL) return;
+    /* at start the copy is ahead of the replay until the replay catches up */
+    if (stet_metadata_replicated_applied(cl->n->md) != gi.applied_index) return;
+    struct stet_buf b = STET_BUF_INIT;
+    uint64_t index = 0;
+    int rc = stet_metadata_replicated_snapshot(cl->n->md, &b, &index);
+    if (rc == 0) rc = stet_consensus_snapshot(cl->cons, MD_GROUP, index, b.data, b.len, SNAPSHOT_TRAILING);
+    if (rc == 0) cl->stats.snapshots_taken++;
+    else if (rc != -EBUSY && rc != -EINVAL) stet_warn(MOD, "cannot snapshot the metadata group: %s", strerror(-rc));
+    stet_buf_free(&b);
+}
+
 void stet_node_cluster_flush(struct stet_node *n) {
     struct stet_node_cluster *cl = n->cl;
     if (!cl || !cl->cons) return;
@@ -1409,6 +1476,7 @@ void stet_node_cluster_flush(struct stet_node *n) {
     } else if (need) {
         barriers_fail_all(cl);
     }
+    take_snapshot(cl);
     if (cl->notify_due) {
         cl->notify_due = false;
         uint64_t index = 0;
@@ -1517,6 +1585,7 @@ void stet_node_cluster_info(struct stet_node *n, struct stet_node_cluster_info *
         out->commit_index = gi.commit_index;
         out->applied_index = gi.applied_index;
         out->last_index = gi.last_index;
+        out->snapshot_index = gi.snapshot_index;
     }
     out->stats = cl->stats;
 }

@@ -18,6 +18,7 @@ struct stet_consensus;
 struct stet_node_cluster_stats {
     uint64_t forwarded, forwards_served, requests_failed, barriers, leader_changes, refusals, log_copies_served;
     uint64_t commit_notices; /* empty commands appended so followers learn a commit at once */
+    uint64_t snapshots_taken, snapshots_installed;
 };
 
 struct stet_node_cluster_info {
@@ -25,7 +26,7 @@ struct stet_node_cluster_info {
     bool registered; /* in the nodes configuration with this start's generation */
     bool client;     /* no metadata-server role: a metadata client */
     uint32_t leader_node;
-    uint64_t term, commit_index, applied_index, last_index;
+    uint64_t term, commit_index, applied_index, last_index, snapshot_index;
     uint32_t voters[16];
     unsigned n_voters;
     uint64_t fingerprint, registered_generation, incarnation;

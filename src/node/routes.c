@@ -38,6 +38,12 @@ static void collect_cluster(struct stet_node *n, struct stet_metrics *m) {
     set_gauge(m, "stet_raft_commit_index", "Raft commit index of the group.", g0, (double)ci.commit_index);
     set_gauge(m, "stet_raft_applied_index", "Raft index applied by this node.", g0, (double)ci.applied_index);
     set_gauge(m, "stet_raft_last_index", "Last index of the group's log on this node.", g0, (double)ci.last_index);
+    set_gauge(m, "stet_raft_snapshot_index", "Index of the group's latest snapshot (the log before it is trimmed).", g0,
+              (double)ci.snapshot_index);
+    set_counter(m, "stet_metadata_snapshots_taken_total", "Snapshots of the metadata group this node took.", NULL,
+                ci.stats.snapshots_taken);
+    set_counter(m, "stet_metadata_snapshots_installed_total", "Metadata snapshots this node installed.", NULL,
+                ci.stats.snapshots_installed);
     set_gauge(m, "stet_raft_leader_node", "Node id of the group's leader as this node knows it (0: none).", g0,
               (double)ci.leader_node);
     set_gauge(m, "stet_raft_is_leader", "1 when this node leads the group.", g0, ci.leader ? 1 : 0);
@@ -346,6 +352,7 @@ static void respond_cluster(struct stet_node *n, struct stet_http_request *req) 
         v.metadata_term = ci.term;
         v.metadata_commit_index = ci.commit_index;
         v.metadata_applied_index = ci.applied_index;
+        v.metadata_snapshot_index = ci.snapshot_index;
     }
     struct stet_buf b = STET_BUF_INIT;
     stet_cluster_render(&b, &v);

@@ -4,6 +4,7 @@
 
 #include <errno.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "common/assert.h"
 
@@ -66,9 +67,16 @@ int stet_np_group_info_decode(const uint8_t *p, size_t len, struct stet_np_group
     return 0;
 }
 
-void stet_np_log_copy_begin(struct stet_buf *out, uint64_t term, uint32_t n) {
-    stet_buf_append_u64be(out, term);
-    stet_buf_append_u32be(out, n);
+void stet_np_log_copy_begin(struct stet_buf *out, const struct stet_np_log_copy *h) {
+    stet_buf_append_u64be(out, h->term);
+    stet_buf_append_u64be(out, h->snap_index);
+    stet_buf_append_u64be(out, h->snap_term);
+    stet_buf_append_u64be(out, h->conf_index);
+    stet_buf_append_u32be(out, h->conf_len);
+    if (h->conf_len) stet_buf_append(out, h->conf, h->conf_len);
+    stet_buf_append_u32be(out, h->data_len);
+    if (h->data_len) stet_buf_append(out, h->data, h->data_len);
+    stet_buf_append_u32be(out, h->n);
 }
 
 void stet_np_log_copy_append(struct stet_buf *out, uint64_t term, uint8_t type, const void *data, uint32_t len) {
@@ -78,31 +86,54 @@ void stet_np_log_copy_append(struct stet_buf *out, uint64_t term, uint8_t type, 
     if (len) stet_buf_append(out, data, len);
 }
 
-int stet_np_log_copy_decode(const uint8_t *p, size_t len, uint64_t *term, struct stet_np_log_entry **entries,
-                            uint32_t *n) {
-    if (len < 12) return -EPROTO;
-    uint64_t t = stet_load_u64be(p);
-    uint32_t count = stet_load_u32be(p + 8);
+int stet_np_log_copy_decode(const uint8_t *p, size_t len, struct stet_np_log_copy *out) {
+    memset(out, 0, sizeof(*out));
+    size_t off = 0;
+    if (len < 36) return -EPROTO;
+    out->term = stet_load_u64be(p);
+    out->snap_index = stet_load_u64be(p + 8);
+    out->snap_term = stet_load_u64be(p + 16);
+    out->conf_index = stet_load_u64be(p + 24);
+    out->conf_len = stet_load_u32be(p + 32);
+    off = 36;
+    if (len - off < out->conf_len) return -EPROTO;
+    out->conf = p + off;
+    off += out->conf_len;
+    if (len - off < 4) return -EPROTO;
+    out->data_len = stet_load_u32be(p + off);
+    off += 4;
+    if (len - off < out->data_len) return -EPROTO;
+    out->data = p + off;
+    off += out->data_len;
+    if (len - off < 4) return -EPROTO;
+    uint32_t count = stet_load_u32be(p + off);
+    off += 4;
+    if (out->term == 0) return -EPROTO;
+    if (out->snap_index == 0 && (out->snap_term || out->conf_index || out->conf_len || out->data_len)) return -EPROTO;
+    if (out->snap_index != 0 && (out->snap_term == 0 || out->snap_term > out->term || out->conf_index == 0 ||
+                                 out->conf_index > out->snap_index || out->conf_len == 0))
+        return -EPROTO;
+    if (out->snap_index == 0 && count == 0) return -EPROTO;
     /* every entry takes at least 13 bytes: bound the allocation by the input */
-    if (t == 0 || count == 0 || count > (len - 12) / 13) return -EPROTO;
+    if (count > (len - off) / 13) return -EPROTO;
+    if (count == 0) return off == len ? 0 : -EPROTO;
     struct stet_np_log_entry *es = calloc(count, sizeof(*es));
     if (!es) return -ENOMEM;
-    size_t off = 12;
+    uint64_t prev = out->snap_term;
     for (uint32_t i = 0; i < count; i++) {
         if (len - off < 13) goto bad;
         es[i].term = stet_load_u64be(p + off);
         es[i].type = p[off + 8];
         es[i].len = stet_load_u32be(p + off + 9);
         off += 13;
-        if (len - off < es[i].len || es[i].term > t || es[i].term == 0) goto bad;
-        if (i > 0 && es[i].term < es[i - 1].term) goto bad;
+        if (len - off < es[i].len || es[i].term > out->term || es[i].term == 0 || es[i].term < prev) goto bad;
+        prev = es[i].term;
         es[i].data = p + off;
         off += es[i].len;
     }
     if (off != len) goto bad;
-    *term = t;
-    *entries = es;
-    *n = count;
+    out->entries = es;
+    out->n = count;
     return 0;
 bad:
     free(es);

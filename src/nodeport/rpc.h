@@ -9,8 +9,12 @@
  *   SUBMIT      request: a metadata command;  reply: u64 index (status 0) or u32 leader hint
  *   READ_INDEX  request: empty;               reply: u64 index of an applied read barrier
  *   INFO        request: empty;               reply: group info (below)
- *   LOG_COPY    request: empty;               reply: u64 term | u32 n | n x (u64 term, u8 type,
- *                                                    u32 len, bytes): the sender's whole log
+ *   LOG_COPY    request: empty;               reply: u64 term | u64 snapshot index (0: none) |
+ *                                                    u64 snapshot term | u64 conf index |
+ *                                                    u32 conf len | conf | u32 data len | data |
+ *                                                    u32 n | n x (u64 term, u8 type, u32 len,
+ *                                                    bytes): the sender's snapshot and the
+ *                                                    entries after it
  *   MD_PUT, MD_READ: a metadata client's requests to any member (codec in src/metadata/remote.h);
  *               the answer is the body of the reply.
  *   group info: u8 has_group | u64 fingerprint | u8 n | n x u32 voters | u32 leader | u64 last index
@@ -73,12 +77,20 @@ int stet_np_reply_decode(const uint8_t *p, size_t len, struct stet_np_reply *out
 void stet_np_group_info_encode(struct stet_buf *out, const struct stet_np_group_info *g);
 int stet_np_group_info_decode(const uint8_t *p, size_t len, struct stet_np_group_info *out); /* 0 or -EPROTO */
 
-/* LOG_COPY reply body: begin with the term and count, then append each entry. */
-void stet_np_log_copy_begin(struct stet_buf *out, uint64_t term, uint32_t n);
+struct stet_np_log_copy {
+    uint64_t term;
+    uint64_t snap_index, snap_term, conf_index; /* snap_index 0: no snapshot */
+    const uint8_t *conf, *data;                 /* borrowed from the input */
+    uint32_t conf_len, data_len;
+    struct stet_np_log_entry *entries; /* malloc'ed by decode (caller frees); the first is at snap_index + 1 */
+    uint32_t n;
+};
+/* LOG_COPY reply body: begin with the term, the snapshot and the entry count, then append each
+ * entry. */
+void stet_np_log_copy_begin(struct stet_buf *out, const struct stet_np_log_copy *head);
 void stet_np_log_copy_append(struct stet_buf *out, uint64_t term, uint8_t type, const void *data, uint32_t len);
-/* Decodes the whole body: 0 with *entries (malloc'ed array of *n, caller frees; data borrowed
- * from p), or -EPROTO (nothing allocated). Entry terms never exceed the copy's term, n >= 1. */
-int stet_np_log_copy_decode(const uint8_t *p, size_t len, uint64_t *term, struct stet_np_log_entry **entries,
-                            uint32_t *n);
+/* Decodes the whole body: 0 (entries allocated when n > 0), or -EPROTO (nothing allocated).
+ * Terms never exceed the copy's term and never decrease; there is a snapshot or an entry. */
+int stet_np_log_copy_decode(const uint8_t *p, size_t len, struct stet_np_log_copy *out);
 
 #endif
