@@ -1144,6 +1144,27 @@ int stet_consensus_submit(struct stet_consensus *c, uint32_t id, const void *dat
     return 0;
 }
 
+int stet_consensus_transfer(struct stet_consensus *c, uint32_t id, uint32_t to) {
+    struct group *g = group_find(c, id);
+    if (!g) return -ENOENT;
+    if (c->stepping) return -EBUSY;
+    if (raft_state(&g->raft) != RAFT_LEADER) return -EAGAIN;
+    struct raft_event ev = {.type = RAFT_TRANSFER};
+    ev.transfer.server_id = to;
+    c->stepping = true;
+    ev.time = now_ms(c);
+    struct raft_update u;
+    memset(&u, 0, sizeof(u));
+    int rc = raft_step(&g->raft, &ev, &u);
+    c->stats.steps++;
+    if (rc == 0) handle_update(g, &u);
+    c->stepping = false;
+    arm_timer(c);
+    send_batches(c);
+    if (rc == 0) return 0;
+    return rc == RAFT_NOTLEADER ? -EAGAIN : rc == RAFT_NOTFOUND || rc == RAFT_BADID ? -ENOENT : -EIO;
+}
+
 static void receive_one(struct stet_consensus *c, uint32_t from_node, const uint8_t *msg, size_t len);
 
 void stet_consensus_receive(struct stet_consensus *c, uint32_t from_node, const uint8_t *batch, size_t len) {

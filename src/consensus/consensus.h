@@ -182,6 +182,12 @@ int stet_consensus_submit(struct stet_consensus *c, uint32_t group, const void *
 int stet_consensus_snapshot(struct stet_consensus *c, uint32_t group, uint64_t index, const void *data, size_t len,
                             unsigned trailing);
 
+/* Hands the group's leadership to voter `to` (0: the most up-to-date other voter), libraft's
+ * RAFT_TRANSFER: once `to` has every entry it gets TimeoutNow and wins the next election at
+ * once; the transfer aborts after an election timeout. 0, -EAGAIN (not the leader, or a transfer
+ * runs), -ENOENT (no such voter/group), -EBUSY (inside a step). */
+int stet_consensus_transfer(struct stet_consensus *c, uint32_t group, uint32_t to);
+
 /* A batch of messages from another node. Malformed ones are dropped (and the rest of a batch
  * whose framing is broken). */
 void stet_consensus_receive(struct stet_consensus *c, uint32_t from_node, const uint8_t *batch, size_t len);

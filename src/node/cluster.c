@@ -1549,6 +1549,25 @@ void stet_node_cluster_free(struct stet_node *n) {
     n->cl = NULL;
 }
 
+bool stet_node_cluster_hand_off(struct stet_node *n) {
+    struct stet_node_cluster *cl = n->cl;
+    if (!cl || !cl->have_group || !cl->leader || !cl->peers) return false;
+    for (unsigned i = 0; i < cl->n_voters; i++) {
+        uint32_t v = cl->voters[i];
+        if (v == n->node_id || !stet_np_peers_alive(cl->peers, v)) continue;
+        int rc = stet_consensus_transfer(cl->cons, MD_GROUP, v);
+        if (rc == 0) {
+            stet_info(MOD, "handing the metadata group's leadership to N%u before stopping", v);
+            return true;
+        }
+        stet_warn(MOD, "cannot hand the metadata group's leadership to N%u: %s", v, strerror(-rc));
+        return false;
+    }
+    return false;
+}
+
+bool stet_node_cluster_leads(struct stet_node *n) { return n->cl && n->cl->leader; }
+
 /* ---- views ----------------------------------------------------------------------------------- */
 
 size_t stet_node_cluster_members(void *ctx, uint32_t *out, size_t max) {

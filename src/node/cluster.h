@@ -40,6 +40,10 @@ int stet_node_cluster_create(struct stet_node *n, char *err, size_t errlen);
 void stet_node_cluster_flush(struct stet_node *n);
 /* A node-port request: takes node-to-node upgrades (true), anything else is left (false). */
 bool stet_node_cluster_port_handle(struct stet_node *n, struct stet_http_request *req);
+/* SIGTERM: when this node leads the metadata group, hands the leadership to an alive voter (true:
+ * a transfer started; stop once stet_node_cluster_leads is false or after about a second). */
+bool stet_node_cluster_hand_off(struct stet_node *n);
+bool stet_node_cluster_leads(struct stet_node *n);
 /* Shutdown in three steps: stop (requests fail, peers closed), destroy (consensus, transport;
  * run the loop afterwards), free (after the loop closed its handles). */
 void stet_node_cluster_stop(struct stet_node *n);

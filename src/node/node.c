@@ -226,9 +226,28 @@ static void flush_cb(uv_prepare_t *h) {
     stet_node_cluster_flush(n);
 }
 
+#define HANDOFF_MAX_MS 1000 /* SIGTERM waits at most this long for the leadership to move */
+
+static void handoff_cb(uv_timer_t *h) {
+    struct stet_node *n = h->data;
+    if (stet_node_cluster_leads(n) && stet_env_prod_monotonic_ms() - n->handoff_started_ms < HANDOFF_MAX_MS) return;
+    uv_timer_stop(h);
+    n->stopping = true;
+    uv_stop(&n->loop);
+}
+
+/* SIGTERM / SIGINT: a node leading the metadata group hands it over first (a client sees no
+ * leaderless gap), then the loop stops and stet_node_destroy shuts down; a second signal stops
+ * at once. */
 static void signal_cb(uv_signal_t *h, int signum) {
     struct stet_node *n = h->data;
     stet_info(MOD, "received %s, shutting down", signum == SIGINT ? "SIGINT" : "SIGTERM");
+    if (!n->handing_off && !n->stopping && stet_node_cluster_hand_off(n)) {
+        n->handing_off = true;
+        n->handoff_started_ms = stet_env_prod_monotonic_ms();
+        uv_timer_start(&n->handoff_timer, handoff_cb, 10, 10);
+        return;
+    }
     n->stopping = true;
     uv_stop(&n->loop);
 }
@@ -466,6 +485,8 @@ int stet_node_create(const struct stet_config *cfg, struct stet_node **out, char
     uv_prepare_init(&n->loop, &n->flush);
     n->flush.data = n;
     uv_prepare_start(&n->flush, flush_cb);
+    uv_timer_init(&n->loop, &n->handoff_timer);
+    n->handoff_timer.data = n;
     uv_signal_init(&n->loop, &n->sigint);
     uv_signal_init(&n->loop, &n->sigterm);
     n->sigint.data = n->sigterm.data = n;

@@ -50,6 +50,9 @@ struct stet_node {
     uint32_t idle_ticks;
     uint64_t last_applied_total;
     uv_signal_t sigint, sigterm;
+    uv_timer_t handoff_timer; /* SIGTERM: waits for the metadata leadership to move */
+    bool handing_off;
+    uint64_t handoff_started_ms;
     uint64_t incarnation;
     int exit_code;
     bool stopping;
