@@ -657,7 +657,7 @@ static void test_seeded_faults(void **state) {
         world_run(s, 2000, s % 4 ? 5 + (unsigned)(s * 7 % 20) : 0); /* the same run as in the loop */
         return;
     }
-    unsigned n = many ? (unsigned)strtoul(many, NULL, 10) : 200;
+    unsigned n = many ? (unsigned)strtoul(many, NULL, 10) : 400;
     for (unsigned s = 1; s <= n; s++) world_run(s, 2000, s % 4 ? 5 + (s * 7 % 20) : 0);
     /* the seeds must exercise installs, received and at start */
     assert_true(TOTAL_INSTALLS > 0);
