@@ -193,6 +193,7 @@ struct stet_node_cluster {
     bool registering, registered;
     uint64_t registered_generation;
     uint64_t last_wait_log_ms;
+    uint64_t last_refusal_log_ms;
     uint64_t started_ms;
     uint64_t copy_rpc; /* OP_LOG_COPY in flight */
     uint32_t copy_node;
@@ -948,10 +949,9 @@ static void peers_refused(void *ctx, const char *address, uint32_t node, uint8_t
         fatal(cl, "cannot join the cluster: %s", reason);
         return;
     }
-    static uint64_t last_ms;
     uint64_t now = mono(cl);
-    if (now - last_ms > WAIT_LOG_MS || last_ms == 0) {
-        last_ms = now;
+    if (now - cl->last_refusal_log_ms > WAIT_LOG_MS || cl->last_refusal_log_ms == 0) {
+        cl->last_refusal_log_ms = now;
         stet_warn(MOD, "refused a connection %s %s%s (N%u): %s", by_peer ? "by" : "from", address ? address : "",
                   address ? "" : "a peer", node, reason);
     }
