@@ -1114,6 +1114,24 @@ int stet_consensus_snapshot(struct stet_consensus *c, uint32_t id, uint64_t inde
     return 0;
 }
 
+/* A step the app asked for (submit, transfer): its libraft result goes back to the caller, and
+ * what the step produced leaves at once (no event loop turn ends it). */
+static int step_called(struct group *g, struct raft_event *ev) {
+    struct stet_consensus *c = g->c;
+    STET_ASSERT(!c->stepping);
+    c->stepping = true;
+    ev->time = now_ms(c);
+    struct raft_update u;
+    memset(&u, 0, sizeof(u));
+    int rc = raft_step(&g->raft, ev, &u);
+    c->stats.steps++;
+    if (rc == 0) handle_update(g, &u);
+    c->stepping = false;
+    arm_timer(c);
+    send_batches(c);
+    return rc;
+}
+
 int stet_consensus_submit(struct stet_consensus *c, uint32_t id, const void *data, size_t len, uint64_t *index) {
     struct group *g = group_find(c, id);
     if (!g) return -ENOENT;
@@ -1125,17 +1143,7 @@ int stet_consensus_submit(struct stet_consensus *c, uint32_t id, const void *dat
     struct raft_event ev = {.type = RAFT_SUBMIT};
     ev.submit.entries = &e;
     ev.submit.n = 1;
-    STET_ASSERT(!c->stepping);
-    c->stepping = true;
-    ev.time = now_ms(c);
-    struct raft_update u;
-    memset(&u, 0, sizeof(u));
-    int rc = raft_step(&g->raft, &ev, &u);
-    c->stats.steps++;
-    if (rc == 0) handle_update(g, &u);
-    c->stepping = false;
-    arm_timer(c);
-    send_batches(c);
+    int rc = step_called(g, &ev);
     if (rc != 0) {
         raft_free(buf);
         return rc == RAFT_NOTLEADER ? -EAGAIN : -EIO;
@@ -1151,16 +1159,7 @@ int stet_consensus_transfer(struct stet_consensus *c, uint32_t id, uint32_t to) 
     if (raft_state(&g->raft) != RAFT_LEADER) return -EAGAIN;
     struct raft_event ev = {.type = RAFT_TRANSFER};
     ev.transfer.server_id = to;
-    c->stepping = true;
-    ev.time = now_ms(c);
-    struct raft_update u;
-    memset(&u, 0, sizeof(u));
-    int rc = raft_step(&g->raft, &ev, &u);
-    c->stats.steps++;
-    if (rc == 0) handle_update(g, &u);
-    c->stepping = false;
-    arm_timer(c);
-    send_batches(c);
+    int rc = step_called(g, &ev);
     if (rc == 0) return 0;
     return rc == RAFT_NOTLEADER ? -EAGAIN : rc == RAFT_NOTFOUND || rc == RAFT_BADID ? -ENOENT : -EIO;
 }
