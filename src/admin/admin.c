@@ -43,7 +43,9 @@
 
 #define SCHEMA_KEY "schema"
 #define MAX_LISTENERS 8
-#define MAX_STALE_RETRIES 3
+/* In a cluster, admin writes through several nodes race for the one schema key: a write that
+ * lost its compare-and-swap re-reads and tries again (each retry follows a write that won). */
+#define MAX_STALE_RETRIES 16
 
 enum op_kind { OP_REGISTER, OP_UPDATE, OP_DELETE, OP_PATCH };
 enum op_state { OP_DISCOVERING, OP_QUEUED, OP_WRITING, OP_CANCELLING };

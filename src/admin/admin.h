@@ -10,7 +10,7 @@
  *
  * Changes are applied one at a time (a FIFO), each computed from the snapshot current when
  * its turn comes; if the metadata store reports a concurrent write (-ESTALE) the admin
- * re-reads the registry and recomputes (at most 3 times).
+ * re-reads the registry and recomputes (at most 16 times).
  *
  * Routes this module does not know (invocations, /query, state, subscriptions, ...) are
  * offered to an extra handler (stet_admin_set_extra_handler) before a 404.
