@@ -543,6 +543,15 @@ static int set_request_size_limit(struct stet_config *c, const char *n, const ch
     c->ingress_request_size_limit = (size_t)b;
     return 0;
 }
+static int set_rocksdb_memory(struct stet_config *c, const char *n, const char *v, char *e, size_t el) {
+    uint64_t b;
+    if (parse_bytes(v, &b) != 0 || b == 0 || b > SIZE_MAX / 2) {
+        set_err(e, el, "invalid value for %s: '%s' (expected a non-zero byte size such as \"512 MiB\")", n, v);
+        return -EINVAL;
+    }
+    c->rocksdb_total_memory_size = (size_t)b;
+    return 0;
+}
 static int set_eager_state_limit(struct stet_config *c, const char *n, const char *v, char *e, size_t el) {
     uint64_t b;
     if (parse_bytes(v, &b) != 0 || b > SIZE_MAX / 2) {
@@ -764,7 +773,7 @@ static const struct key key_table[] = {
     IGN("tracing-json-path", K_STR), IGN("tracing-filter", K_STR), IGN("tracing-headers", K_ANY),
     IGN("tokio-console-bind-address", K_STR), IGN("default-thread-stack-size", K_SIZE),
     IGN("storage-high-priority-bg-threads", K_INT), IGN("storage-low-priority-bg-threads", K_INT),
-    IGN("process-total-memory-size", K_SIZE), IGN("rocksdb-total-memory-size", K_SIZE),
+    IGN("process-total-memory-size", K_SIZE), SET("rocksdb-total-memory-size", set_rocksdb_memory),
     IGN("rocksdb-total-memtables-ratio", K_NUM), IGN("rocksdb-max-write-rate-per-second", K_SIZE),
     IGN("rocksdb-perf-level", K_STR), IGN("rocksdb-high-priority-bg-threads", K_INT),
     IGN("rocksdb-bg-threads", K_INT), IGN("rocksdb-disable-direct-io-for-reads", K_BOOL),
@@ -1341,6 +1350,7 @@ void stet_config_print(const struct stet_config *cfg, FILE *f) {
     if (cfg->force_node_id != 0) fprintf(f, "force-node-id = %" PRIu32 "\n", cfg->force_node_id);
     fprintf(f, "auto-provision = %s\n", cfg->auto_provision ? "true" : "false");
     fprintf(f, "default-num-partitions = %" PRIu32 "\n", cfg->default_num_partitions);
+    if (cfg->rocksdb_total_memory_size) fprintf(f, "rocksdb-total-memory-size = %zu\n", cfg->rocksdb_total_memory_size);
     fprintf(f, "default-replication = %" PRIu32 "\n", cfg->default_replication);
     print_duration(f, "shutdown-timeout", cfg->shutdown_timeout_ms);
     print_string(f, "log-filter", cfg->log_filter);

@@ -68,6 +68,8 @@ struct stet_config {
     uint32_t ingress_max_connections;   /* 10000 */
     uint32_t ingress_concurrent_limit;  /* ingress.concurrent-api-requests-limit; 0 = unlimited */
     uint32_t invoker_concurrent_limit;  /* worker.invoker.concurrent-invocations-limit; 0 = 1024 */
+    size_t rocksdb_total_memory_size;   /* rocksdb-total-memory-size: the store's block cache; 0 = sized
+                                           from the cgroup memory limit (1/64, 8..64 MiB), else 8 MiB */
     uint32_t invoker_queue_limit;       /* worker.invoker.in-memory-queue-length-limit: invocations held in
                                            memory, the rest wait in the store; 0 = 4096 */
 

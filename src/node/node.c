@@ -322,6 +322,39 @@ static int bump_generation(struct stet_node *n) {
     return put.status;
 }
 
+/* The cgroup memory limit of this process (v2 memory.max, else v1 memory.limit_in_bytes), 0 when
+ * there is none: a container's limit (the compose file sets 2G per node). */
+static uint64_t cgroup_memory_limit(void) {
+    static const char *const paths[] = {"/sys/fs/cgroup/memory.max", "/sys/fs/cgroup/memory/memory.limit_in_bytes"};
+    for (size_t i = 0; i < sizeof(paths) / sizeof(paths[0]); i++) {
+        FILE *f = fopen(paths[i], "r");
+        if (!f) continue;
+        char buf[64] = {0};
+        bool ok = fgets(buf, sizeof(buf), f) != NULL;
+        fclose(f);
+        if (!ok || strncmp(buf, "max", 3) == 0) return 0;
+        unsigned long long v = strtoull(buf, NULL, 10);
+        /* cgroup v1 reports "no limit" as a huge page-aligned number */
+        return v == 0 || v >= (1ull << 60) ? 0 : v;
+    }
+    return 0;
+}
+
+/* The store's block cache: rocksdb-total-memory-size when set, else 1/64 of the container's
+ * memory limit (8..64 MiB), else 8 MiB. Everything else Stet holds is bounded on its own
+ * (invoker queues, ingress limits), so a small cache keeps a node far below any sane limit. */
+static size_t cache_budget(const struct stet_config *cfg) {
+    if (cfg->rocksdb_total_memory_size) return cfg->rocksdb_total_memory_size;
+    uint64_t limit = cgroup_memory_limit();
+    if (limit == 0) return 0;
+    uint64_t c = limit / 64;
+    if (c < (8u << 20)) c = 8u << 20;
+    if (c > (64u << 20)) c = 64u << 20;
+    stet_info(MOD, "memory limit %llu MiB (cgroup): store block cache %llu MiB", (unsigned long long)(limit >> 20),
+              (unsigned long long)(c >> 20));
+    return (size_t)c;
+}
+
 static void observe_commit(void *arg, double seconds) {
     struct stet_node *n = arg;
     if (n->commit_duration) stet_metric_observe(n->commit_duration, seconds);
@@ -352,7 +385,8 @@ int stet_node_create(const struct stet_config *cfg, struct stet_node **out, char
         goto fail;
     }
     char *msg = NULL;
-    rc = stet_store_open_rocks(dbdir, &n->store, &msg);
+    size_t cache = cache_budget(cfg);
+    rc = stet_store_open_rocks_sized(dbdir, cache, &n->store, &msg);
     if (rc != 0) {
         snprintf(err, errlen, "cannot open the partition store in %s: %s", dbdir, msg ? msg : strerror(-rc));
         free(msg);

@@ -58,6 +58,7 @@ enum {
 
 struct rocks_store {
     struct stet_store base;
+    size_t cache_bytes; /* block cache capacity */
     rocksdb_t *db;
     rocksdb_options_t *options;
     rocksdb_block_based_table_options_t *table_options;
@@ -313,7 +314,7 @@ static void rocks_memory(struct stet_store *base, struct stet_store_memory *out)
 static void rocks_release_caches(struct stet_store *base) {
     struct rocks_store *s = (struct rocks_store *)base;
     rocksdb_cache_set_capacity(s->cache, 0);
-    rocksdb_cache_set_capacity(s->cache, ROCKS_BLOCK_CACHE_BYTES);
+    rocksdb_cache_set_capacity(s->cache, s->cache_bytes);
 }
 
 static const struct stet_store_ops rocks_ops = {
@@ -364,6 +365,10 @@ static int make_parent_dirs(const char *dir, char **errmsg) {
 }
 
 int stet_store_open_rocks(const char *dir, struct stet_store **out, char **errmsg) {
+    return stet_store_open_rocks_sized(dir, 0, out, errmsg);
+}
+
+int stet_store_open_rocks_sized(const char *dir, size_t cache_bytes, struct stet_store **out, char **errmsg) {
     STET_ASSERT(dir != NULL);
     STET_ASSERT(out != NULL);
     if (errmsg) *errmsg = NULL;
@@ -375,7 +380,8 @@ int stet_store_open_rocks(const char *dir, struct stet_store **out, char **errms
     STET_ASSERT(s != NULL);
     s->base.ops = &rocks_ops;
     pthread_mutex_init(&s->wal_lock, NULL);
-    s->cache = rocksdb_cache_create_lru(ROCKS_BLOCK_CACHE_BYTES);
+    s->cache_bytes = cache_bytes ? cache_bytes : ROCKS_BLOCK_CACHE_BYTES;
+    s->cache = rocksdb_cache_create_lru(s->cache_bytes);
     s->table_options = rocksdb_block_based_options_create();
     rocksdb_block_based_options_set_block_cache(s->table_options, s->cache);
     rocksdb_block_based_options_set_filter_policy(s->table_options,

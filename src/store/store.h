@@ -96,6 +96,8 @@ struct stet_store {
 /* Opens (creating if missing) a RocksDB store in `dir`. Returns 0 or negative errno; on
  * error `errmsg` (if not NULL) gets a malloc'd message the caller frees. */
 int stet_store_open_rocks(const char *dir, struct stet_store **out, char **errmsg);
+/* The same with a block cache of cache_bytes (0: the default 8 MiB). */
+int stet_store_open_rocks_sized(const char *dir, size_t cache_bytes, struct stet_store **out, char **errmsg);
 struct stet_store *stet_store_create_mem(void);
 
 /* get: 0 found (value in out, replacing its contents), 1 not found, negative errno on error. */
