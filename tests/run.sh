@@ -2,11 +2,13 @@
 # The whole test suite: installs dependencies, then
 #   1. unit tests and fuzz-corpus replays under ASan + UBSan (build-asan/, ctest),
 #   2. the optimised build (build/stet),
-#   3. end-to-end tests: build/stet driven by real Restate TypeScript SDK 1.17.2 services.
+#   3. end-to-end tests: build/stet driven by real Restate TypeScript SDK 1.17.2 services,
+#   4. the 3-node compose setup brought up by a real Docker engine (tests/docker/compose.sh; root).
 # Ends with one line "N passed, N failed". Exit status 0 only when nothing failed.
 # tests/run.sh --quick runs only step 1 (unit tests and fuzz replays) and ends with the same line.
-# tests/run.sh --long adds the tier outside CI: the seeded consensus harness with 5000 seeds and the
-# 3-node cluster tests five times over (about 15 more minutes).
+# tests/run.sh --long adds the tier outside CI: the seeded consensus harness with 5000 seeds, the
+# compose setup with its image compiled from source, and the 3-node cluster tests five times over
+# (about 20 more minutes).
 set -uo pipefail
 cd "$(dirname "$0")/.."
 root=$(pwd)
@@ -66,12 +68,28 @@ else
     tail -30 "$log_dir/npm.log"; echo "npm ci failed"; failed=$((failed + 1))
   fi
 fi
+echo "== the compose setup with a real Docker engine (tests/docker/compose.sh)"
+if [ "$(id -u)" -eq 0 ]; then
+  tests/docker/compose.sh 2>&1 | grep -v "deploy sub-keys are not supported" | tee "$log_dir/compose.log"
+  p=$(grep -Eo '^compose: [0-9]+ checks passed' "$log_dir/compose.log" | grep -Eo '[0-9]+' | head -1)
+  f=$(grep -Eo 'checks passed, [0-9]+ failed' "$log_dir/compose.log" | grep -Eo '[0-9]+' | head -1)
+  [ -z "$p" ] && f=${f:-1}
+  passed=$((passed + ${p:-0})); failed=$((failed + ${f:-0}))
+else
+  echo "skipped: needs root (dockerd, debootstrap)"
+fi
+
 if [ "$long" -eq 1 ]; then
   echo "== long tier: seeded consensus harness, 5000 seeds"
   if (cd build-asan && STET_TEST_SEEDS=5000 ./test_consensus >"$log_dir/long-consensus.log" 2>&1); then
     passed=$((passed + 1))
   else
     tail -30 "$log_dir/long-consensus.log"; failed=$((failed + 1))
+  fi
+  if [ "$(id -u)" -eq 0 ]; then
+    echo "== long tier: the compose setup with the image built from source"
+    if tests/docker/compose.sh --from-source 2>&1 | grep -v "deploy sub-keys" | tee "$log_dir/compose-src.log" | tail -3 &&
+       grep -q ' 0 failed$' "$log_dir/compose-src.log"; then passed=$((passed + 1)); else failed=$((failed + 1)); fi
   fi
   echo "== long tier: 3-node cluster tests x5"
   for i in 1 2 3 4 5; do

@@ -917,6 +917,8 @@ struct admin_sync {
     struct admin_sync *prev, *next;
     struct stet_admin *admin; /* NULL once the admin is destroyed */
     struct stet_http_request *req; /* NULL once aborted */
+    void (*done)(void *arg);       /* stet_admin_sync_schema's caller, instead of a request */
+    void *done_arg;
 };
 
 static void admin_dispatch(struct stet_admin *a, struct stet_http_request *req);
@@ -940,8 +942,15 @@ static void sync_done(void *arg, int status) {
     struct admin_sync *y = arg;
     struct stet_admin *a = y->admin;
     struct stet_http_request *req = y->req;
+    void (*done)(void *) = y->done;
+    void *done_arg = y->done_arg;
     sync_unlink(y);
     free(y);
+    if (done) {
+        if (a) reload_schema_if_newer(a);
+        done(done_arg);
+        return;
+    }
     if (a == NULL || req == NULL) return;
     stet_http_request_on_abort(req, NULL, NULL);
     if (status != 0) stet_debug("admin", "metadata read barrier failed (%s): answering from the local copy", strerror(-status));
@@ -977,6 +986,19 @@ void stet_admin_handle(void *ctx, struct stet_http_request *req) {
 }
 
 void stet_admin_schema_changed(struct stet_admin *a) { reload_schema_if_newer(a); }
+
+void stet_admin_sync_schema(struct stet_admin *a, void (*done)(void *arg), void *arg) {
+    STET_ASSERT(stet_metadata_needs_sync(a->md));
+    struct admin_sync *y = calloc(1, sizeof(*y));
+    STET_ASSERT(y != NULL);
+    y->admin = a;
+    y->done = done;
+    y->done_arg = arg;
+    y->next = a->syncs;
+    if (a->syncs) a->syncs->prev = y;
+    a->syncs = y;
+    stet_metadata_sync(a->md, sync_done, y);
+}
 
 void stet_admin_set_members(struct stet_admin *a, size_t (*fn)(void *ctx, uint32_t *out, size_t max), void *ctx) {
     a->members = fn;

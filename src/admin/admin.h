@@ -78,6 +78,10 @@ int stet_admin_on_schema_change(struct stet_admin *a, stet_admin_schema_cb cb, v
 
 /* The metadata store changed "schema" (another node's registration): re-read it. */
 void stet_admin_schema_changed(struct stet_admin *a);
+/* With a replicated metadata store: the schema brought up to date with every change acknowledged
+ * anywhere before the call (a read barrier), then done(arg), never inside the call (also when
+ * the barrier fails: the schema stays as it was). */
+void stet_admin_sync_schema(struct stet_admin *a, void (*done)(void *arg), void *arg);
 /* Where /cluster-health gets the metadata cluster's members (node ids); without it: [1]. */
 void stet_admin_set_members(struct stet_admin *a, size_t (*fn)(void *ctx, uint32_t *out, size_t max), void *ctx);
 

@@ -47,6 +47,7 @@ struct pending {
 #define MAX_AWAITING_DURABLE 16384
 
 struct stet_ingress {
+    struct stet_http_request *resynced; /* being routed again after a schema sync */
     struct stet_ingress_ports ports;
     uint64_t awaiting_durable;
     uint64_t max_pending; /* ingress.concurrent-api-requests-limit; 0 = unlimited */
@@ -508,10 +509,48 @@ static void send_durable_cb(void *arg, int status, uint64_t lsn) {
 
 /* ---- routes -------------------------------------------------------------------------- */
 
+/* An unknown service on a cluster node: sync the schema once, then route the request again. */
+struct resync {
+    struct stet_ingress *ing;
+    struct stet_http_request *req; /* NULL once the client went away */
+};
+
+static void route(struct stet_ingress *ing, struct stet_http_request *req);
+
+static void resync_abort(struct stet_http_request *req, void *arg) {
+    STET_UNUSED(req);
+    ((struct resync *)arg)->req = NULL;
+}
+
+static void resync_done(void *arg) {
+    struct resync *y = arg;
+    struct stet_ingress *ing = y->ing;
+    struct stet_http_request *req = y->req;
+    free(y);
+    if (!req) return;
+    stet_http_request_on_abort(req, NULL, NULL);
+    ing->resynced = req;
+    route(ing, req);
+    ing->resynced = NULL;
+}
+
+/* true: the request waits for a schema sync (answered later). */
+static bool resync_first(struct stet_ingress *ing, struct stet_http_request *req) {
+    if (!ing->ports.schema_sync || ing->resynced == req) return false;
+    struct resync *y = calloc(1, sizeof(*y));
+    STET_ASSERT(y != NULL);
+    y->ing = ing;
+    y->req = req;
+    stet_http_request_on_abort(req, resync_abort, y);
+    ing->ports.schema_sync(ing->ports.ctx, resync_done, y);
+    return true;
+}
+
 static void handle_invoke(struct stet_ingress *ing, struct stet_http_request *req, struct stet_slice *seg, int nseg) {
     const struct stet_schema *schema = ing->ports.schema(ing->ports.ctx);
     const struct stet_service_schema *svc = stet_schema_find_service(schema, (const char *)seg[0].ptr, seg[0].len);
     if (!svc) {
+        if (resync_first(ing, req)) return;
         send_error(ing, req, 404, NULL, "service '%.*s' not found, make sure to register the service before calling it.",
                    (int)seg[0].len, (const char *)seg[0].ptr);
         return;
@@ -901,6 +940,7 @@ static void handle_invocation_target(struct stet_ingress *ing, struct stet_http_
     const struct stet_service_schema *svc =
         stet_schema_find_service(ing->ports.schema(ing->ports.ctx), (const char *)seg[2].ptr, seg[2].len);
     if (!svc) {
+        if (resync_first(ing, req)) return;
         send_error(ing, req, 404, NULL, "service '%.*s' not found, make sure to register the service before calling it.",
                    (int)seg[2].len, (const char *)seg[2].ptr);
         return;
@@ -983,6 +1023,10 @@ void stet_ingress_handle(void *ctx, struct stet_http_request *req) {
     ing->stats.requests++;
     const struct stet_env *env = ing->ports.env;
     req->user = (void *)(uintptr_t)env->monotonic_ms(env->ctx);
+    route(ing, req);
+}
+
+static void route(struct stet_ingress *ing, struct stet_http_request *req) {
     if (req->method_len == 7 && memcmp(req->method, "OPTIONS", 7) == 0) {
         handle_options(ing, req);
         return;

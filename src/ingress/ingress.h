@@ -33,6 +33,11 @@ struct stet_ingress_ports {
      * status, exactly once when 0 is returned (never when < 0 is). -ENOBUFS: full (429),
      * -EAGAIN: the partition is not led here now, other < 0: unavailable (503). */
     int (*propose)(void *ctx, struct stet_record *r, stet_log_append_cb cb, void *arg, uint64_t *lsn_out);
+    /* Optional (a cluster node): brings the schema up to date with every change acknowledged
+     * anywhere before the call, then done(arg) (never inside the call). A request naming an
+     * unknown service waits for it once before its 404: a deployment registered through
+     * another node is callable here as soon as that registration returned. */
+    void (*schema_sync)(void *ctx, void (*done)(void *arg), void *arg);
 };
 
 /* ports is copied. */

@@ -98,6 +98,10 @@ static void log_durable_cb(void *arg, uint32_t log_id, uint64_t first, uint64_t 
 static const struct stet_schema *node_schema(void *ctx) { return stet_admin_schema(((struct stet_node *)ctx)->admin); }
 static const struct stet_schema_defaults *node_schema_defaults(void *ctx) { return &((struct stet_node *)ctx)->defaults; }
 
+static void schema_sync(void *ctx, void (*done)(void *arg), void *arg) {
+    stet_admin_sync_schema(((struct stet_node *)ctx)->admin, done, arg);
+}
+
 static int propose(void *ctx, struct stet_record *r, stet_log_append_cb cb, void *arg, uint64_t *lsn_out) {
     struct stet_node *n = ctx;
     if (n->stopping || !n->worker) return -ESHUTDOWN;
@@ -462,6 +466,7 @@ int stet_node_create(const struct stet_config *cfg, struct stet_node **out, char
         .schema_defaults = node_schema_defaults,
         .status_get = status_get,
         .propose = propose,
+        .schema_sync = n->cl ? schema_sync : NULL, /* a cluster: other nodes register too */
     };
     rc = stet_ingress_create(&gp, &n->ingress);
     if (rc != 0) goto fail;

@@ -13,7 +13,7 @@
 // tests that share one services process never see each other's numbers.
 //
 // Usage: node --import ./polyfill.mjs services.mjs [--port N] [--side-port N] [--inactivity-timeout MS]
-// Ports default to 0 (ephemeral; env SERVICES_PORT / SIDE_PORT also work). When both listeners are
+// SERVICES_HOST: the address to bind (default 127.0.0.1; the Docker test binds the bridge). Ports default to 0 (ephemeral; env SERVICES_PORT / SIDE_PORT also work). When both listeners are
 // up, one line is printed on stdout: READY {"port":<sdk port>,"sidePort":<side channel port>}.
 // --inactivity-timeout sets the service-level inactivityTimeout (ms) of every service, so the
 // server suspends invocations that wait on something (sleep, awakeable) almost at once.
@@ -219,7 +219,7 @@ const handler = restate.endpoint()
 function listen(server, port) {
   return new Promise((resolve, reject) => {
     server.once("error", reject);
-    server.listen(port, "127.0.0.1", () => resolve(server.address().port));
+    server.listen(port, process.env.SERVICES_HOST ?? "127.0.0.1", () => resolve(server.address().port));
   });
 }
 
