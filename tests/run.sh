@@ -7,7 +7,7 @@
 # Ends with one line "N passed, N failed". Exit status 0 only when nothing failed.
 # tests/run.sh --quick runs only step 1 (unit tests and fuzz replays) and ends with the same line.
 # tests/run.sh --long adds the tier outside CI: the seeded consensus harness with 5000 seeds, the
-# compose setup with its image compiled from source, and the 3-node cluster tests five times over
+# compose setup with the prebuilt binary in its image, and the 3-node cluster tests five times over
 # (about 20 more minutes).
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -87,9 +87,9 @@ if [ "$long" -eq 1 ]; then
     tail -30 "$log_dir/long-consensus.log"; failed=$((failed + 1))
   fi
   if [ "$(id -u)" -eq 0 ]; then
-    echo "== long tier: the compose setup with the image built from source"
-    if tests/docker/compose.sh --from-source 2>&1 | grep -v "deploy sub-keys" | tee "$log_dir/compose-src.log" | tail -3 &&
-       grep -q ' 0 failed$' "$log_dir/compose-src.log"; then passed=$((passed + 1)); else failed=$((failed + 1)); fi
+    echo "== long tier: the compose setup around this checkout's build/stet"
+    if tests/docker/compose.sh --prebuilt 2>&1 | grep -v "deploy sub-keys" | tee "$log_dir/compose-pre.log" | tail -3 &&
+       grep -q ' 0 failed$' "$log_dir/compose-pre.log"; then passed=$((passed + 1)); else failed=$((failed + 1)); fi
   fi
   echo "== long tier: 3-node cluster tests x5"
   for i in 1 2 3 4 5; do

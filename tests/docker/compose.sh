@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The 3-node compose setup (deploy/restate-cluster) brought up by a real Docker engine (issue 14).
 #
-#   tests/docker/compose.sh [--from-source]
+#   tests/docker/compose.sh [--prebuilt]
 #
 # What it does, all on this machine (no registry: Debian's archive only):
 #   1. installs docker.io, docker-compose (1.29) and debootstrap when missing;
@@ -9,11 +9,13 @@
 #      already answers on DOCKER_HOST / the default socket;
 #   3. makes the base image debian:bookworm from `debootstrap --variant=minbase` + `docker import`
 #      (the root filesystem is cached in /var/tmp/stet-docker for a week);
-#   4. builds the Stet image from the Dockerfile: target `prebuilt` with the build/stet this
-#      checkout built (same Debian 12 ABI; scripts/build.sh runs when it is missing), or with
-#      --from-source the default target, which compiles libraft and Stet in the image;
-#   5. brings the compose file up with an override: MinIO (not pullable here) is a stand-in
-#      container, the SDK test service runs on the host and is reached through host-gateway;
+#   4. builds the Stet image from the Dockerfile's default target, which compiles libraft and Stet
+#      in the image (about a minute here), or with --prebuilt the target `prebuilt` around the
+#      build/stet of this checkout (same Debian 12 ABI; scripts/build.sh runs when it is missing);
+#   5. brings the compose file up with an override: MinIO (not pullable here) is replaced by the
+#      test S3 server (tests/s3/moto_s3.py, moto with authentication) on the host, and a stand-in
+#      container keeps the file's `depends_on: minio`; the SDK test service runs on the host too;
+#      both bind the Docker bridge's address and the nodes reach them through host-gateway;
 #      host ports are free ports, not 8080/9070/...;
 #   6. checks: three healthy containers, /cluster-health on each lists three members, a deployment
 #      registered on node 2 is listed by nodes 1 and 3 and invoked through node 3's ingress, the
@@ -25,14 +27,15 @@
 set -uo pipefail
 cd "$(dirname "$0")/../.."
 root=$(pwd)
-from_source=0
-[ "${1:-}" = "--from-source" ] && from_source=1
+from_source=1
+[ "${1:-}" = "--prebuilt" ] && from_source=0
 
 tmp=$(mktemp -d /tmp/stet-docker-XXXXXX)
 project=stetci$$
 compose_dir=$root/deploy/restate-cluster
 own_dockerd_pid=""
 svc_pid=""
+s3_pid=""
 checks=0
 log() { echo "[compose $(date +%H:%M:%S)] $*"; }
 
@@ -64,6 +67,7 @@ cleanup() {
     docker image rm -f "stet:ci-$project" >/dev/null 2>&1
   fi
   [ -n "$svc_pid" ] && kill "$svc_pid" 2>/dev/null
+  [ -n "$s3_pid" ] && kill "$s3_pid" 2>/dev/null
   if [ -n "$own_dockerd_pid" ]; then
     kill "$own_dockerd_pid" 2>/dev/null
     for _ in $(seq 1 100); do kill -0 "$own_dockerd_pid" 2>/dev/null || break; sleep 0.1; done
@@ -148,25 +152,42 @@ ok "image $image builds, runs stet --help as a non-root user"
 # ---- 5. up ------------------------------------------------------------------------------------------
 gw=$(docker network inspect bridge --format '{{(index .IPAM.Config 0).Gateway}}' 2>/dev/null)
 [ -n "$gw" ] || gw=172.17.0.1
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 (cd tests/e2e && [ -d node_modules/@restatedev/restate-sdk ] || npm ci --no-audit --no-fund --loglevel=error >/dev/null 2>&1)
-# the SDK service on the host, reachable from the containers (the compose network's gateway is
-# another bridge: bind every address)
-(cd tests/e2e && SERVICES_HOST=0.0.0.0 exec node --import ./polyfill.mjs services.mjs >"$tmp/svc.out" 2>"$tmp/svc.err") &
+# the SDK service on the host, reachable from the containers at the bridge's address
+(cd tests/e2e && SERVICES_HOST=$gw exec node --import ./polyfill.mjs services.mjs >"$tmp/svc.out" 2>"$tmp/svc.err") &
 svc_pid=$!
 for _ in $(seq 1 100); do grep -q '^READY' "$tmp/svc.out" 2>/dev/null && break; sleep 0.1; done
 svc_port=$(sed -n 's/^READY {"port":\([0-9]*\).*/\1/p' "$tmp/svc.out")
 [ -n "$svc_port" ] || fail "the SDK services did not start: $(cat "$tmp/svc.err")"
+# eleven distinct free host ports (all sockets held open until every port is chosen)
+read -r -a ports <<<"$(python3 -c '
+import socket
+ss = [socket.socket() for _ in range(11)]
+for s in ss: s.bind(("0.0.0.0", 0))
+print(" ".join(str(s.getsockname()[1]) for s in ss))')"
+# the test S3 server on the host (MinIO's place)
+PY=python3; $PY -c 'import moto' 2>/dev/null || PY=/root/.pyenv/shims/python3
+$PY -c 'import moto' 2>/dev/null || fail "moto (the machine image's Python) is missing: no test S3 server"
+$PY tests/s3/moto_s3.py --host "$gw" --port 0 --bucket restate >"$tmp/s3.out" 2>"$tmp/s3.err" </dev/null &
+s3_pid=$!
+for _ in $(seq 1 100); do grep -q '^READY' "$tmp/s3.out" 2>/dev/null && break; sleep 0.1; done
+read -r _ s3_port s3_key s3_secret <<<"$(grep '^READY' "$tmp/s3.out")"
+[ -n "${s3_port:-}" ] || fail "the test S3 server did not start: $(tail -5 "$tmp/s3.err")"
 {
   cp "$compose_dir/.env.example" "$tmp/env"
+  echo "RESTATE_WORKER__SNAPSHOTS__AWS_ENDPOINT_URL=http://host.docker.internal:$s3_port"
+  echo "MINIO_ROOT_USER=$s3_key"
+  echo "MINIO_ROOT_PASSWORD=$s3_secret"
   echo "STET_VERSION=ci-$project"
+  i=0
   for k in 1 2 3; do
-    echo "NODE${k}_INGRESS_PORT_OVERRIDE=$(free_port)"
-    echo "NODE${k}_ADMIN_PORT_OVERRIDE=$(free_port)"
-    echo "NODE${k}_NODE_PORT_OVERRIDE=$(free_port)"
+    echo "NODE${k}_INGRESS_PORT_OVERRIDE=${ports[i]}"
+    echo "NODE${k}_ADMIN_PORT_OVERRIDE=${ports[i + 1]}"
+    echo "NODE${k}_NODE_PORT_OVERRIDE=${ports[i + 2]}"
+    i=$((i + 3))
   done
-  echo "MINIO_API_PORT_OVERRIDE=$(free_port)"
-  echo "MINIO_CONSOLE_PORT_OVERRIDE=$(free_port)"
+  echo "MINIO_API_PORT_OVERRIDE=${ports[9]}"
+  echo "MINIO_CONSOLE_PORT_OVERRIDE=${ports[10]}"
 } >>"$tmp/env"
 port() { sed -n "s/^$1=//p" "$tmp/env" | tail -1; }
 cat >"$tmp/override.yaml" <<EOF
@@ -216,6 +237,16 @@ for k in 1 2 3; do
   [ "$m" = "[1, 2, 3]" ] || fail "node $k /cluster-health members: $m"
 done
 ok "one cluster: /cluster-health on every node lists members 1, 2, 3; /cluster shows three alive nodes"
+# the S3 endpoint the nodes are configured with answers from inside a node, signed with its keys
+c1=$(dc ps -q restate-1 2>/dev/null)
+env1=$(docker inspect --format '{{range .Config.Env}}{{println .}}{{end}}' "$c1")
+ep=$(echo "$env1" | sed -n 's/^RESTATE_WORKER__SNAPSHOTS__AWS_ENDPOINT_URL=//p')
+ak=$(echo "$env1" | sed -n 's/^RESTATE_WORKER__SNAPSHOTS__AWS_ACCESS_KEY_ID=//p')
+sk=$(echo "$env1" | sed -n 's/^RESTATE_WORKER__SNAPSHOTS__AWS_SECRET_ACCESS_KEY=//p')
+docker exec "$c1" curl -sf --aws-sigv4 "aws:amz:local:s3" --user "$ak:$sk" \
+  -H "x-amz-content-sha256: e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855" \
+  "$ep/restate?list-type=2" 2>&1 | grep -q '<Name>restate</Name>' || fail "the S3 endpoint $ep is not reachable from restate-1"
+ok "the S3 endpoint of the snapshot settings ($ep, bucket restate) answers from inside restate-1"
 
 # ---- 6. a deployment registered on node 2 is seen by all -------------------------------------------------
 reg=$(curl -s -w '\n%{http_code}' -X POST "$(admin 2)/deployments" -H 'content-type: application/json' \
@@ -237,7 +268,13 @@ dc logs --no-color restate-1 2>/dev/null | grep -q "memory limit 2048 MiB (cgrou
 ok "memory limit 2G applied; Stet sized its cache from it"
 
 # ---- stop one node: the others go on ---------------------------------------------------------------------
+t0=$(date +%s%N)
 dc stop restate-2 >/dev/null 2>&1 || fail "docker-compose stop restate-2"
+stop_ms=$(( ($(date +%s%N) - t0) / 1000000 ))
+code=$(docker inspect --format '{{.State.ExitCode}}' "$(dc ps -q restate-2 2>/dev/null)")
+[ "$code" = 0 ] || fail "restate-2 exited with $code after SIGTERM (a clean stop exits 0)"
+[ "$stop_ms" -lt 10000 ] || fail "restate-2 took $stop_ms ms to stop after SIGTERM"
+ok "restate-2 stopped cleanly on SIGTERM in $stop_ms ms"
 code=$(curl -s -o /dev/null -w '%{http_code}' -X POST "$(admin 1)/deployments" -H 'content-type: application/json' \
   -d "{\"uri\":\"http://host.docker.internal:$svc_port\",\"force\":true}")
 { [ "$code" = 200 ] || [ "$code" = 201 ]; } || fail "register through node 1 with restate-2 stopped: $code"
