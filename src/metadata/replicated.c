@@ -423,6 +423,29 @@ int stet_metadata_replicated_snapshot(struct stet_metadata *base, struct stet_bu
     return 0;
 }
 
+int stet_metadata_replicated_each(struct stet_metadata *base,
+                                  void (*cb)(void *arg, const char *key, uint64_t version, const uint8_t *value,
+                                             size_t len),
+                                  void *arg) {
+    struct rmd *md = (struct rmd *)base;
+    struct stet_store_iter *it = stet_store_iter_create(md->store, RANGE_LO, sizeof(RANGE_LO), RANGE_HI, sizeof(RANGE_HI));
+    if (!it) return -ENOMEM;
+    char key[STET_METADATA_KEY_MAX + 1];
+    for (; stet_store_iter_valid(md->store, it); stet_store_iter_next(md->store, it)) {
+        size_t kl, vl;
+        const uint8_t *k = stet_store_iter_key(md->store, it, &kl);
+        const uint8_t *v = stet_store_iter_value(md->store, it, &vl);
+        if (is_applied_key(k, kl) || kl < 2 || kl - 1 > STET_METADATA_KEY_MAX || vl < 8) continue;
+        memcpy(key, k + 1, kl - 1);
+        key[kl - 1] = '\0';
+        if (strlen(key) != kl - 1) continue;
+        cb(arg, key, stet_load_u64be(v), v + 8, vl - 8);
+    }
+    int rc = stet_store_iter_error(md->store, it);
+    stet_store_iter_destroy(md->store, it);
+    return rc;
+}
+
 struct snap_key {
     const uint8_t *key; /* without the 'M' prefix */
     size_t klen;

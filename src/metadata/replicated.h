@@ -37,6 +37,12 @@ int stet_metadata_create_replicated(struct stet_store *store, uint64_t origin,
 void stet_metadata_replicated_apply(struct stet_metadata *md, uint64_t index, uint8_t type, const uint8_t *data,
                                     size_t len);
 uint64_t stet_metadata_replicated_applied(const struct stet_metadata *md);
+/* Every key of the local copy (in key order) with its version and value (borrowed for the
+ * call): what a member answers a metadata client's read with. 0 or a negative errno. */
+int stet_metadata_replicated_each(struct stet_metadata *md,
+                                  void (*cb)(void *arg, const char *key, uint64_t version, const uint8_t *value,
+                                             size_t len),
+                                  void *arg);
 
 /* Snapshots (the consensus group's snapshot data; format in replicated.c). */
 /* Serializes the whole local copy as of its applied index (*index) into out (replacing its

@@ -597,37 +597,30 @@ static void served_put_cb(void *arg, int status, uint64_t version) {
     free(sv);
 }
 
-/* Every key of the local copy ('M' + name -> u64 BE version + value; 'M' 0x00... are the
- * store's own markers): the layout src/metadata/replicated.c documents. */
+struct read_answer {
+    struct stet_buf *b;
+    uint32_t count;
+};
+
+static void read_answer_key(void *arg, const char *key, uint64_t version, const uint8_t *value, size_t len) {
+    struct read_answer *ra = arg;
+    stet_metadata_remote_read_append(ra->b, key, version, value, len);
+    ra->count++;
+}
+
+/* A metadata client's read: every key of this member's copy, after its read barrier. */
 static void served_read_cb(void *arg, int status) {
     struct served *sv = arg;
     struct stet_node_cluster *cl = sv->cl;
-    if (status != 0) {
-        send_reply(cl, sv->node, sv->rpc, status, NULL, 0);
-        free(sv);
-        return;
-    }
     struct stet_buf b = STET_BUF_INIT;
-    stet_buf_append_u32be(&b, 0);
-    uint32_t count = 0;
-    static const uint8_t lo[] = {'M', 1}, hi[] = {'N'};
-    struct stet_store *st = cl->n->store;
-    struct stet_store_iter *it = stet_store_iter_create(st, lo, sizeof(lo), hi, sizeof(hi));
-    char key[STET_METADATA_KEY_MAX + 1];
-    for (; it && stet_store_iter_valid(st, it); stet_store_iter_next(st, it)) {
-        size_t kl = 0, vl = 0;
-        const uint8_t *k = stet_store_iter_key(st, it, &kl);
-        const uint8_t *v = stet_store_iter_value(st, it, &vl);
-        if (kl < 2 || kl - 1 > STET_METADATA_KEY_MAX || vl < 8) continue;
-        memcpy(key, k + 1, kl - 1);
-        key[kl - 1] = '\0';
-        if (strlen(key) != kl - 1) continue;
-        stet_metadata_remote_read_append(&b, key, stet_load_u64be(v), v + 8, vl - 8);
-        count++;
+    if (status == 0) {
+        stet_buf_append_u32be(&b, 0);
+        struct read_answer ra = {&b, 0};
+        status = stet_metadata_replicated_each(cl->n->md, read_answer_key, &ra);
+        stet_store_u32be(b.data, ra.count);
     }
-    if (it) stet_store_iter_destroy(st, it);
-    stet_store_u32be(b.data, count);
-    send_reply(cl, sv->node, sv->rpc, 0, b.data, b.len);
+    if (status == 0) send_reply(cl, sv->node, sv->rpc, 0, b.data, b.len);
+    else send_reply(cl, sv->node, sv->rpc, status, NULL, 0);
     stet_buf_free(&b);
     free(sv);
 }
