@@ -546,7 +546,7 @@ static int set_request_size_limit(struct stet_config *c, const char *n, const ch
 static int set_rocksdb_memory(struct stet_config *c, const char *n, const char *v, char *e, size_t el) {
     uint64_t b;
     if (parse_bytes(v, &b) != 0 || b == 0 || b > SIZE_MAX / 2) {
-        set_err(e, el, "invalid value for %s: '%s' (expected a non-zero byte size such as \"512 MiB\")", n, v);
+        set_err(e, el, "invalid value for %s: '%s' (expected a byte size such as \"512 MiB\", above zero)", n, v);
         return -EINVAL;
     }
     c->rocksdb_total_memory_size = (size_t)b;
