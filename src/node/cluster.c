@@ -37,23 +37,31 @@
  * empty command per loop iteration answers every read waiting on the leader, once it is applied
  * in the term it was submitted in.
  *
- * Wire format of FORWARD / REPLY payloads (big-endian):
- *   FORWARD: u64 rpc id | u8 op | body
- *   REPLY:   u64 rpc id | i32 status | body
- *   OP_SUBMIT body: a metadata command; reply: u64 index (status 0) or u32 leader hint.
- *   OP_READ_INDEX: reply u64 index of an applied barrier.
- *   OP_INFO: reply u8 has_group | u64 fingerprint | u8 n | n x u32 voters | u32 leader |
- *            u64 last index.
- *   OP_LOG_COPY (leader only): reply u64 term | u32 n | n x (u64 term, u8 type, u32 len, bytes):
- *            the leader's whole log, for a member that joins with no state of its own.
+ * Followers learn a commit index only from the leader's next AppendEntries: once an entry a
+ * follower waits for (its forwarded put, its read barrier) is applied on the leader, the leader
+ * appends one empty command at the next flush, which carries the new commit index at once.
+ *
+ * Snapshots: every SNAPSHOT_INTERVAL applied entries the metadata copy is serialized
+ * (stet_metadata_replicated_snapshot) and handed to the consensus module, which trims the log
+ * behind it; a member behind the trimmed log installs it (cons_install).
+ *
+ * The payloads of FORWARD / REPLY frames are src/nodeport/rpc.h's (fuzzed): SUBMIT, READ_INDEX,
+ * INFO, LOG_COPY, and a metadata client's MD_PUT / MD_READ.
  *
  * Joining with no state: a member that lost its data (or never had any) must not answer the
  * leader with a log shorter than what it acknowledged before: libraft's leader asserts on that
  * (progressMaybeDecrement), and raft's safety assumes a vote is never forgotten. So a node that
- * adopts a group whose log is longer than the bootstrap entry first copies the leader's log and
- * takes the leader's term with its vote for that leader (a vote the leader had already won), and
- * only then starts the group. Until the metadata group compacts its log (snapshots, issue 17),
- * the copy is the whole log.
+ * adopts a group whose log is longer than the bootstrap entry first copies the leader's
+ * snapshot and the entries after it (LOG_COPY; from another member when no leader is reachable
+ * for NO_LEADER_COPY_MS: the next leader then starts its progress tracking from scratch), takes
+ * the source's term with its vote for the source, and only then starts the group.
+ *
+ * Metadata clients (nodes without the metadata-server role): n->md is src/metadata/remote.c; its
+ * requests go to any alive member (MD_PUT: the member puts through its own store and answers
+ * with the outcome; MD_READ: the member passes its read barrier and answers with every key).
+ *
+ * SIGTERM (stet_node_cluster_hand_off): the metadata leader transfers its leadership to an alive
+ * voter first; the node stops once another node leads (or after about a second).
  */
 #include "node/cluster.h"
 
