@@ -91,7 +91,7 @@
 #define TICK_MS 100
 #define RPC_TIMEOUT_MS 1500
 #define SUBMIT_WAIT_MS 3000
-#define INFO_INTERVAL_MS 300
+#define INFO_INTERVAL_MS 100
 #define WAIT_LOG_MS 5000
 #define SNAPSHOT_INTERVAL 500 /* metadata entries between snapshots */
 #define SNAPSHOT_TRAILING 100 /* entries kept behind a snapshot */
@@ -925,6 +925,8 @@ static void peers_frame(void *ctx, uint32_t from, uint8_t kind, uint32_t group, 
     }
 }
 
+static void discover(struct stet_node_cluster *cl);
+
 static void peers_peer(void *ctx, uint32_t node, bool up, uint64_t generation, uint64_t fingerprint) {
     struct stet_node_cluster *cl = ctx;
     STET_UNUSED(fingerprint);
@@ -937,6 +939,8 @@ static void peers_peer(void *ctx, uint32_t node, bool up, uint64_t generation, u
             if (r->rpc != 0 && r->node == node) r->rpc = 0;
     }
     if (cl->route_timer) stet_env_timer_start(cl->env, cl->route_timer, 0);
+    /* a node that has not joined asks a peer that just came up at once, not at the next tick */
+    if (up && !cl->have_group && !cl->client && cl->timer) discover(cl);
 }
 
 static void peers_refused(void *ctx, const char *address, uint32_t node, uint8_t code, const char *reason,
