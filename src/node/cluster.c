@@ -72,6 +72,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cluster/provision.h"
 #include "common/assert.h"
 #include "common/log.h"
 #include "consensus/consensus.h"
@@ -1000,108 +1001,88 @@ static void discover(struct stet_node_cluster *cl) {
     struct stet_np_link_info links[MAX_VOTERS * 2];
     size_t nl = stet_np_peers_links(cl->peers, links, sizeof(links) / sizeof(links[0]));
     uint64_t now = mono(cl);
-    uint32_t ids[MAX_VOTERS * 2];
-    unsigned nids = 0;
-    bool all = true, self = false;
-    const char *waiting = NULL;
-    struct info *best = NULL;
+    struct stet_provision_peer peers[MAX_VOTERS * 2];
     for (size_t i = 0; i < nl; i++) {
-        if (links[i].self) {
-            self = true;
-            ids[nids++] = cl->n->node_id;
-            continue;
-        }
-        if (links[i].node == 0 || !links[i].connected) {
-            all = false;
-            if (!waiting) waiting = links[i].address;
-            continue;
-        }
-        struct info *in = info_for(cl, links[i].node);
-        if (in == NULL) return;
-        if (in->rpc == 0 && (!in->answered || now - in->asked_ms >= INFO_INTERVAL_MS)) {
+        struct stet_provision_peer *p = &peers[i];
+        *p = (struct stet_provision_peer){.address = links[i].address, .node = links[i].node, .self = links[i].self};
+        if (p->self || p->node == 0) continue;
+        p->reachable = links[i].connected && stet_np_peers_alive(cl->peers, p->node);
+        struct info *in = info_for(cl, p->node);
+        if (in == NULL) continue;
+        /* ask (again) what it holds */
+        if (p->reachable && in->rpc == 0 && (!in->answered || now - in->asked_ms >= INFO_INTERVAL_MS)) {
             in->rpc = ++cl->next_rpc;
             in->asked_ms = now;
             send_forward(cl, in->node, in->rpc, OP_INFO, NULL, 0);
         } else if (in->rpc != 0 && now - in->asked_ms > RPC_TIMEOUT_MS) {
             in->rpc = 0;
         }
-        if (in->answered && in->has_group && in->n_voters > 0) {
-            bool member = false;
-            for (unsigned k = 0; k < in->n_voters; k++) member |= in->voters[k] == cl->n->node_id;
-            if (!member) {
-                fatal(cl,
-                      "node N%u is not one of the metadata servers of the cluster (voters of N%u's metadata group: "
-                      "%u nodes); adding nodes to a running cluster is not supported yet",
-                      cl->n->node_id, in->node, in->n_voters);
-                return;
-            }
-            if (in->fingerprint) {
-                cl->fingerprint = in->fingerprint;
-                stet_np_peers_set_fingerprint(cl->peers, cl->fingerprint);
-            }
-            if (in->last_index <= 1) { /* only the bootstrap configuration: the same on every member */
-                stet_info(MOD, "joining the cluster's metadata group (%u voters, learned from N%u)", in->n_voters,
-                          in->node);
-                int rc = join_group(cl, in->voters, in->n_voters);
-                if (rc != 0) fatal(cl, "cannot join the metadata group: %s", strerror(-rc));
-                return;
-            }
-            /* a group with history: copy the leader's log first (see the top of this file) */
-            if (cl->installing) return;
-            uint32_t leader = in->leader;
-            if (leader == 0 || leader == cl->n->node_id || !stet_np_peers_alive(cl->peers, leader)) {
-                /* no reachable leader: remember the most complete copy (no leader has progress
-                 * for this node then: the one elected next starts from scratch) */
-                all = false; /* a cluster exists: never provision another */
-                if (!cl->group_seen_ms) cl->group_seen_ms = now;
-                if (!best || in->last_index > best->last_index) best = in;
-                continue;
-            }
-            if (cl->copy_rpc != 0 && now - cl->copy_asked_ms < 3 * RPC_TIMEOUT_MS) return;
-            memcpy(cl->copy_voters, in->voters, in->n_voters * sizeof(*in->voters));
-            cl->copy_n_voters = in->n_voters;
-            cl->copy_rpc = ++cl->next_rpc;
-            cl->copy_node = leader;
-            cl->copy_asked_ms = now;
-            stet_info(MOD, "joining the cluster's metadata group (%u voters): copying the log of its leader N%u",
-                      in->n_voters, leader);
-            send_forward(cl, leader, cl->copy_rpc, OP_LOG_COPY, NULL, 0);
-            return;
-        }
-        if (!in->answered) {
-            all = false;
-            if (!waiting) waiting = links[i].address;
-        }
-        ids[nids++] = links[i].node;
+        p->answered = in->answered;
+        p->has_group = in->has_group;
+        p->leader = in->leader;
+        p->leader_reachable = in->leader && stet_np_peers_alive(cl->peers, in->leader);
+        p->last_index = in->last_index;
+        p->fingerprint = in->fingerprint;
+        p->voters = in->voters;
+        p->n_voters = in->n_voters;
     }
-    if (best && !cl->installing && now - cl->group_seen_ms >= NO_LEADER_COPY_MS &&
-        (cl->copy_rpc == 0 || now - cl->copy_asked_ms >= 3 * RPC_TIMEOUT_MS)) {
-        memcpy(cl->copy_voters, best->voters, best->n_voters * sizeof(*best->voters));
-        cl->copy_n_voters = best->n_voters;
-        cl->copy_rpc = ++cl->next_rpc;
-        cl->copy_node = best->node;
-        cl->copy_asked_ms = now;
-        stet_info(MOD, "joining the cluster's metadata group (%u voters, no leader reachable): copying the log of N%u",
-                  best->n_voters, best->node);
-        send_forward(cl, best->node, cl->copy_rpc, OP_LOG_COPY, NULL, 0);
+    struct stet_provision_input pin = {.self_id = cl->n->node_id,
+                                       .auto_provision = cl->n->cfg->auto_provision,
+                                       .peers = peers,
+                                       .n_peers = nl,
+                                       .leaderless_wait_over =
+                                           cl->group_seen_ms && now - cl->group_seen_ms >= NO_LEADER_COPY_MS};
+    struct stet_provision_decision d;
+    stet_provision_decide(&pin, &d);
+    if (d.group_seen && !cl->group_seen_ms) cl->group_seen_ms = now;
+    if (d.fingerprint && d.action != STET_PROVISION_NOT_MEMBER) {
+        cl->fingerprint = d.fingerprint;
+        stet_np_peers_set_fingerprint(cl->peers, cl->fingerprint);
+    }
+    int rc = 0;
+    switch (d.action) {
+    case STET_PROVISION_NOT_MEMBER:
+        fatal(cl,
+              "node N%u is not one of the metadata servers of the cluster (voters of N%u's metadata group: %u "
+              "nodes); adding nodes to a running cluster is not supported yet",
+              cl->n->node_id, d.source, d.n_voters);
         return;
-    }
-    if (!self) all = false;
-    if (all && cl->n->cfg->auto_provision && nids > 0) {
-        stet_info(MOD, "provisioning the cluster '%s': every metadata address answered that it holds no cluster (%u "
-                       "voters)",
-                  cl->n->cfg->cluster_name, nids);
-        int rc = join_group(cl, ids, nids);
+    case STET_PROVISION_JOIN_BOOTSTRAP:
+        stet_info(MOD, "joining the cluster's metadata group (%u voters, learned from N%u)", d.n_voters, d.source);
+        rc = join_group(cl, d.voters, d.n_voters);
+        if (rc != 0) fatal(cl, "cannot join the metadata group: %s", strerror(-rc));
+        return;
+    case STET_PROVISION_COPY:
+        /* a group with history: copy a log first (see the top of this file) */
+        if (cl->installing || (cl->copy_rpc != 0 && now - cl->copy_asked_ms < 3 * RPC_TIMEOUT_MS)) return;
+        memcpy(cl->copy_voters, d.voters, d.n_voters * sizeof(*d.voters));
+        cl->copy_n_voters = d.n_voters;
+        cl->copy_rpc = ++cl->next_rpc;
+        cl->copy_node = d.source;
+        cl->copy_asked_ms = now;
+        stet_info(MOD, "joining the cluster's metadata group (%u voters): copying the log of N%u%s", d.n_voters,
+                  d.source, d.group_seen ? " (no leader reachable)" : ", its leader");
+        send_forward(cl, d.source, cl->copy_rpc, OP_LOG_COPY, NULL, 0);
+        return;
+    case STET_PROVISION_BOOTSTRAP:
+        stet_info(MOD,
+                  "provisioning the cluster '%s': every metadata address answered that it holds no cluster (%u "
+                  "voters)",
+                  cl->n->cfg->cluster_name, d.n_voters);
+        rc = join_group(cl, d.voters, d.n_voters);
         if (rc != 0) fatal(cl, "cannot bootstrap the metadata group: %s", strerror(-rc));
         return;
+    case STET_PROVISION_WAIT: break;
     }
     if (now - cl->last_wait_log_ms >= WAIT_LOG_MS) {
         cl->last_wait_log_ms = now;
-        if (!self)
+        if (!d.self_seen)
             stet_info(MOD, "waiting to reach this node's own address among metadata-client.addresses (advertised-address %s)",
                       cl->n->cfg->advertised_address);
-        else if (waiting)
-            stet_info(MOD, "waiting for %s to answer before %s", waiting,
+        else if (d.group_seen)
+            stet_info(MOD, "waiting for the cluster's metadata leader to be reachable before joining");
+        else if (d.waiting_for)
+            stet_info(MOD, "waiting for %s to answer before %s", d.waiting_for,
                       cl->n->cfg->auto_provision ? "provisioning the cluster" : "joining the cluster");
         else
             stet_info(MOD, "waiting for the cluster to be provisioned (auto-provision is off on this node)");
