@@ -137,6 +137,10 @@ static int replica_catch_up(struct stet_worker *w, struct replica *rp) {
     uint64_t tail = w->ports.durable_tail(w->ports.ctx, rp->partition_id);
     for (uint64_t lsn = stet_partition_applied_lsn(rp->proc) + 1; lsn <= tail; lsn++) {
         rc = w->ports.read(w->ports.ctx, rp->partition_id, lsn, &w->rec);
+        if (rc == 2) { /* not a record (a raft log's own entry: src/log/raftlog.h) */
+            rc = 0;
+            continue;
+        }
         if (rc != 0) {
             stet_error(MOD, "cannot read log record partition=%u lsn=%llu rc=%d", rp->partition_id,
                        (unsigned long long)lsn, rc);

@@ -51,7 +51,8 @@ struct stet_worker_ports {
     /* The log: stet_log_append's contract (-ENOBUFS: try later). */
     int (*append)(void *ctx, uint32_t partition_id, const uint8_t *rec, size_t len, stet_log_append_cb cb, void *arg,
                   uint64_t *lsn_out);
-    /* One durable record: 0 found (bytes replace out's), 1 not found/trimmed, < 0 error. */
+    /* One durable record: 0 found (bytes replace out's), 1 not found/trimmed, 2 no record at this
+     * LSN (a raft log's own entry, src/log/raftlog.h: skipped), < 0 error. */
     int (*read)(void *ctx, uint32_t partition_id, uint64_t lsn, struct stet_buf *out);
     uint64_t (*durable_tail)(void *ctx, uint32_t partition_id);
     /* Where the processors' actions go: INVOKE/NOTIFY/ABORT/PAUSE to the invoker, and
