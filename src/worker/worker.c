@@ -251,12 +251,18 @@ static void announce_durable_cb(void *arg, int status, uint64_t lsn) {
 }
 
 int stet_worker_become_leader(struct stet_worker *w, uint32_t partition_id) {
+    return stet_worker_become_leader_at(w, partition_id, 0);
+}
+
+int stet_worker_become_leader_at(struct stet_worker *w, uint32_t partition_id, uint64_t epoch) {
     STET_ASSERT(partition_id < w->n_parts);
     struct replica *rp = &w->parts[partition_id];
     if (rp->role != ROLE_FOLLOWER) return 0;
     if (w->stopping) return -ESHUTDOWN;
     uint64_t seen = stet_partition_epoch(rp->proc);
-    rp->epoch = (seen > rp->epoch ? seen : rp->epoch) + 1;
+    uint64_t last = seen > rp->epoch ? seen : rp->epoch;
+    if (epoch != 0 && epoch <= last) return -ESTALE;
+    rp->epoch = epoch != 0 ? epoch : last + 1;
     rp->role = ROLE_ANNOUNCING;
     rp->announce_lsn = 0;
     struct stet_record r;

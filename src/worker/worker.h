@@ -76,6 +76,10 @@ void stet_worker_stop(struct stet_worker *w);
 int stet_worker_log_durable(struct stet_worker *w, uint32_t partition_id);
 
 int stet_worker_become_leader(struct stet_worker *w, uint32_t partition_id);
+/* The same with a given epoch (a raft-led partition: its raft term, which every node agrees on
+ * without having applied the previous leader's announcement yet); 0 picks one as above.
+ * -ESTALE when epoch is not above every epoch this partition has seen or used. */
+int stet_worker_become_leader_at(struct stet_worker *w, uint32_t partition_id, uint64_t epoch);
 void stet_worker_step_down(struct stet_worker *w, uint32_t partition_id);
 /* LEADER (announcement applied). */
 bool stet_worker_is_leader(const struct stet_worker *w, uint32_t partition_id);

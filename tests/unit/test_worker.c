@@ -567,6 +567,14 @@ static void step_down_and_up(bool gaps) {
     stet_worker_stats(h.worker, &ws);
     assert_int_equal(ws.records_dropped_stale, 2 * zombies); /* every zombie Output and End */
     assert_int_equal(h.invokes, N + zombies);                /* re-invoked once by the new leader */
+    /* a given epoch (a raft term): it must be above every epoch seen; the partition leads with it */
+    stet_worker_step_down(h.worker, victim);
+    assert_int_equal(stet_worker_become_leader_at(h.worker, victim, old_epoch + 2), -ESTALE);
+    assert_false(stet_worker_is_leader(h.worker, victim));
+    assert_int_equal(stet_worker_become_leader_at(h.worker, victim, old_epoch + 10), 0);
+    fake_sdk_run(&h, 5);
+    assert_true(stet_worker_is_leader(h.worker, victim));
+    assert_int_equal(stet_worker_epoch(h.worker, victim), old_epoch + 10);
     if (gaps) { /* the reader skipped LSNs without a record and applied every record after them */
         uint64_t holes = 0;
         for (uint32_t p = 0; p < NP; p++)
