@@ -972,15 +972,12 @@ static void md_changed(void *ctx, const char *key, uint64_t version) {
     if (strcmp(key, "schema") == 0 && cl->n->admin) stet_admin_schema_changed(cl->n->admin);
 }
 
-static int cmp_u32(const void *a, const void *b) {
-    uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
-    return x < y ? -1 : x > y;
-}
-
+/* voters: sorted (stet_provision_decide sorts them; every member bootstraps the same list). */
 static int join_group(struct stet_node_cluster *cl, const uint32_t *voters, unsigned n) {
+    STET_ASSERT(n > 0 && n <= MAX_VOTERS);
+    for (unsigned i = 1; i < n; i++) STET_ASSERT(voters[i - 1] < voters[i]);
     memcpy(cl->voters, voters, n * sizeof(*voters));
     cl->n_voters = n;
-    qsort(cl->voters, n, sizeof(*cl->voters), cmp_u32);
     int rc = identity_write(cl);
     if (rc != 0) return rc;
     rc = stet_consensus_add_group(cl->cons, MD_GROUP, cl->voters, cl->n_voters);

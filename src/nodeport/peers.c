@@ -194,6 +194,16 @@ static void refuse(struct conn *c, uint8_t code, const char *reason) {
     if (p->h.refused) p->h.refused(p->h.ctx, addr, node, code, reason, false, fp);
 }
 
+/* A HELLO naming a node id that a running node of another name holds. */
+static void refuse_id_taken(struct conn *c, uint32_t id, const char *holder, const char *newcomer) {
+    char reason[1024];
+    snprintf(reason, sizeof(reason),
+             "node id N%u belongs to the running node '%s'; node '%s' cannot use it too: every node needs its own "
+             "force-node-id",
+             id, holder, newcomer);
+    refuse(c, STET_NP_REJECT_NODE_ID, reason);
+}
+
 /* Which of two UP connections to the same peer stays: the one dialled by the lower node id;
  * between two dialled by the same side, the newer. */
 static bool prefer_new(const struct stet_np_peers *p, const struct conn *old, const struct conn *neu) {
@@ -249,11 +259,7 @@ static void on_hello(struct conn *c, const uint8_t *payload, size_t len) {
             conn_close(c, true);
             return;
         }
-        snprintf(reason, sizeof(reason),
-                 "node id N%u belongs to the running node '%s'; node '%s' cannot use it too: every node needs its own "
-                 "force-node-id",
-                 h.node_id, p->node_name, h.node_name);
-        refuse(c, STET_NP_REJECT_NODE_ID, reason);
+        refuse_id_taken(c, h.node_id, p->node_name, h.node_name);
         return;
     }
     if (h.node_id == 0) {
@@ -265,11 +271,7 @@ static void on_hello(struct conn *c, const uint8_t *payload, size_t len) {
     c->peer_fp = h.fingerprint;
     struct peer *e = peer_get(p, h.node_id);
     if (e->conn && e->conn != c && e->name[0] && h.node_name[0] && strcmp(e->name, h.node_name) != 0) {
-        snprintf(reason, sizeof(reason),
-                 "node id N%u belongs to the running node '%s'; node '%s' cannot use it too: every node needs its own "
-                 "force-node-id",
-                 h.node_id, e->name, h.node_name);
-        refuse(c, STET_NP_REJECT_NODE_ID, reason);
+        refuse_id_taken(c, h.node_id, e->name, h.node_name);
         return;
     }
     if (e->conn && e->conn != c) {

@@ -63,13 +63,14 @@ for (const sig of ["SIGINT", "SIGTERM", "SIGHUP"]) {
   });
 }
 
-function track(child) {
+/** Every child started through track() is SIGKILLed at exit or on a signal. */
+export function track(child) {
   live.add(child);
   child.once("exit", () => live.delete(child));
   return child;
 }
 
-function exited(child) {
+export function exited(child) {
   return child.exitCode !== null || child.signalCode !== null;
 }
 
@@ -140,7 +141,7 @@ export async function waitUntil(fn, { timeout = 10_000, interval = 50, what = "c
   }
 }
 
-function tailOf(file, lines = 60) {
+export function tailOf(file, lines = 60) {
   try {
     const text = fs.readFileSync(file, "utf8");
     return text.split("\n").slice(-lines - 1).join("\n");

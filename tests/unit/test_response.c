@@ -12,19 +12,11 @@
 
 #include <cmocka.h>
 
+#include "corpus_dump.h"
 #include "partition/response.h"
 #include "partition/tables.h"
 
-static void dump(const char *name, const struct stet_buf *b) {
-    const char *dir = getenv("STET_DUMP_CORPUS");
-    if (!dir) return;
-    char path[512];
-    snprintf(path, sizeof(path), "%s/%s", dir, name);
-    FILE *f = fopen(path, "wb");
-    if (!f) return;
-    fwrite(b->data, 1, b->len, f);
-    fclose(f);
-}
+static void dump(const char *name, const struct stet_buf *b) { corpus_dump("STET_DUMP_CORPUS", name, b); }
 
 static void test_round_trip(void **state) {
     (void)state;

@@ -28,7 +28,20 @@ import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { test as nodeTest } from "node:test";
-import { IS_RESTATE, REPO_DIR, SERVER_KIND, Services, freePorts, request, sleep, waitExit, waitUntil } from "../harness.mjs";
+import {
+  IS_RESTATE,
+  REPO_DIR,
+  SERVER_KIND,
+  Services,
+  exited,
+  freePorts,
+  request,
+  sleep,
+  tailOf,
+  track,
+  waitExit,
+  waitUntil,
+} from "../harness.mjs";
 
 export { IS_RESTATE, SERVER_KIND, request, sleep, waitExit, waitUntil };
 
@@ -36,43 +49,8 @@ const START_TIMEOUT_MS = 30_000;
 const STOP_TIMEOUT_MS = 20_000;
 const HTTP_TIMEOUT_MS = 15_000;
 
-// ---------------------------------------------------------------------------------------------
-// Child process bookkeeping (our own: ../harness.mjs does not export its set)
-
-const live = new Set();
-
-function killAllNow() {
-  for (const child of live) {
-    try {
-      child.kill("SIGKILL");
-    } catch {
-      // already gone
-    }
-  }
-  live.clear();
-}
-process.on("exit", killAllNow);
-for (const sig of ["SIGINT", "SIGTERM", "SIGHUP"]) {
-  // ../harness.mjs installs the same handlers (it exits after killing its own children); ours
-  // must run first or as well: both are registered, both kill synchronously.
-  process.on(sig, () => {
-    killAllNow();
-    process.exit(128 + (os.constants.signals[sig] ?? 1));
-  });
-}
-
-function exited(child) {
-  return child.exitCode !== null || child.signalCode !== null;
-}
-
-function tailOf(file, lines) {
-  try {
-    const text = fs.readFileSync(file, "utf8");
-    return text.split("\n").slice(-lines - 1).join("\n");
-  } catch (e) {
-    return `(cannot read ${file}: ${e.message})`;
-  }
-}
+// Child processes are tracked by ../harness.mjs (track: SIGKILLed at exit and on signals; a
+// stopped one too: SIGKILL needs no SIGCONT).
 
 function serverBinary() {
   if (IS_RESTATE) {
@@ -184,8 +162,7 @@ export class Node {
     const args = IS_RESTATE ? ["--no-logo"] : [];
     const child = spawn(bin, args, { cwd: this.cluster.dir, env: e, stdio: ["ignore", fd, fd] });
     fs.closeSync(fd);
-    live.add(child);
-    child.once("exit", () => live.delete(child));
+    track(child);
     child.once("error", (err) => {
       child.spawnError = err;
     });
