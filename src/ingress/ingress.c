@@ -455,6 +455,62 @@ static int decode_key(const char *s, size_t len, struct stet_buf *out, struct st
     "/restate/invocation/:invocation_id/attach or /restate/invocation/:invocation_target/:idempotency_key/output " \
     "or /restate/invocation/:invocation_target/:idempotency_key/attach"
 
+/* ---- proposals that failed ------------------------------------------------------------- */
+
+/* The answer to a request whose record did not become durable (a propose port's return code or
+ * callback status): -ENOBUFS overload (429); -ETIMEDOUT the record reached a partition leader
+ * that lost its leadership before acknowledging it, so it may or may not have been applied
+ * (Restate: "may have been correctly submitted"); -EAGAIN no leader reachable (no quorum);
+ * anything else the log is unavailable. */
+static void send_propose_failed(struct stet_ingress *ing, struct stet_http_request *req, int status) {
+    if (status == -ENOBUFS) {
+        send_overloaded(ing, req, "too many requests, the ingress is overloaded. Retry later.");
+    } else if (status == -ETIMEDOUT) {
+        send_error(ing, req, 503, NULL,
+                   "the request may have been correctly submitted, but the partition leader changed before it was "
+                   "acknowledged. If the request has an 'idempotency-key', it can be safely retried");
+    } else if (status == -EAGAIN) {
+        send_error(ing, req, 503, NULL,
+                   "the partition has no leader: fewer than a majority of its replicas are reachable from this node. "
+                   "Retry later. If the request has an 'idempotency-key', it can be safely retried");
+    } else {
+        send_error(ing, req, 503, NULL,
+                   "internal routing error: the log is unavailable. If the request has an 'idempotency-key', it can "
+                   "be safely retried");
+    }
+}
+
+/* A call or attach: its answer comes with the invocation's response; this callback only reports
+ * a record that never became durable. */
+struct call_ctx {
+    struct stet_ingress *ing;
+    uint64_t request_id;
+};
+
+static void call_durable_cb(void *arg, int status, uint64_t lsn) {
+    STET_UNUSED(lsn);
+    struct call_ctx *c = arg;
+    struct stet_ingress *ing = c->ing;
+    uint64_t request_id = c->request_id;
+    free(c);
+    if (status == 0) return;
+    struct pending *p = pending_find(ing, request_id);
+    if (!p) return;
+    struct stet_http_request *req = p->req;
+    pending_free(p);
+    send_propose_failed(ing, req, status);
+}
+
+static int propose_call(struct stet_ingress *ing, struct pending *p, struct stet_record *r) {
+    struct call_ctx *c = malloc(sizeof(*c));
+    STET_ASSERT(c != NULL);
+    c->ing = ing;
+    c->request_id = p->request_id;
+    int rc = ing->ports.propose(ing->ports.ctx, r, call_durable_cb, c, NULL);
+    if (rc != 0) free(c);
+    return rc;
+}
+
 /* ---- send durability ----------------------------------------------------------------- */
 
 struct send_ctx {
@@ -478,9 +534,7 @@ static void send_durable_cb(void *arg, int status, uint64_t lsn) {
     stet_invocation_id_format(&p->id, id);
     if (status != 0) {
         pending_free(p);
-        send_error(ing, req, 503, NULL,
-                   "internal routing error: cannot append to the log. If the request has an 'idempotency-key', it can "
-                   "be safely retried");
+        send_propose_failed(ing, req, status);
         return;
     }
     struct stet_buf b = STET_BUF_INIT;
@@ -717,21 +771,16 @@ static void handle_invoke(struct stet_ingress *ing, struct stet_http_request *re
         sc->request_id = p->request_id;
     }
     if (sc) ing->awaiting_durable++; /* before proposing: a port may call back early */
-    int rc = ing->ports.propose(ing->ports.ctx, &r, is_send ? send_durable_cb : NULL, sc, NULL);
+    int rc = is_send ? ing->ports.propose(ing->ports.ctx, &r, send_durable_cb, sc, NULL) : propose_call(ing, p, &r);
     if (rc != 0 && sc) {
         free(sc);
         ing->awaiting_durable--;
     }
     stet_buf_free(&input);
     stet_buf_free(&key);
-    if (rc == -ENOBUFS) {
+    if (rc != 0) {
         pending_free(p);
-        send_overloaded(ing, req, "too many requests, the ingress is overloaded. Retry later.");
-    } else if (rc != 0) {
-        pending_free(p);
-        send_error(ing, req, 503, NULL,
-                   "internal routing error: the log is unavailable. If the request has an 'idempotency-key', it can "
-                   "be safely retried");
+        send_propose_failed(ing, req, rc);
     }
 }
 
@@ -762,13 +811,10 @@ static void attach_to(struct stet_ingress *ing, struct stet_http_request *req, c
     r.id = *id;
     r.sink = sink_for(ing, p);
     r.attach_mode = output ? STET_ATTACH_OUTPUT : STET_ATTACH_WAIT;
-    int rc = ing->ports.propose(ing->ports.ctx, &r, NULL, NULL, NULL);
-    if (rc == -ENOBUFS) {
+    int rc = propose_call(ing, p, &r);
+    if (rc != 0) {
         pending_free(p);
-        send_overloaded(ing, req, "too many requests, the ingress is overloaded. Retry later.");
-    } else if (rc != 0) {
-        pending_free(p);
-        send_error(ing, req, 503, NULL, "internal routing error: the log is unavailable");
+        send_propose_failed(ing, req, rc);
     }
 }
 
@@ -827,7 +873,7 @@ static void awakeable_durable_cb(void *arg, int status, uint64_t lsn) {
     snprintf(origin, sizeof(origin), "%s", p->origin);
     pending_free(p);
     if (status != 0) {
-        send_error(ing, req, 503, NULL, "internal routing error: the log is unavailable");
+        send_propose_failed(ing, req, status);
         return;
     }
     struct hdrs h = {0};
@@ -902,8 +948,7 @@ static void handle_awakeable(struct stet_ingress *ing, struct stet_http_request 
         ing->awaiting_durable--;
         free(c);
         pending_free(p);
-        if (rc == -ENOBUFS) send_overloaded(ing, req, "too many requests, the ingress is overloaded. Retry later.");
-        else send_error(ing, req, 503, NULL, "internal routing error: the log is unavailable");
+        send_propose_failed(ing, req, rc);
     }
 }
 

@@ -8,6 +8,7 @@
 #include "log/raftlog.h"
 
 #include <errno.h>
+#include <stdbool.h>
 #include <stdlib.h>
 
 #include "common/assert.h"
@@ -22,7 +23,8 @@ struct pend {
 
 struct plog {
     uint64_t tail;
-    struct pend *pending;
+    struct pend *pending, *pending_tail; /* in append order: the head is usually the next to commit */
+    bool unsorted; /* an append took an index not above the previous one (a re-election) */
 };
 
 struct stet_raftlog {
@@ -81,8 +83,15 @@ int stet_raftlog_append(struct stet_raftlog *l, uint32_t log_id, const void *rec
     STET_ASSERT(index > pl->tail); /* invariant 2: a new entry lies beyond what is committed */
     struct pend *p = calloc(1, sizeof(*p));
     STET_ASSERT(p != NULL);
-    *p = (struct pend){.next = pl->pending, .index = index, .term = term, .cb = cb, .arg = arg};
-    pl->pending = p;
+    *p = (struct pend){.next = NULL, .index = index, .term = term, .cb = cb, .arg = arg};
+    if (pl->pending_tail) {
+        if (index <= pl->pending_tail->index) pl->unsorted = true;
+        pl->pending_tail->next = p;
+    } else {
+        pl->pending = p;
+        pl->unsorted = false;
+    }
+    pl->pending_tail = p;
     l->stats.appends++;
     if (lsn_out) *lsn_out = index;
     return 0;
@@ -95,7 +104,8 @@ int stet_raftlog_read(struct stet_raftlog *l, uint32_t log_id, uint64_t lsn, str
     uint64_t term = 0;
     int rc = l->ports.get(l->ports.ctx, l->first_group + log_id, lsn, &type, &term, out);
     if (rc != 0) return rc;
-    return type == STET_CONSENSUS_COMMAND ? 0 : 2;
+    /* an empty command is a read barrier (src/node/partitions.c), not a record */
+    return type == STET_CONSENSUS_COMMAND && out->len > 0 ? 0 : 2;
 }
 
 uint64_t stet_raftlog_durable_tail(const struct stet_raftlog *l, uint32_t log_id) {
@@ -111,14 +121,26 @@ void stet_raftlog_committed(struct stet_raftlog *l, uint32_t group, uint64_t ind
     if (l->durable_cb) l->durable_cb(l->durable_arg, log_id, index, index);
     /* the append at this index (if ours): committed, or replaced by another leader's entry; one
      * at a lower index cannot exist (invariant 2) */
-    for (struct pend **pp = &pl->pending; *pp;) {
-        struct pend *p = *pp;
+    struct pend *done = NULL, **dtail = &done, *prev = NULL;
+    for (struct pend *p = pl->pending, *next; p; p = next) {
+        next = p->next;
         if (p->index != index) {
             STET_ASSERT(p->index > index);
-            pp = &p->next;
+            if (!pl->unsorted) break; /* in index order: nothing further is at this index */
+            prev = p;
             continue;
         }
-        *pp = p->next;
+        if (prev) prev->next = next;
+        else pl->pending = next;
+        if (pl->pending_tail == p) pl->pending_tail = prev;
+        p->next = NULL;
+        *dtail = p;
+        dtail = &p->next;
+    }
+    /* callbacks after the list is consistent: one may append again */
+    while (done) {
+        struct pend *p = done;
+        done = p->next;
         int status = p->term == term ? 0 : -ECANCELED;
         if (status == 0) l->stats.appends_committed++;
         else l->stats.appends_cancelled++;

@@ -85,6 +85,7 @@
 #include "nodeport/rpc.h"
 #include "nodeport/transport_tcp.h"
 #include "node/node_internal.h"
+#include "node/partitions.h"
 
 #define MOD "cluster"
 #define MD_GROUP 0
@@ -209,6 +210,8 @@ struct stet_node_cluster {
     uint64_t copy_asked_ms;
     uint64_t group_seen_ms; /* first saw a member without a reachable leader */
     bool installing;   /* the copied log is being synced */
+    bool md_copied;    /* this start copied the metadata log: this node lost its data (partition
+                          logs are copied too before their groups start) */
     uint32_t copy_voters[MAX_VOTERS];
     unsigned copy_n_voters;
     bool fatal;
@@ -669,7 +672,10 @@ static void cons_send(void *ctx, uint32_t to, const uint8_t *msg, size_t len) {
 
 static void cons_apply(void *ctx, uint32_t group, uint64_t index, const struct stet_consensus_entry *e) {
     struct stet_node_cluster *cl = ctx;
-    if (group != MD_GROUP) return;
+    if (group != MD_GROUP) {
+        if (cl->n->parts) stet_node_parts_apply(cl->n->parts, group, index, e);
+        return;
+    }
     cl->applied = index;
     stet_metadata_replicated_apply(cl->n->md, index, e->type, e->data, e->len);
     if (cl->notify_index != 0 && index >= cl->notify_index) {
@@ -712,7 +718,10 @@ static void cons_install(void *ctx, uint32_t group, uint64_t index, const uint8_
 
 static void cons_role(void *ctx, uint32_t group, bool leader, uint64_t term, uint32_t leader_node) {
     struct stet_node_cluster *cl = ctx;
-    if (group != MD_GROUP) return;
+    if (group != MD_GROUP) {
+        if (cl->n->parts) stet_node_parts_role(cl->n->parts, group, leader, term, leader_node);
+        return;
+    }
     bool was = cl->leader;
     if (leader != was || leader_node != cl->leader_node)
         stet_info(MOD, "metadata group: %s (term %" PRIu64 ", leader %s%u)", leader ? "this node leads" : "follower",
@@ -776,6 +785,7 @@ static void install_copy(struct stet_node_cluster *cl, const uint8_t *p, size_t 
     free(es);
     if (rc == 0) {
         cl->installing = true;
+        cl->md_copied = true;
         stet_info(MOD, "copied the metadata log from N%u (snapshot at %" PRIu64 ", %u entries after it, term %" PRIu64 ")",
                   cl->copy_node, lc.snap_index, lc.n, lc.term);
         rc = st.sync(st.ctx, copy_synced, cl);
@@ -828,6 +838,43 @@ static void on_reply(struct stet_node_cluster *cl, uint32_t from, const uint8_t 
         }
         return;
     }
+    if (cl->n->parts) (void)stet_node_parts_reply(cl->n->parts, from, rpc, status, body, blen);
+}
+
+/* OP_LOG_COPY: the group's snapshot and every entry after it, to a member that lost its copy
+ * (the metadata group, or a partition group: src/node/partitions.c). */
+static void serve_log_copy(struct stet_node_cluster *cl, uint32_t from, uint64_t rpc, uint32_t group) {
+    struct stet_consensus_group_info gi;
+    stet_consensus_group_info(cl->cons, group, &gi);
+    struct stet_consensus_storage st = stet_consensus_store_port(cl->cstore);
+    struct stet_buf b = STET_BUF_INIT;
+    /* the snapshot first (its pointers live until the next storage call), then what follows */
+    struct stet_consensus_snapshot snap;
+    struct stet_np_log_copy head = {.term = group == MD_GROUP ? cl->term : gi.term};
+    if (st.get_snapshot(st.ctx, group, &snap) == 0) {
+        head.snap_index = snap.index;
+        head.snap_term = snap.term;
+        head.conf_index = snap.conf_index;
+        head.conf = snap.conf;
+        head.conf_len = (uint32_t)snap.conf_len;
+        head.data = snap.data;
+        head.data_len = (uint32_t)snap.len;
+    }
+    STET_ASSERT(gi.last_index >= head.snap_index && gi.last_index - head.snap_index <= UINT32_MAX);
+    head.n = (uint32_t)(gi.last_index - head.snap_index);
+    stet_np_log_copy_begin(&b, &head);
+    int rc = 0;
+    for (uint64_t i = head.snap_index + 1; i <= gi.last_index && rc == 0; i++) {
+        struct stet_consensus_entry e;
+        if (st.get(st.ctx, group, i, &e) != 0) {
+            rc = -EIO;
+            break;
+        }
+        stet_np_log_copy_append(&b, e.term, e.type, e.data, (uint32_t)e.len);
+    }
+    cl->stats.log_copies_served++;
+    send_reply(cl, from, rpc, rc, rc == 0 ? b.data : NULL, rc == 0 ? b.len : 0);
+    stet_buf_free(&b);
 }
 
 static void on_forward(struct stet_node_cluster *cl, uint32_t from, const uint8_t *p, size_t len) {
@@ -840,6 +887,20 @@ static void on_forward(struct stet_node_cluster *cl, uint32_t from, const uint8_
     cl->stats.forwards_served++;
     if (op == OP_MD_PUT || op == OP_MD_READ) {
         serve_client(cl, from, rpc, op, body, blen);
+        return;
+    }
+    if (op == OP_LOG_COPY && blen == 4) { /* a partition group's log (src/node/partitions.c) */
+        struct stet_consensus_group_info gi;
+        uint32_t group = stet_load_u32be(body);
+        if (group != MD_GROUP && cl->cons && stet_consensus_group_info(cl->cons, group, &gi))
+            serve_log_copy(cl, from, rpc, group);
+        else
+            send_reply(cl, from, rpc, -ENOENT, NULL, 0);
+        return;
+    }
+    if (op == STET_NP_OP_PROPOSE || op == STET_NP_OP_BARRIER) {
+        if (cl->n->parts) stet_node_parts_serve(cl->n->parts, from, rpc, op, body, blen);
+        else send_reply(cl, from, rpc, -EAGAIN, NULL, 0); /* no partitions here (starting) */
         return;
     }
     if (op == OP_INFO) {
@@ -866,37 +927,7 @@ static void on_forward(struct stet_node_cluster *cl, uint32_t from, const uint8_
         return;
     }
     if (op == OP_LOG_COPY) {
-        struct stet_consensus_group_info gi;
-        stet_consensus_group_info(cl->cons, MD_GROUP, &gi);
-        struct stet_consensus_storage st = stet_consensus_store_port(cl->cstore);
-        struct stet_buf b = STET_BUF_INIT;
-        /* the snapshot first (its pointers live until the next storage call), then what follows */
-        struct stet_consensus_snapshot snap;
-        struct stet_np_log_copy head = {.term = cl->term};
-        if (st.get_snapshot(st.ctx, MD_GROUP, &snap) == 0) {
-            head.snap_index = snap.index;
-            head.snap_term = snap.term;
-            head.conf_index = snap.conf_index;
-            head.conf = snap.conf;
-            head.conf_len = (uint32_t)snap.conf_len;
-            head.data = snap.data;
-            head.data_len = (uint32_t)snap.len;
-        }
-        STET_ASSERT(gi.last_index >= head.snap_index && gi.last_index - head.snap_index <= UINT32_MAX);
-        head.n = (uint32_t)(gi.last_index - head.snap_index);
-        stet_np_log_copy_begin(&b, &head);
-        int rc = 0;
-        for (uint64_t i = head.snap_index + 1; i <= gi.last_index && rc == 0; i++) {
-            struct stet_consensus_entry e;
-            if (st.get(st.ctx, MD_GROUP, i, &e) != 0) {
-                rc = -EIO;
-                break;
-            }
-            stet_np_log_copy_append(&b, e.term, e.type, e.data, (uint32_t)e.len);
-        }
-        cl->stats.log_copies_served++;
-        send_reply(cl, from, rpc, rc, rc == 0 ? b.data : NULL, rc == 0 ? b.len : 0);
-        stet_buf_free(&b);
+        serve_log_copy(cl, from, rpc, MD_GROUP);
         return;
     }
     if (op == OP_SUBMIT) {
@@ -922,6 +953,9 @@ static void peers_frame(void *ctx, uint32_t from, uint8_t kind, uint32_t group, 
         break;
     case STET_NP_FORWARD: on_forward(cl, from, payload, len); break;
     case STET_NP_REPLY: on_reply(cl, from, payload, len); break;
+    case STET_NP_RESPONSE:
+        if (cl->n->parts) stet_node_parts_response_frame(cl->n->parts, from, payload, len);
+        break;
     default: break; /* a newer peer's kind */
     }
 }
@@ -939,6 +973,7 @@ static void peers_peer(void *ctx, uint32_t node, bool up, uint64_t generation, u
         for (struct creq *r = cl->creqs; r; r = r->next)
             if (r->rpc != 0 && r->node == node) r->rpc = 0;
     }
+    if (cl->n->parts) stet_node_parts_peer(cl->n->parts, node, up);
     if (cl->route_timer) stet_env_timer_start(cl->env, cl->route_timer, 0);
     /* a node that has not joined asks a peer that just came up at once, not at the next tick */
     if (up && !cl->have_group && !cl->client && cl->timer) discover(cl);
@@ -983,7 +1018,9 @@ static int join_group(struct stet_node_cluster *cl, const uint32_t *voters, unsi
     rc = stet_consensus_add_group(cl->cons, MD_GROUP, cl->voters, cl->n_voters);
     if (rc != 0) return rc;
     cl->have_group = true;
-    return 0;
+    /* the partition groups follow from the metadata voters (src/node/partitions.c) */
+    if (cl->n->parts) rc = stet_node_parts_start(cl->n->parts, cl->voters, cl->n_voters, cl->md_copied);
+    return rc;
 }
 
 static struct info *info_for(struct stet_node_cluster *cl, uint32_t node) {
@@ -1460,12 +1497,14 @@ void stet_node_cluster_flush(struct stet_node *n) {
         barriers_fail_all(cl);
     }
     take_snapshot(cl);
+    if (n->parts) stet_node_parts_flush(n->parts);
     if (cl->notify_due) {
         cl->notify_due = false;
         uint64_t index = 0;
         if (cl->leader && stet_consensus_submit(cl->cons, MD_GROUP, "", 0, &index) == 0) cl->stats.commit_notices++;
     }
-    stet_consensus_flush(cl->cons);
+    /* a copied partition log is being synced (src/node/partitions.c): one sync at a time */
+    if (!stet_consensus_store_syncing(cl->cstore)) stet_consensus_flush(cl->cons);
 }
 
 bool stet_node_cluster_port_handle(struct stet_node *n, struct stet_http_request *req) {
@@ -1506,6 +1545,7 @@ void stet_node_cluster_stop(struct stet_node *n) {
     stet_env_timer_destroy(cl->env, cl->route_timer);
     cl->route_timer = NULL;
     fail_requests(cl);
+    stet_node_parts_stop(n->parts); /* requests answered, raft logs' pending appends too */
     if (cl->peers) stet_np_peers_destroy(cl->peers);
     cl->peers = NULL;
 }
@@ -1526,6 +1566,8 @@ void stet_node_cluster_destroy(struct stet_node *n) {
 void stet_node_cluster_free(struct stet_node *n) {
     struct stet_node_cluster *cl = n->cl;
     if (!cl) return;
+    stet_node_parts_free(n->parts);
+    n->parts = NULL;
     if (cl->cstore) stet_consensus_store_destroy(cl->cstore);
     stet_buf_free(&cl->scratch);
     free(cl);
@@ -1534,7 +1576,10 @@ void stet_node_cluster_free(struct stet_node *n) {
 
 bool stet_node_cluster_hand_off(struct stet_node *n) {
     struct stet_node_cluster *cl = n->cl;
-    if (!cl || !cl->have_group || !cl->leader || !cl->peers) return false;
+    if (!cl || !cl->peers) return false;
+    bool parts = stet_node_parts_hand_off(n->parts);
+    if (parts) stet_info(MOD, "handing this node's partition leaderships to other nodes before stopping");
+    if (!cl->have_group || !cl->leader) return parts;
     for (unsigned i = 0; i < cl->n_voters; i++) {
         uint32_t v = cl->voters[i];
         if (v == n->node_id || !stet_np_peers_alive(cl->peers, v)) continue;
@@ -1544,12 +1589,80 @@ bool stet_node_cluster_hand_off(struct stet_node *n) {
             return true;
         }
         stet_warn(MOD, "cannot hand the metadata group's leadership to N%u: %s", v, strerror(-rc));
-        return false;
+        return parts;
     }
-    return false;
+    return parts;
 }
 
-bool stet_node_cluster_leads(struct stet_node *n) { return n->cl && n->cl->leader; }
+bool stet_node_cluster_leads(struct stet_node *n) {
+    return n->cl && (n->cl->leader || stet_node_parts_leads_any(n->parts));
+}
+
+/* ---- for src/node/partitions.c ---------------------------------------------------------------- */
+
+struct stet_consensus *stet_node_cluster_cons(struct stet_node *n) { return n->cl ? n->cl->cons : NULL; }
+
+uint64_t stet_node_cluster_new_rpc(struct stet_node *n) { return ++n->cl->next_rpc; }
+
+void stet_node_cluster_forward(struct stet_node *n, uint32_t node, uint64_t rpc, uint8_t op, const void *body,
+                               size_t len) {
+    send_forward(n->cl, node, rpc, op, body, len);
+}
+
+void stet_node_cluster_reply(struct stet_node *n, uint32_t node, uint64_t rpc, int32_t status, const void *body,
+                             size_t len) {
+    send_reply(n->cl, node, rpc, status, body, len);
+}
+
+int stet_node_cluster_send(struct stet_node *n, uint32_t node, uint8_t kind, uint32_t group, const void *payload,
+                           size_t len) {
+    struct stet_node_cluster *cl = n->cl;
+    if (!cl || !cl->peers) return -ESHUTDOWN;
+    return stet_np_peers_send(cl->peers, node, kind, group, payload, len);
+}
+
+struct stet_consensus_storage stet_node_cluster_storage(struct stet_node *n) {
+    return stet_consensus_store_port(n->cl->cstore);
+}
+
+bool stet_node_cluster_storage_syncing(struct stet_node *n) {
+    return n->cl && n->cl->cstore && stet_consensus_store_syncing(n->cl->cstore);
+}
+
+size_t stet_node_cluster_voters(struct stet_node *n, uint32_t *out, size_t max) {
+    struct stet_node_cluster *cl = n->cl;
+    if (!cl || !cl->have_group) return 0;
+    size_t k = 0;
+    for (unsigned i = 0; i < cl->n_voters && k < max; i++) out[k++] = cl->voters[i];
+    return k;
+}
+
+size_t stet_node_cluster_alive_peers(struct stet_node *n, uint32_t *out, size_t max) {
+    struct stet_node_cluster *cl = n->cl;
+    if (!cl || !cl->peers) return 0;
+    struct stet_np_link_info links[MAX_VOTERS * 2];
+    size_t nl = stet_np_peers_links(cl->peers, links, sizeof(links) / sizeof(links[0])), k = 0;
+    for (size_t i = 0; i < nl && k < max; i++)
+        if (!links[i].self && links[i].node != 0 && links[i].node != n->node_id &&
+            stet_np_peers_alive(cl->peers, links[i].node))
+            out[k++] = links[i].node;
+    return k;
+}
+
+int stet_node_cluster_entry(struct stet_node *n, uint32_t group, uint64_t index, uint8_t *type, uint64_t *term,
+                            struct stet_buf *out) {
+    struct stet_node_cluster *cl = n->cl;
+    if (!cl || !cl->cstore) return 1;
+    struct stet_consensus_storage st = stet_consensus_store_port(cl->cstore);
+    struct stet_consensus_entry e;
+    int rc = st.get(st.ctx, group, index, &e);
+    if (rc != 0) return rc;
+    *type = e.type;
+    *term = e.term;
+    stet_buf_reset(out);
+    stet_buf_append(out, e.data, e.len);
+    return 0;
+}
 
 /* ---- views ----------------------------------------------------------------------------------- */
 

@@ -8,6 +8,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "common/buf.h"
+#include "consensus/consensus.h"
 #include "http/http.h"
 
 struct stet_node;
@@ -49,6 +51,26 @@ bool stet_node_cluster_leads(struct stet_node *n);
 void stet_node_cluster_stop(struct stet_node *n);
 void stet_node_cluster_destroy(struct stet_node *n);
 void stet_node_cluster_free(struct stet_node *n);
+
+/* For src/node/partitions.c: the consensus module, rpc ids shared with cluster.c's requests,
+ * FORWARD / REPLY / any frame to a peer, and an entry of a group's log (0, 1 none, < 0). */
+struct stet_consensus *stet_node_cluster_cons(struct stet_node *n);
+uint64_t stet_node_cluster_new_rpc(struct stet_node *n);
+void stet_node_cluster_forward(struct stet_node *n, uint32_t node, uint64_t rpc, uint8_t op, const void *body,
+                               size_t len);
+void stet_node_cluster_reply(struct stet_node *n, uint32_t node, uint64_t rpc, int32_t status, const void *body,
+                             size_t len);
+int stet_node_cluster_send(struct stet_node *n, uint32_t node, uint8_t kind, uint32_t group, const void *payload,
+                           size_t len);
+/* The consensus storage (a partition log copied from a peer), and whether a sync is in flight. */
+struct stet_consensus_storage stet_node_cluster_storage(struct stet_node *n);
+bool stet_node_cluster_storage_syncing(struct stet_node *n);
+/* The metadata group's voters once this node is a member of it (sorted), else 0. */
+size_t stet_node_cluster_voters(struct stet_node *n, uint32_t *out, size_t max);
+/* The peers connected and alive now (node ids), for a node that holds no partition replica. */
+size_t stet_node_cluster_alive_peers(struct stet_node *n, uint32_t *out, size_t max);
+int stet_node_cluster_entry(struct stet_node *n, uint32_t group, uint64_t index, uint8_t *type, uint64_t *term,
+                            struct stet_buf *out);
 
 /* Views (all safe on a single node: n->cl NULL). */
 size_t stet_node_cluster_members(void *ctx /* struct stet_node */, uint32_t *out, size_t max);

@@ -31,6 +31,7 @@
 #include "common/assert.h"
 #include "common/log.h"
 #include "node/node_internal.h"
+#include "node/partitions.h"
 
 #define MOD "node"
 
@@ -68,7 +69,11 @@ static void invoker_action(void *ctx, const struct stet_action *a) {
  * earlier generation of this one, has nobody waiting for it). */
 static void respond(void *ctx, const struct stet_action *a) {
     struct stet_node *n = ctx;
-    if (a->sink.node_id && (a->sink.node_id != n->node_id || a->sink.generation != n->generation)) return;
+    if (a->sink.node_id && a->sink.node_id != n->node_id) {
+        if (n->parts) stet_node_parts_respond(n->parts, a); /* held on another node */
+        return;
+    }
+    if (a->sink.node_id && a->sink.generation != n->generation) return;
     if (a->kind == STET_ACTION_INGRESS_RESPONSE) {
         if (n->ingress) stet_ingress_respond(n->ingress, a);
     } else if (a->kind == STET_ACTION_ADMIN_RESPONSE) {
@@ -105,6 +110,7 @@ static void schema_sync(void *ctx, void (*done)(void *arg), void *arg) {
 static int propose(void *ctx, struct stet_record *r, stet_log_append_cb cb, void *arg, uint64_t *lsn_out) {
     struct stet_node *n = ctx;
     if (n->stopping || !n->worker) return -ESHUTDOWN;
+    if (n->parts) return stet_node_parts_propose(n->parts, r, cb, arg, lsn_out); /* to the leader, anywhere */
     return stet_worker_propose(n->worker, r, cb, arg, lsn_out);
 }
 
@@ -171,7 +177,7 @@ static void trim_work(void *arg) {
 static void trim_done(void *arg) {
     struct trim_job *j = arg;
     struct stet_node *n = j->node;
-    if (j->rc == 0 && !n->stopping) {
+    if (j->rc == 0 && !n->stopping && !n->parts) { /* a cluster's partition logs are raft logs (issue 17 trims them) */
         for (uint32_t i = 0; i < n->n_parts; i++)
             if (j->applied[i] > stet_log_trim_point(n->log, i)) stet_log_trim(n->log, i, j->applied[i]);
     } else if (j->rc != 0) {
@@ -193,7 +199,7 @@ static void trim_cb(uv_timer_t *h) {
     uint64_t applied_total = 0;
     bool due = false, pending = false;
     for (uint32_t i = 0; i < n->n_parts; i++) {
-        uint64_t a = stet_worker_applied_lsn(n->worker, i), t = stet_log_trim_point(n->log, i);
+        uint64_t a = stet_worker_applied_lsn(n->worker, i), t = n->parts ? 0 : stet_log_trim_point(n->log, i);
         applied_total += a;
         if (a >= t + TRIM_MIN_RECORDS) due = true;
         if (a > t) pending = true;
@@ -500,13 +506,37 @@ int stet_node_create(const struct stet_config *cfg, struct stet_node **out, char
         .respond = respond,
         .leadership = leadership,
     };
+    if (n->cl) {
+        /* a cluster: partition logs are raft groups, leaders are raft's (src/node/partitions.c) */
+        rc = stet_node_parts_create(n, &n->parts);
+        if (rc != 0) {
+            snprintf(err, errlen, "cannot create the partitions: %s", strerror(-rc));
+            goto fail;
+        }
+        wp.append = stet_node_parts_append;
+        wp.read = stet_node_parts_read;
+        wp.durable_tail = stet_node_parts_durable_tail;
+        wp.forward = stet_node_parts_forward;
+    }
     rc = stet_worker_create(&wp, &n->worker, err, errlen);
     if (rc != 0) goto fail;
-    for (uint32_t i = 0; i < n->n_parts; i++) {
-        rc = stet_worker_become_leader(n->worker, i);
+    if (n->parts) {
+        uint32_t voters[STET_PARTS_MAX_VOTERS];
+        size_t nv = stet_node_cluster_voters(n, voters, STET_PARTS_MAX_VOTERS);
+        /* a member restarting: a partition group without state here is copied from a peer (a
+         * start that was cut short while copying); a new member starts them once it joins */
+        if (nv > 0) rc = stet_node_parts_start(n->parts, voters, (unsigned)nv, true);
         if (rc != 0) {
-            snprintf(err, errlen, "cannot lead partition %u: %s", i, strerror(-rc));
+            snprintf(err, errlen, "cannot start the partition groups: %s", strerror(-rc));
             goto fail;
+        }
+    } else {
+        for (uint32_t i = 0; i < n->n_parts; i++) {
+            rc = stet_worker_become_leader(n->worker, i);
+            if (rc != 0) {
+                snprintf(err, errlen, "cannot lead partition %u: %s", i, strerror(-rc));
+                goto fail;
+            }
         }
     }
 

@@ -63,6 +63,7 @@ struct stet_node {
     uint32_t generation; /* bumped at every start (metadata key "node_generation") */
     struct stet_metric *commit_duration; /* stet_log_commit_duration_seconds */
     struct stet_node_cluster *cl;        /* cluster.c; NULL on a single node */
+    struct stet_node_parts *parts;       /* partitions.c: partition logs on raft; NULL on a single node */
 };
 
 /* routes.c */

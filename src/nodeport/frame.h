@@ -7,7 +7,9 @@
  *
  * kinds: HELLO (handshake), CONSENSUS (a batch for src/consensus, group = 0), PING / PONG
  * (liveness, payload u64 LE nonce), FORWARD (a request forwarded to a leader: payload owned by the
- * caller), REPLY (its answer), REJECT (a refused HELLO: u8 code | reason). Unknown kinds from a newer peer are skipped by length, not fatal.
+ * caller), REPLY (its answer), REJECT (a refused HELLO: u8 code | reason), RESPONSE (an
+ * INGRESS_RESPONSE / ADMIN_RESPONSE action for a request this node holds: src/partition/response.h;
+ * group = the partition). Unknown kinds from a newer peer are skipped by length, not fatal.
  *
  * HELLO payload:
  *   u16 LE min version | u16 LE max version | u32 LE node id | u64 LE generation |
@@ -35,6 +37,7 @@ enum stet_np_kind {
     STET_NP_FORWARD = 5,
     STET_NP_REPLY = 6,
     STET_NP_REJECT = 7, /* the HELLO was refused: u8 code | reason text; the sender closes */
+    STET_NP_RESPONSE = 8, /* a partition leader's answer to a request held on the receiving node */
 };
 
 enum stet_np_reject_code {

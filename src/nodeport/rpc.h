@@ -15,6 +15,12 @@
  *                                                    u32 n | n x (u64 term, u8 type, u32 len,
  *                                                    bytes): the sender's snapshot and the
  *                                                    entries after it
+ *   PROPOSE     request: u32 partition | an encoded partition record (src/partition/records.c);
+ *               reply: u64 LSN once committed and applied on the partition's leader (status 0),
+ *               or u32 leader hint (-EAGAIN: not appended; -ECANCELED: appended but lost to a
+ *               leader change; both safe to send again)
+ *   BARRIER     request: u32 partition; reply: u64 LSN of a read barrier the partition's leader
+ *               committed and applied after the request arrived (or u32 leader hint, -EAGAIN)
  *   MD_PUT, MD_READ: a metadata client's requests to any member (codec in src/metadata/remote.h);
  *               the answer is the body of the reply.
  *   group info: u8 has_group | u64 fingerprint | u8 n | n x u32 voters | u32 leader | u64 last index
@@ -35,6 +41,8 @@ enum stet_np_op {
     STET_NP_OP_LOG_COPY = 4,
     STET_NP_OP_MD_PUT = 5,  /* a metadata client's put (body: src/metadata/remote.h) */
     STET_NP_OP_MD_READ = 6, /* a metadata client's read of every key, after a read barrier */
+    STET_NP_OP_PROPOSE = 7, /* a record for a partition's leader */
+    STET_NP_OP_BARRIER = 8, /* a read barrier of a partition's leader */
 };
 
 #define STET_NP_MAX_VOTERS 16

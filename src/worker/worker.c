@@ -206,6 +206,19 @@ static int svc_propose(void *ctx, struct stet_record *r, stet_log_append_cb cb, 
     return stet_worker_propose_retried(ctx, r, cb, arg, lsn_out);
 }
 
+/* The shuffle's deliveries: a target partition led elsewhere gets the message through the
+ * forward port (a cluster), one led here (or being announced here) through the retried
+ * proposals. */
+static int shuffle_propose(void *ctx, struct stet_record *r, stet_log_append_cb cb, void *arg, uint64_t *lsn_out) {
+    struct stet_worker *w = ctx;
+    struct replica *rp = replica_for_key(w, r->id.partition_key);
+    if (rp->role != ROLE_FOLLOWER || !w->ports.forward) return stet_worker_propose_retried(w, r, cb, arg, lsn_out);
+    if (lsn_out) *lsn_out = 0;
+    if (w->stopping) return -ESHUTDOWN;
+    if (r->timestamp_ms == 0) r->timestamp_ms = stet_env_now_ms(w->ports.env);
+    return w->ports.forward(w->ports.ctx, r, cb, arg);
+}
+
 /* ---- leadership ---------------------------------------------------------------------- */
 
 static void announce_applied(void *arg) {
@@ -333,7 +346,8 @@ int stet_worker_create(const struct stet_worker_ports *ports, struct stet_worker
         snprintf(err, errlen, "cannot create the proposal queue: %s", strerror(-rc));
         goto fail;
     }
-    struct stet_shuffle_port sp = {.ctx = w, .store = ports->store, .num_partitions = w->n_parts, .propose = svc_propose};
+    struct stet_shuffle_port sp = {
+        .ctx = w, .store = ports->store, .num_partitions = w->n_parts, .propose = shuffle_propose};
     rc = stet_shuffle_create(&sp, &w->shuffle);
     if (rc != 0) {
         snprintf(err, errlen, "cannot create the shuffle: %s", strerror(-rc));

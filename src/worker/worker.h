@@ -61,6 +61,11 @@ struct stet_worker_ports {
     void (*respond)(void *ctx, const struct stet_action *a);
     /* The partition's leadership here ended (false) or its announcement was applied (true). */
     void (*leadership)(void *ctx, uint32_t partition_id, bool leader);
+    /* Optional (a cluster node): an outbox message for a partition not led here goes to its
+     * leader on another node (r is borrowed for the call: copy it). cb runs once: 0 durable
+     * there, < 0 not delivered (it stays in the outbox for the next leader); never when < 0 is
+     * returned. Without it, such a delivery is refused (-EAGAIN). */
+    int (*forward)(void *ctx, struct stet_record *r, stet_log_append_cb cb, void *arg);
 };
 
 /* Creates the partitions and replays each log from its applied LSN to its durable tail (as

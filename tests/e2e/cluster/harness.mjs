@@ -283,14 +283,16 @@ function httpOpts(method, body, opts) {
 export class Cluster {
   /**
    * name: used in the temp directory name. opts: size (3), clusterName ("restate-cluster"),
-   * extraEnv (for every node), services (start one services process, default true).
+   * extraEnv (for every node), services (start one services process, default true),
+   * servicesScript (its file, relative to tests/e2e; default ../services.mjs).
    */
-  constructor(name, { size = 3, clusterName = "restate-cluster", extraEnv = {}, services = true } = {}) {
+  constructor(name, { size = 3, clusterName = "restate-cluster", extraEnv = {}, services = true, servicesScript } = {}) {
     this.name = name;
     this.size = size;
     this.clusterName = clusterName;
     this.extraEnv = extraEnv;
     this.withServices = services;
+    this.servicesScript = servicesScript;
     this.bin = serverBinary();
     this.kind = SERVER_KIND;
     this.nodes = []; // index k-1
@@ -308,7 +310,7 @@ export class Cluster {
     const ports = await freePorts(3 * this.size);
     for (let k = 1; k <= this.size; k++) this.nodes.push(new Node(this, k, ports.slice(3 * (k - 1), 3 * k)));
     if (this.withServices) {
-      this.services = new Services(this.dir);
+      this.services = new Services(this.dir, { script: this.servicesScript });
       await this.services.start();
     }
     return this;
@@ -431,6 +433,39 @@ export class Cluster {
   }
 
   /**
+   * Stet only: the partitions of node k's GET /cluster, normalized by partitionsOf() (the one
+   * place that knows the document's partition fields).
+   */
+  async partitions(k, opts = {}) {
+    return partitionsOf(await this.clusterView(k, opts));
+  }
+
+  /**
+   * Stet only: partition id -> {leader (plain node id or null), term, via}, asking every node of
+   * `ks` (default: the running ones) and keeping, per partition, the claim with the highest term
+   * (a node that calls itself leader wins a tie). Nodes that do not answer are skipped; null
+   * when none answered.
+   */
+  async partitionLeaders({ ks = this.running(), timeout = 3000 } = {}) {
+    const views = await Promise.all(ks.map((k) => this.partitions(k, { timeout }).then((ps) => [k, ps], () => null)));
+    const out = new Map();
+    let answered = false;
+    for (const v of views) {
+      if (!v) continue;
+      answered = true;
+      const [k, ps] = v;
+      for (const p of ps) {
+        if (p.leader == null) continue;
+        const cur = out.get(p.id);
+        const term = p.term ?? -1;
+        const self = p.leader === k;
+        if (!cur || term > cur.term || (term === cur.term && self && !cur.self)) out.set(p.id, { leader: p.leader, term, via: k, self });
+      }
+    }
+    return answered ? out : null;
+  }
+
+  /**
    * Readiness without registering anything. Stet: GET /cluster on every given node shows
    * metadata.quorum true and a metadata leader. Restate (it has no /cluster): GET /cluster-health
    * answers 200 with `size` metadata members and GET /deployments answers 200, on every given node.
@@ -532,6 +567,28 @@ export function generationOf(n) {
 /** The /cluster node entry of node k (by id "Nk"). */
 export function viewNode(view, k) {
   return (view.nodes || []).find((n) => nodeIdNum(n.id ?? n.generational_id) === k);
+}
+
+/**
+ * The "partitions" array of a GET /cluster document as
+ * [{id, leader (plain node id or null), term, mode, appliedLsn, durableLsn, raw}], sorted by id.
+ * term: the partition's leader term ("term", else "epoch"; null if neither). Every test that
+ * needs partition leadership goes through here, so a change of the document shape is adapted once.
+ */
+export function partitionsOf(view) {
+  const ps = Array.isArray(view?.partitions) ? view.partitions : [];
+  const num = (x) => (typeof x === "number" ? x : typeof x === "string" && /^\d+$/.test(x) ? Number(x) : null);
+  return ps
+    .map((p) => ({
+      id: num(p.id ?? p.partition_id),
+      leader: p.leader == null ? null : nodeIdNum(p.leader),
+      term: num(p.term ?? p.leader_term ?? p.epoch),
+      mode: p.mode ?? null,
+      appliedLsn: num(p.applied_lsn ?? p.applied_index),
+      durableLsn: num(p.durable_lsn ?? p.commit_index),
+      raw: p,
+    }))
+    .sort((a, b) => a.id - b.id);
 }
 
 /** Sorted deployment ids and uris from a GET /deployments answer. */
