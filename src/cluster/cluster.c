@@ -23,6 +23,17 @@ static void write_self(struct stet_json_writer *w, const struct stet_cluster_vie
     stet_json_end_array(w);
 }
 
+static void write_replicas(struct stet_json_writer *w, const struct stet_cluster_view *v,
+                           const struct stet_cluster_partition *p) {
+    if (p->n_replicas == 0) {
+        write_self(w, v);
+        return;
+    }
+    stet_json_begin_array(w);
+    for (uint32_t i = 0; i < p->n_replicas; i++) write_node_id(w, p->replicas[i]);
+    stet_json_end_array(w);
+}
+
 static void write_members(struct stet_json_writer *w, const struct stet_cluster_view *v) {
     stet_json_begin_array(w);
     for (uint32_t i = 0; i < v->n_nodes; i++) write_node_id(w, v->nodes[i].id);
@@ -102,7 +113,7 @@ void stet_cluster_render(struct stet_buf *out, const struct stet_cluster_view *v
         stet_json_key(&w, "leader");
         write_node_id(&w, p->leader_node);
         stet_json_key(&w, "replica_set");
-        write_self(&w, v);
+        write_replicas(&w, v, p);
         stet_json_key(&w, "mode");
         stet_json_write_string(&w, p->leader_node != 0 && p->leader_node == v->this_node ? "leader" : "follower");
         stet_json_key(&w, "epoch");
@@ -113,6 +124,25 @@ void stet_cluster_render(struct stet_buf *out, const struct stet_cluster_view *v
         stet_json_write_uint(&w, p->durable_lsn);
         stet_json_key(&w, "lsn_lag");
         stet_json_write_uint(&w, p->durable_lsn > p->applied_lsn ? p->durable_lsn - p->applied_lsn : 0);
+        if (p->n_replicas > 0) {
+            stet_json_key(&w, "term");
+            stet_json_write_uint(&w, p->term);
+            stet_json_key(&w, "commit_lsn");
+            stet_json_write_uint(&w, p->commit_lsn);
+            stet_json_key(&w, "replica");
+            if (p->replica_here) {
+                stet_json_begin_object(&w);
+                stet_json_key(&w, "node");
+                write_node_id(&w, v->this_node);
+                stet_json_key(&w, "applied_lsn");
+                stet_json_write_uint(&w, p->applied_lsn);
+                stet_json_key(&w, "durable_lsn");
+                stet_json_write_uint(&w, p->durable_lsn);
+                stet_json_end_object(&w);
+            } else {
+                stet_json_write_null(&w);
+            }
+        }
         stet_json_end_object(&w);
     }
     stet_json_end_array(&w);
@@ -129,7 +159,7 @@ void stet_cluster_render(struct stet_buf *out, const struct stet_cluster_view *v
         stet_json_key(&w, "sequencer");
         write_node_id(&w, p->leader_node);
         stet_json_key(&w, "nodeset");
-        write_self(&w, v);
+        write_replicas(&w, v, p);
         stet_json_key(&w, "replication");
         stet_json_write_uint(&w, v->replication);
         stet_json_key(&w, "tail_lsn");

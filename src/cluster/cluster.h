@@ -22,8 +22,12 @@
  *
  * In a cluster (metadata-client.addresses set) "nodes" lists the nodes configuration with each
  * node's liveness as this node sees it ("alive" / "dead"), "metadata" is the raft group
- * ("provider": "replicated"), and partitions are still this node's own (replica set: itself)
- * until partition logs are replicated.
+ * ("provider": "replicated"), and each partition is its raft group: "replica_set" its voters,
+ * "leader" the raft leader this node knows, "term" the raft term (the leader epoch), and
+ * "replica": this node's own replica ({"node", "applied_lsn", "durable_lsn"}, null without
+ * one); "durable_lsn" is what this node has durable and committed, "commit_lsn" the commit index
+ * it knows. Logs have "provider": "replicated", the leader as "sequencer" and the voters as
+ * "nodeset".
  *
  * Key ranges are inclusive u64 bounds written as JSON numbers (as /query writes partition
  * keys). A node that is not the leader of a partition reports "mode": "follower" and the
@@ -48,6 +52,12 @@ struct stet_cluster_partition {
     uint64_t applied_lsn;
     uint64_t durable_lsn; /* the partition log's durable tail */
     uint64_t trim_point;  /* the partition log's trim point */
+    /* a cluster: the partition's raft group (n_replicas 0: this node alone) */
+    uint32_t replicas[16]; /* the group's voters */
+    uint32_t n_replicas;
+    uint64_t term;         /* raft term = leader epoch as this node knows it */
+    uint64_t commit_lsn;   /* the commit index this node knows */
+    bool replica_here;     /* this node holds a replica */
 };
 
 struct stet_cluster_node {

@@ -236,25 +236,39 @@ static void flush_cb(uv_prepare_t *h) {
     stet_node_cluster_flush(n);
 }
 
-#define HANDOFF_MAX_MS 1000 /* SIGTERM waits at most this long for the leadership to move */
+#define HANDOFF_MAX_MS 2000 /* SIGTERM waits at most this long for the leaderships to move */
+#define DRAIN_MAX_MS 1500   /* ... and then this long for requests in flight here to be answered */
 
 static void handoff_cb(uv_timer_t *h) {
     struct stet_node *n = h->data;
-    if (stet_node_cluster_leads(n) && stet_env_prod_monotonic_ms() - n->handoff_started_ms < HANDOFF_MAX_MS) return;
+    uint64_t now = stet_env_prod_monotonic_ms(), t = now - n->handoff_started_ms;
+    if (stet_node_cluster_leads(n) && t < HANDOFF_MAX_MS) {
+        /* a transfer that aborted (its target was slow) is tried again */
+        if (now - n->handoff_retry_ms >= 300) {
+            n->handoff_retry_ms = now;
+            (void)stet_node_cluster_hand_off(n);
+        }
+        return;
+    }
+    if (n->drain_started_ms == 0) n->drain_started_ms = now;
+    struct stet_ingress_stats st;
+    stet_ingress_stats(n->ingress, &st);
+    if (st.pending > 0 && now - n->drain_started_ms < DRAIN_MAX_MS) return; /* answers on their way */
     uv_timer_stop(h);
     n->stopping = true;
     uv_stop(&n->loop);
 }
 
-/* SIGTERM / SIGINT: a node leading the metadata group hands it over first (a client sees no
- * leaderless gap), then the loop stops and stet_node_destroy shuts down; a second signal stops
- * at once. */
+/* SIGTERM / SIGINT: a node leading the metadata group or partitions hands them over first (a
+ * client sees no leaderless gap) and lets the requests it holds be answered, then the loop
+ * stops and stet_node_destroy shuts down; a second signal stops at once. */
 static void signal_cb(uv_signal_t *h, int signum) {
     struct stet_node *n = h->data;
     stet_info(MOD, "received %s, shutting down", signum == SIGINT ? "SIGINT" : "SIGTERM");
-    if (!n->handing_off && !n->stopping && stet_node_cluster_hand_off(n)) {
+    if (!n->handing_off && !n->stopping && n->cl) {
         n->handing_off = true;
-        n->handoff_started_ms = stet_env_prod_monotonic_ms();
+        n->handoff_started_ms = n->handoff_retry_ms = stet_env_prod_monotonic_ms();
+        (void)stet_node_cluster_hand_off(n);
         uv_timer_start(&n->handoff_timer, handoff_cb, 10, 10);
         return;
     }
@@ -383,6 +397,7 @@ int stet_node_create(const struct stet_config *cfg, struct stet_node **out, char
     n->prod.observe_short = observe_commit;
     n->prod.observe_arg = n;
     uv_idle_init(&n->loop, &n->nudge_idle);
+    stet_pending_table_init(&n->query_pending);
     n->incarnation = stet_env_random(n->env);
     n->n_parts = cfg->default_num_partitions;
     stet_schema_defaults_from_config(cfg, &n->defaults);
@@ -629,6 +644,7 @@ void stet_node_destroy(struct stet_node *n) {
     uv_loop_close(&n->loop);
     if (n->log) stet_log_destroy(n->log);
     stet_node_cluster_free(n);
+    stet_pending_table_free(&n->query_pending);
     if (n->store) stet_store_destroy(n->store);
     free(n);
 }

@@ -12,6 +12,7 @@
 #include "config/config.h"
 #include "h2client/h2client.h"
 #include "http/http.h"
+#include "http/pending.h"
 #include "ingress/ingress.h"
 #include "invocations/invocations.h"
 #include "invoker/invoker.h"
@@ -52,7 +53,7 @@ struct stet_node {
     uv_signal_t sigint, sigterm;
     uv_timer_t handoff_timer; /* SIGTERM: waits for the metadata leadership to move */
     bool handing_off;
-    uint64_t handoff_started_ms;
+    uint64_t handoff_started_ms, handoff_retry_ms, drain_started_ms;
     uint64_t incarnation;
     int exit_code;
     bool stopping;
@@ -64,6 +65,7 @@ struct stet_node {
     struct stet_metric *commit_duration; /* stet_log_commit_duration_seconds */
     struct stet_node_cluster *cl;        /* cluster.c; NULL on a single node */
     struct stet_node_parts *parts;       /* partitions.c: partition logs on raft; NULL on a single node */
+    struct stet_pending_table query_pending; /* /query requests waiting for partition read barriers */
 };
 
 /* routes.c */

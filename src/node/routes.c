@@ -12,6 +12,7 @@
 #include "common/assert.h"
 #include "consensus/consensus.h"
 #include "node/node_internal.h"
+#include "node/partitions.h"
 #include "nodeport/peers.h"
 #include "json/json.h"
 
@@ -324,9 +325,21 @@ static void respond_cluster(struct stet_node *n, struct stet_http_request *req) 
     for (uint32_t i = 0; i < n->n_parts; i++) {
         parts[i].id = i;
         stet_partition_key_range(i, n->n_parts, &parts[i].key_start, &parts[i].key_end);
-        parts[i].leader_node = stet_worker_is_leader(n->worker, i) ? n->node_id : 0;
         parts[i].epoch = stet_worker_epoch(n->worker, i);
         parts[i].applied_lsn = stet_worker_applied_lsn(n->worker, i);
+        if (n->parts) { /* a cluster: the partition's raft group */
+            struct stet_node_parts_info pi;
+            stet_node_parts_info(n->parts, i, &pi);
+            parts[i].leader_node = pi.leader_node;
+            parts[i].term = pi.term;
+            parts[i].durable_lsn = stet_node_parts_durable_tail(n, i);
+            parts[i].commit_lsn = pi.commit_index;
+            parts[i].replica_here = pi.member;
+            parts[i].n_replicas = pi.n_voters;
+            memcpy(parts[i].replicas, pi.voters, pi.n_voters * sizeof(*pi.voters));
+            continue;
+        }
+        parts[i].leader_node = stet_worker_is_leader(n->worker, i) ? n->node_id : 0;
         parts[i].durable_lsn = stet_log_durable_tail(n->log, i);
         parts[i].trim_point = stet_log_trim_point(n->log, i);
     }
@@ -339,7 +352,7 @@ static void respond_cluster(struct stet_node *n, struct stet_http_request *req) 
         .partitions = parts,
         .n_partitions = n->n_parts,
         .replication = c->default_replication,
-        .log_provider = "local",
+        .log_provider = n->parts ? "replicated" : "local",
         .metadata_provider = ci.clustered ? "replicated" : "local",
         .schema_version = schema ? schema->version : 0,
     };
@@ -499,6 +512,46 @@ void stet_node_port_handle(void *ctx, struct stet_http_request *req) {
 
 /* ---- admin port: /query, /invocations, /metrics, /cluster ------------------------------ */
 
+static void query_execute(struct stet_node *n, struct stet_http_request *req, bool json) {
+    struct stet_buf b = STET_BUF_INIT;
+    int status = 500;
+    const char *rct = "application/json";
+    stet_query_execute_request(n->query, (const char *)req->body, req->body_len, json, &status, &rct, &b);
+    struct stet_http_header h[] = {{"content-type", 12, rct, strlen(rct)}, {"vary", 4, "accept-encoding", 15}};
+    stet_http_respond(req, status, h, 2, b.data, b.len);
+    stet_buf_free(&b);
+}
+
+struct query_wait {
+    struct stet_pending base;
+    bool json;
+};
+
+struct query_sync {
+    struct stet_node *n;
+    uint64_t id;
+};
+
+static void query_synced(void *arg, int status) {
+    struct query_sync *qs = arg;
+    struct stet_node *n = qs->n;
+    struct query_wait *q = (struct query_wait *)stet_pending_find(&n->query_pending, qs->id);
+    free(qs);
+    if (!q) return; /* the client went away */
+    struct stet_http_request *req = q->base.req;
+    bool json = q->json;
+    stet_pending_done(&q->base);
+    if (status != 0) {
+        const char *msg = "{\"message\":\"cannot bring this node's partition replicas up to date: a partition has no "
+                          "reachable leader (fewer than a majority of its replicas are up). Retry later, or query "
+                          "another node\"}";
+        struct stet_http_header h[] = {{"content-type", 12, "application/json", 16}};
+        stet_http_respond(req, 503, h, 1, msg, strlen(msg));
+        return;
+    }
+    query_execute(n, req, json);
+}
+
 /* POST /query (and /v2../v4): SQL introspection over the partition store (src/query). */
 static bool handle_query(struct stet_node *n, struct stet_http_request *req) {
     const char *path;
@@ -519,14 +572,21 @@ static bool handle_query(struct stet_node *n, struct stet_http_request *req) {
         return true;
     }
     const char *acc = stet_http_request_header(req, "accept", &al);
-    struct stet_buf b = STET_BUF_INIT;
-    int status = 500;
-    const char *rct = "application/json";
-    stet_query_execute_request(n->query, (const char *)req->body, req->body_len, stet_query_accepts_json(acc, al),
-                               &status, &rct, &b);
-    struct stet_http_header h[] = {{"content-type", 12, rct, strlen(rct)}, {"vary", 4, "accept-encoding", 15}};
-    stet_http_respond(req, status, h, 2, b.data, b.len);
-    stet_buf_free(&b);
+    bool json = stet_query_accepts_json(acc, al);
+    if (!n->parts) {
+        query_execute(n, req, json);
+        return true;
+    }
+    /* a cluster: every partition with a replica here first catches up with what its leader had
+     * committed (a read barrier per partition), then the query reads the local replicas */
+    struct query_wait *q = calloc(1, sizeof(*q));
+    STET_ASSERT(q != NULL);
+    q->json = json;
+    stet_pending_add(&n->query_pending, &q->base, req);
+    struct query_sync *qs = malloc(sizeof(*qs));
+    STET_ASSERT(qs != NULL);
+    *qs = (struct query_sync){n, q->base.id};
+    stet_node_parts_sync(n->parts, query_synced, qs);
     return true;
 }
 
