@@ -58,6 +58,50 @@ static void collect_cluster(struct stet_node *n, struct stet_metrics *m) {
                 ci.stats.requests_failed);
     set_counter(m, "stet_metadata_read_barriers_total", "Read barriers submitted by the metadata leader.", NULL,
                 ci.stats.barriers);
+    if (n->parts) { /* the partition groups: one series per partition */
+        for (uint32_t i = 0; i < n->n_parts; i++) {
+            struct stet_node_parts_info pi;
+            stet_node_parts_info(n->parts, i, &pi);
+            char id[16];
+            snprintf(id, sizeof(id), "%u", i);
+            const char *gp[] = {"partition", id, NULL};
+            set_gauge(m, "stet_partition_leader_node", "Node id of the partition's leader as this node knows it (0: none).",
+                      gp, (double)pi.leader_node);
+            set_gauge(m, "stet_partition_term", "Raft term (leader epoch) of the partition's group on this node.", gp,
+                      (double)pi.term);
+            set_gauge(m, "stet_partition_is_leader", "1 when the partition acts on this node (its leader announcement applied).",
+                      gp, pi.worker_leader ? 1 : 0);
+            if (!pi.member) continue;
+            set_gauge(m, "stet_partition_commit_lsn", "Commit index of the partition's log as this node knows it.", gp,
+                      (double)pi.commit_index);
+            set_gauge(m, "stet_partition_durable_lsn", "Index of the partition's log durable on this node.", gp,
+                      (double)pi.durable_index);
+            set_gauge(m, "stet_partition_applied_lsn", "LSN of the partition's log applied by this node's replica.", gp,
+                      (double)pi.applied_lsn);
+        }
+        struct stet_node_parts_stats ps;
+        stet_node_parts_stats(n->parts, &ps);
+        set_counter(m, "stet_partition_requests_local_total", "Records appended by this node as the partition's leader "
+                    "on behalf of its ingress and admin API.", NULL, ps.proposed_local);
+        set_counter(m, "stet_partition_requests_forwarded_total", "Records forwarded to a partition leader on another node.",
+                    NULL, ps.forwarded);
+        set_counter(m, "stet_partition_requests_served_total", "Records and read barriers other nodes forwarded here.",
+                    NULL, ps.forwards_served);
+        set_counter(m, "stet_partition_requests_retried_total", "Requests sent again (no leader yet, lost to a leader "
+                    "change).", NULL, ps.retries);
+        set_counter(m, "stet_partition_requests_unknown_total", "Requests answered 'may have been submitted' (their "
+                    "leader went away with them).", NULL, ps.unknown_outcome);
+        set_counter(m, "stet_partition_requests_no_leader_total", "Requests answered 503: no reachable leader.", NULL,
+                    ps.no_leader);
+        set_counter(m, "stet_partition_responses_sent_total", "Answers sent to the node holding the request.", NULL,
+                    ps.responses_sent);
+        set_counter(m, "stet_partition_responses_received_total", "Answers received for requests held here.", NULL,
+                    ps.responses_received);
+        set_counter(m, "stet_partition_leader_changes_total", "Partition leaderships this node gained or lost.", NULL,
+                    ps.leader_changes);
+        set_gauge(m, "stet_partition_requests_waiting", "Requests waiting for a partition leader now.", NULL,
+                  (double)ps.waiting);
+    }
     const struct stet_consensus *cons = stet_node_cluster_consensus(n);
     if (cons) {
         struct stet_consensus_stats cs;

@@ -630,6 +630,20 @@ static bool add_sink(struct stet_inv_status *st, const struct stet_inv_sink *sin
     return true;
 }
 
+/* The same request's sink (an ingress or admin request: node, generation, incarnation and
+ * request id identify it): in a cluster a request whose first append had an unknown outcome is
+ * sent again, and its second INVOKE must not be taken for another caller's. */
+static bool has_request_sink(const struct stet_inv_status *st, const struct stet_inv_sink *sink) {
+    if (sink->kind != STET_SINK_INGRESS && sink->kind != STET_SINK_ADMIN) return false;
+    for (size_t i = 0; i < st->n_sinks; i++) {
+        const struct stet_inv_sink *k = &st->sinks[i];
+        if (k->kind == sink->kind && k->incarnation == sink->incarnation && k->node_id == sink->node_id &&
+            k->generation == sink->generation && k->request_id == sink->request_id)
+            return true;
+    }
+    return false;
+}
+
 /* ---- INVOKE -------------------------------------------------------------------------- */
 
 static int apply_invoke(struct stet_partition *p, const struct stet_record *r) {
@@ -639,6 +653,10 @@ static int apply_invoke(struct stet_partition *p, const struct stet_record *r) {
     if (rc < 0) goto out;
     if (rc == 0) {
         /* The invocation exists already (deterministic id: workflow run, idempotency key). */
+        if (has_request_sink(&st, &r->sink)) {
+            rc = 0; /* this very request, sent again: it waits already */
+            goto out;
+        }
         if (r->service_type == STET_WORKFLOW && r->handler_type == STET_HANDLER_WORKFLOW &&
             r->sink.kind != STET_SINK_NONE) {
             stage_failure(p, &r->id, &r->sink, 409, "the workflow method was already invoked");

@@ -609,6 +609,12 @@ static void test_workflow_promises(void **state) {
     const struct stet_action *resp = last_of(&pt.rec, STET_ACTION_INGRESS_RESPONSE);
     assert_int_equal(resp->sink.request_id, 3);
     assert_int_equal(resp->failure_code, 409);
+    /* the first run request's INVOKE again (a cluster node sent it again after an unknown
+     * outcome): the same request, still waiting; no 409 for it */
+    size_t responses = count_actions(&pt.rec, STET_ACTION_INGRESS_RESPONSE);
+    r = invoke_rec(run, "Wf", "run", "alice", STET_WORKFLOW, STET_HANDLER_WORKFLOW, 1, &in);
+    apply(&pt, &r);
+    assert_int_equal(count_actions(&pt.rec, STET_ACTION_INGRESS_RESPONSE), responses);
     stet_inv_status_free(&st);
     stet_buf_free(&in);
     stet_buf_free(&pl);
