@@ -81,6 +81,13 @@ static void respond(void *ctx, const struct stet_action *a) {
     }
 }
 
+/* A follower replica's answer: only for a request this node holds (this start's generation). */
+static void respond_replica(void *ctx, const struct stet_action *a) {
+    struct stet_node *n = ctx;
+    if (a->sink.node_id != n->node_id || a->sink.generation != n->generation) return;
+    respond(ctx, a);
+}
+
 static void leadership(void *ctx, uint32_t pid, bool leader) {
     struct stet_node *n = ctx;
     if (!leader && n->invoker) stet_invoker_partition_lost(n->invoker, pid);
@@ -532,6 +539,7 @@ int stet_node_create(const struct stet_config *cfg, struct stet_node **out, char
         wp.read = stet_node_parts_read;
         wp.durable_tail = stet_node_parts_durable_tail;
         wp.forward = stet_node_parts_forward;
+        wp.respond_replica = respond_replica;
     }
     rc = stet_worker_create(&wp, &n->worker, err, errlen);
     if (rc != 0) goto fail;

@@ -65,6 +65,9 @@
 #define FORWARD_DEADLINE_MS 30000 /* an outbox message: longer (it is retried by the next leader anyway) */
 #define NO_QUORUM_GRACE_MS 600  /* without a majority of the voters alive this long: 503 */
 #define MAX_WAITING 16384       /* requests routed at once (beyond: -ENOBUFS, 429) */
+#define LOST_GRACE_MS 1500      /* an append here whose partition is no longer led here: its outcome
+                                   usually arrives (the next leader commits or replaces it); after
+                                   this long it is unknown */
 
 struct pgroup {
     bool member;          /* a voter whose group runs here */
@@ -91,6 +94,7 @@ struct preq {
     uint64_t rpc;
     uint32_t rpc_node;
     uint64_t rpc_deadline, deadline, no_quorum_since;
+    uint64_t lost_at; /* LOCAL: when the partition was seen not led here any more */
     stet_log_append_cb cb;
     void *arg;
 };
@@ -573,6 +577,47 @@ static void req_unknown(struct stet_node_parts *p, struct preq *q) {
     p->stats.retries++;
 }
 
+static struct preq *req_new(struct stet_node_parts *p, uint32_t pid, const uint8_t *rec, size_t len, bool idempotent,
+                            uint64_t deadline, stet_log_append_cb cb, void *arg) {
+    struct preq *q = calloc(1, sizeof(*q));
+    STET_ASSERT(q != NULL);
+    q->p = p;
+    q->pid = pid;
+    stet_buf_init(&q->rec);
+    stet_buf_append(&q->rec, rec, len);
+    q->idempotent = idempotent;
+    q->deadline = deadline;
+    q->cb = cb;
+    q->arg = arg;
+    q->rpc = (uint64_t)stet_env_random(p->env); /* spreads non-members' first choice */
+    q->next = p->reqs;
+    p->reqs = q;
+    p->n_reqs++;
+    return q;
+}
+
+/* A LOCAL append whose partition is no longer led here, and no outcome after LOST_GRACE_MS (a
+ * leader cut off from the majority): an idempotent request goes on as a new one (the append
+ * left behind answers nobody), any other is answered "unknown". */
+static void local_lost(struct stet_node_parts *p, struct preq *q, uint64_t now) {
+    if (q->state != LOCAL || q->answered) return;
+    if (p->n->worker && stet_worker_is_leader(p->n->worker, q->pid)) {
+        q->lost_at = 0;
+        return;
+    }
+    if (q->lost_at == 0) q->lost_at = now;
+    if (now - q->lost_at < LOST_GRACE_MS) return;
+    if (q->idempotent && now < q->deadline) {
+        struct preq *c = req_new(p, q->pid, q->rec.data, q->rec.len, true, q->deadline, q->cb, q->arg);
+        c->maybe = true;
+        q->cb = NULL;
+        q->answered = true; /* its append's callback frees it */
+        p->stats.retries++;
+        return;
+    }
+    req_finish(p, q, -ETIMEDOUT, 0);
+}
+
 static void route_all(struct stet_node_parts *p) {
     for (struct preq *q = p->reqs, *next; q; q = next) {
         next = q->next;
@@ -584,20 +629,10 @@ static int submit(struct stet_node_parts *p, struct stet_record *r, bool idempot
                   stet_log_append_cb cb, void *arg) {
     if (p->stopped || p->n->stopping) return -ESHUTDOWN;
     if (p->n_reqs >= MAX_WAITING) return -ENOBUFS;
-    struct preq *q = calloc(1, sizeof(*q));
-    STET_ASSERT(q != NULL);
-    q->p = p;
-    q->pid = stet_partition_for_key(r->id.partition_key, p->n_parts);
-    stet_buf_init(&q->rec);
-    stet_record_encode(&q->rec, r);
-    q->idempotent = idempotent;
-    q->deadline = mono(p) + deadline_ms;
-    q->cb = cb;
-    q->arg = arg;
-    q->rpc = (uint64_t)stet_env_random(p->env); /* spreads non-members' first choice */
-    q->next = p->reqs;
-    p->reqs = q;
-    p->n_reqs++;
+    stet_buf_reset(&p->scratch);
+    stet_record_encode(&p->scratch, r);
+    struct preq *q = req_new(p, stet_partition_for_key(r->id.partition_key, p->n_parts), p->scratch.data,
+                             p->scratch.len, idempotent, mono(p) + deadline_ms, cb, arg);
     route(p, q); /* may answer at once (no quorum for long): the caller has 0 and its callback */
     if (p->reqs && !p->timer_armed) arm(p, ROUTE_TICK_MS);
     return 0;
@@ -1036,6 +1071,7 @@ static void tick(void *arg) {
     for (struct preq *q = p->reqs, *next; q; q = next) {
         next = q->next;
         if (q->state == REMOTE && now >= q->rpc_deadline) req_unknown(p, q);
+        else if (q->state == LOCAL) local_lost(p, q, now);
     }
     route_all(p);
     for (struct sync_op *op = p->syncs, *next; op; op = next) {

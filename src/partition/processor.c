@@ -1553,7 +1553,11 @@ static void emit_pending(struct stet_partition *p) {
         if (pa->value_off != SIZE_MAX) pa->a.value.ptr = p->action_data.data + pa->value_off;
         if (pa->failure_off != SIZE_MAX) pa->a.failure_raw.ptr = p->action_data.data + pa->failure_off;
         if (pa->stack_off != SIZE_MAX) pa->a.stacktrace.ptr = p->action_data.data + pa->stack_off;
-        if (p->leader) p->cb(p->ctx, &pa->a);
+        /* answers to requests go out from every replica (the node delivers a follower's only to
+         * requests it holds itself: a completion a new leader committed before its announcement
+         * still reaches its caller); everything else only from the leader */
+        if (p->leader || pa->a.kind == STET_ACTION_INGRESS_RESPONSE || pa->a.kind == STET_ACTION_ADMIN_RESPONSE)
+            p->cb(p->ctx, &pa->a);
     }
     p->n_pending = 0;
     stet_buf_reset(&p->action_data);

@@ -36,7 +36,17 @@ struct replica {
     struct stet_applied_waiter announce_waiter;
     struct stet_applied_waiter *waiters_head, *waiters_tail; /* sorted by lsn */
     bool applying;
+    /* The last LSN read: the processor's applied LSN, or beyond it when the entries after it
+     * hold no record (a raft log's own entries and read barriers). Not persisted: a restart
+     * reads those entries again, which costs nothing. */
+    uint64_t read_lsn;
 };
+
+/* Everything up to here has been applied (or held no record). */
+static uint64_t replica_done(const struct replica *rp) {
+    uint64_t a = stet_partition_applied_lsn(rp->proc);
+    return rp->read_lsn > a ? rp->read_lsn : a;
+}
 
 struct stet_worker {
     struct stet_worker_ports ports;
@@ -58,7 +68,12 @@ static struct replica *replica_for_key(struct stet_worker *w, uint64_t partition
 static void action_cb(void *ctx, const struct stet_action *a) {
     struct replica *rp = ctx;
     struct stet_worker *w = rp->w;
-    if (rp->role != ROLE_LEADER) return; /* the processor emits only when leading (invariant 1) */
+    if (rp->role != ROLE_LEADER) {
+        /* a follower's processor emits only answers: for requests this node holds */
+        if ((a->kind == STET_ACTION_INGRESS_RESPONSE || a->kind == STET_ACTION_ADMIN_RESPONSE) && w->ports.respond_replica)
+            w->ports.respond_replica(w->ports.ctx, a);
+        return;
+    }
     switch (a->kind) {
     case STET_ACTION_INVOKE:
     case STET_ACTION_NOTIFY:
@@ -83,7 +98,7 @@ static void waiter_unlink(struct replica *rp, struct stet_applied_waiter *wt) {
 }
 
 static void fire_waiters(struct replica *rp) {
-    uint64_t applied = stet_partition_applied_lsn(rp->proc);
+    uint64_t applied = replica_done(rp);
     while (rp->waiters_head && rp->waiters_head->lsn <= applied) {
         struct stet_applied_waiter *wt = rp->waiters_head;
         waiter_unlink(rp, wt);
@@ -96,7 +111,7 @@ void stet_worker_when_applied(struct stet_worker *w, uint32_t partition_id, uint
     STET_ASSERT(partition_id < w->n_parts);
     struct replica *rp = &w->parts[partition_id];
     if (wt->armed) waiter_unlink(&w->parts[wt->partition_id], wt);
-    if (stet_partition_applied_lsn(rp->proc) >= lsn) {
+    if (replica_done(rp) >= lsn) {
         cb(arg);
         return;
     }
@@ -135,10 +150,13 @@ static int replica_catch_up(struct stet_worker *w, struct replica *rp) {
     rp->applying = true;
     int rc = 0;
     uint64_t tail = w->ports.durable_tail(w->ports.ctx, rp->partition_id);
-    for (uint64_t lsn = stet_partition_applied_lsn(rp->proc) + 1; lsn <= tail; lsn++) {
+    for (uint64_t lsn = replica_done(rp) + 1; lsn <= tail; lsn++) {
         rc = w->ports.read(w->ports.ctx, rp->partition_id, lsn, &w->rec);
         if (rc == 2) { /* not a record (a raft log's own entry: src/log/raftlog.h) */
             rc = 0;
+            rp->read_lsn = lsn;
+            fire_waiters(rp);
+            tail = w->ports.durable_tail(w->ports.ctx, rp->partition_id);
             continue;
         }
         if (rc != 0) {
@@ -324,7 +342,7 @@ uint64_t stet_worker_epoch(const struct stet_worker *w, uint32_t partition_id) {
 
 uint64_t stet_worker_applied_lsn(const struct stet_worker *w, uint32_t partition_id) {
     STET_ASSERT(partition_id < w->n_parts);
-    return stet_partition_applied_lsn(w->parts[partition_id].proc);
+    return replica_done(&w->parts[partition_id]);
 }
 
 struct stet_partition *stet_worker_partition(const struct stet_worker *w, uint32_t partition_id) {
@@ -442,7 +460,7 @@ void stet_worker_stats(const struct stet_worker *w, struct stet_worker_stats *ou
 void stet_worker_check(const struct stet_worker *w) {
     for (uint32_t i = 0; i < w->n_parts; i++) {
         const struct replica *rp = &w->parts[i];
-        uint64_t applied = stet_partition_applied_lsn(rp->proc);
+        uint64_t applied = replica_done(rp);
         STET_ASSERT((rp->role == ROLE_LEADER) == stet_partition_is_leader(rp->proc));
         if (rp->role == ROLE_LEADER) {
             STET_ASSERT(rp->announce_lsn != 0 && rp->announce_lsn <= applied);

@@ -66,6 +66,11 @@ struct stet_worker_ports {
      * there, < 0 not delivered (it stays in the outbox for the next leader); never when < 0 is
      * returned. Without it, such a delivery is refused (-EAGAIN). */
     int (*forward)(void *ctx, struct stet_record *r, stet_log_append_cb cb, void *arg);
+    /* Optional (a cluster node): an INGRESS_RESPONSE / ADMIN_RESPONSE a follower's replica
+     * emitted (every replica applies the same committed records): deliver it only if this node
+     * holds the request. Covers a completion that a new leader committed before its
+     * announcement, which no leader answers. */
+    void (*respond_replica)(void *ctx, const struct stet_action *a);
 };
 
 /* Creates the partitions and replays each log from its applied LSN to its durable tail (as

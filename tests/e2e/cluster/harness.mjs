@@ -571,9 +571,11 @@ export function viewNode(view, k) {
 
 /**
  * The "partitions" array of a GET /cluster document as
- * [{id, leader (plain node id or null), term, mode, appliedLsn, durableLsn, raw}], sorted by id.
- * term: the partition's leader term ("term", else "epoch"; null if neither). Every test that
- * needs partition leadership goes through here, so a change of the document shape is adapted once.
+ * [{id, leader (plain node id or null), term, mode, appliedLsn, durableLsn, commitLsn, raw}], sorted
+ * by id. term: the partition's raft term ("term", else "epoch"; null if neither). appliedLsn and
+ * durableLsn: this node's replica ("replica": {...}; null when it has none), else the top-level
+ * fields. Every test that needs partition leadership goes through here, so a change of the
+ * document shape is adapted once.
  */
 export function partitionsOf(view) {
   const ps = Array.isArray(view?.partitions) ? view.partitions : [];
@@ -584,8 +586,9 @@ export function partitionsOf(view) {
       leader: p.leader == null ? null : nodeIdNum(p.leader),
       term: num(p.term ?? p.leader_term ?? p.epoch),
       mode: p.mode ?? null,
-      appliedLsn: num(p.applied_lsn ?? p.applied_index),
-      durableLsn: num(p.durable_lsn ?? p.commit_index),
+      appliedLsn: p.replica === null ? null : num(p.replica?.applied_lsn ?? p.applied_lsn),
+      durableLsn: p.replica === null ? null : num(p.replica?.durable_lsn ?? p.durable_lsn),
+      commitLsn: num(p.commit_lsn),
       raw: p,
     }))
     .sort((a, b) => a.id - b.id);
