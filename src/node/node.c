@@ -12,7 +12,9 @@
  *   4. invoker, ingress, invocations, query (ports filled in here)
  *   5. worker: replay every partition's log to its durable tail, then become leader of each
  *      (an ANNOUNCE_LEADER record with a new epoch; once applied the partition resumes its
- *      INVOKED invocations, undelivered outbox messages and timers)
+ *      INVOKED invocations, undelivered outbox messages and timers). In a cluster the logs are
+ *      raft groups (src/node/partitions.c): they start once the worker exists, replicas apply
+ *      what is committed, and leadership follows raft (epoch = term).
  *   6. HTTP listeners (ingress, admin, node port)
  *
  * The loop's prepare hook flushes the log once per iteration: all records appended while
