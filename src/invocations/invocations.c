@@ -117,6 +117,24 @@ static void state_durable_cb(void *arg, int status, uint64_t lsn) {
     else stet_http_respond(req, 202, NULL, 0, NULL, 0);
 }
 
+/* A cancel/kill/purge/pause/resume record: the answer is the processor's ADMIN_RESPONSE; this
+ * callback only reports a record that never became durable (in a cluster: no leader reachable,
+ * or a leader that went away with it). */
+static void op_durable_cb(void *arg, int status, uint64_t lsn) {
+    STET_UNUSED(lsn);
+    struct state_wait *w = arg;
+    struct pending *p = (struct pending *)stet_pending_find(&w->inv->pending, w->request_id);
+    free(w);
+    if (status == 0 || !p) return;
+    struct stet_http_request *req = p->req;
+    pending_free(p);
+    respond_json_error(req, 503,
+                       status == -ETIMEDOUT
+                           ? "Error when routing the request internally. Reason: the partition leader changed before "
+                             "it was acknowledged; it may have been applied"
+                           : "Error when routing the request internally. Reason: log unavailable");
+}
+
 static void handle_state(struct stet_invocations *inv, struct stet_http_request *req, const char *svc, size_t svc_len) {
     if (!stet_http_method_is(req, "POST")) {
         struct stet_http_header h[] = {{"allow", 5, "POST", 4}};
@@ -305,8 +323,12 @@ bool stet_invocations_handle(struct stet_invocations *inv, struct stet_http_requ
         else stet_http_respond(req, 202, NULL, 0, NULL, 0);
         return true;
     }
-    int rc = inv->ports.propose(inv->ports.ctx, &r, NULL, NULL, NULL);
+    struct state_wait *w = malloc(sizeof(*w));
+    STET_ASSERT(w != NULL);
+    *w = (struct state_wait){inv, p->request_id};
+    int rc = inv->ports.propose(inv->ports.ctx, &r, op_durable_cb, w, NULL);
     if (rc != 0) {
+        free(w);
         pending_free(p);
         respond_json_error(req, 503, "Error when routing the request internally. Reason: log unavailable");
     }

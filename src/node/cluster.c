@@ -889,13 +889,16 @@ static void on_forward(struct stet_node_cluster *cl, uint32_t from, const uint8_
         serve_client(cl, from, rpc, op, body, blen);
         return;
     }
-    if (op == OP_LOG_COPY && blen == 4) { /* a partition group's log (src/node/partitions.c) */
+    if (op == OP_LOG_COPY && blen == 5) { /* a partition group's log (src/node/partitions.c) */
         struct stet_consensus_group_info gi;
         uint32_t group = stet_load_u32be(body);
-        if (group != MD_GROUP && cl->cons && stet_consensus_group_info(cl->cons, group, &gi))
-            serve_log_copy(cl, from, rpc, group);
-        else
+        bool leader_only = body[4] != 0;
+        if (group == MD_GROUP || !cl->cons || !stet_consensus_group_info(cl->cons, group, &gi))
             send_reply(cl, from, rpc, -ENOENT, NULL, 0);
+        else if (leader_only && !gi.leader)
+            send_reply(cl, from, rpc, -EAGAIN, NULL, 0);
+        else
+            serve_log_copy(cl, from, rpc, group);
         return;
     }
     if (op == STET_NP_OP_PROPOSE || op == STET_NP_OP_BARRIER) {
@@ -1604,9 +1607,13 @@ struct stet_consensus *stet_node_cluster_cons(struct stet_node *n) { return n->c
 
 uint64_t stet_node_cluster_new_rpc(struct stet_node *n) { return ++n->cl->next_rpc; }
 
-void stet_node_cluster_forward(struct stet_node *n, uint32_t node, uint64_t rpc, uint8_t op, const void *body,
-                               size_t len) {
-    send_forward(n->cl, node, rpc, op, body, len);
+int stet_node_cluster_forward(struct stet_node *n, uint32_t node, uint64_t rpc, uint8_t op, const void *body,
+                              size_t len) {
+    struct stet_node_cluster *cl = n->cl;
+    if (!cl->peers) return -ESHUTDOWN;
+    stet_buf_reset(&cl->scratch);
+    stet_np_forward_encode(&cl->scratch, rpc, op, body, len);
+    return stet_np_peers_send(cl->peers, node, STET_NP_FORWARD, MD_GROUP, cl->scratch.data, cl->scratch.len);
 }
 
 void stet_node_cluster_reply(struct stet_node *n, uint32_t node, uint64_t rpc, int32_t status, const void *body,

@@ -56,8 +56,8 @@ void stet_node_cluster_free(struct stet_node *n);
  * FORWARD / REPLY / any frame to a peer, and an entry of a group's log (0, 1 none, < 0). */
 struct stet_consensus *stet_node_cluster_cons(struct stet_node *n);
 uint64_t stet_node_cluster_new_rpc(struct stet_node *n);
-void stet_node_cluster_forward(struct stet_node *n, uint32_t node, uint64_t rpc, uint8_t op, const void *body,
-                               size_t len);
+int stet_node_cluster_forward(struct stet_node *n, uint32_t node, uint64_t rpc, uint8_t op, const void *body,
+                              size_t len); /* 0, or the peer cannot take it now (not sent) */
 void stet_node_cluster_reply(struct stet_node *n, uint32_t node, uint64_t rpc, int32_t status, const void *body,
                              size_t len);
 int stet_node_cluster_send(struct stet_node *n, uint32_t node, uint8_t kind, uint32_t group, const void *payload,

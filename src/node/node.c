@@ -186,7 +186,9 @@ static void trim_work(void *arg) {
 static void trim_done(void *arg) {
     struct trim_job *j = arg;
     struct stet_node *n = j->node;
-    if (j->rc == 0 && !n->stopping && !n->parts) { /* a cluster's partition logs are raft logs (issue 17 trims them) */
+    if (j->rc == 0 && n->parts && n->flushed) { /* a cluster's partition logs are raft logs (issue 17 trims them) */
+        memcpy(n->flushed, j->applied, n->n_parts * sizeof(*n->flushed));
+    } else if (j->rc == 0 && !n->stopping && !n->parts) {
         for (uint32_t i = 0; i < n->n_parts; i++)
             if (j->applied[i] > stet_log_trim_point(n->log, i)) stet_log_trim(n->log, i, j->applied[i]);
     } else if (j->rc != 0) {
@@ -208,7 +210,9 @@ static void trim_cb(uv_timer_t *h) {
     uint64_t applied_total = 0;
     bool due = false, pending = false;
     for (uint32_t i = 0; i < n->n_parts; i++) {
-        uint64_t a = stet_worker_applied_lsn(n->worker, i), t = n->parts ? 0 : stet_log_trim_point(n->log, i);
+        /* what the last flush covered: the log's trim point, or in a cluster what was noted */
+        uint64_t a = stet_worker_applied_lsn(n->worker, i),
+                 t = n->parts ? (n->flushed ? n->flushed[i] : 0) : stet_log_trim_point(n->log, i);
         applied_total += a;
         if (a >= t + TRIM_MIN_RECORDS) due = true;
         if (a > t) pending = true;
@@ -533,6 +537,8 @@ int stet_node_create(const struct stet_config *cfg, struct stet_node **out, char
     if (n->cl) {
         /* a cluster: partition logs are raft groups, leaders are raft's (src/node/partitions.c) */
         rc = stet_node_parts_create(n, &n->parts);
+        n->flushed = calloc(n->n_parts, sizeof(*n->flushed));
+        if (rc == 0 && !n->flushed) rc = -ENOMEM;
         if (rc != 0) {
             snprintf(err, errlen, "cannot create the partitions: %s", strerror(-rc));
             goto fail;
@@ -655,6 +661,7 @@ void stet_node_destroy(struct stet_node *n) {
     if (n->log) stet_log_destroy(n->log);
     stet_node_cluster_free(n);
     stet_pending_table_free(&n->query_pending);
+    free(n->flushed);
     if (n->store) stet_store_destroy(n->store);
     free(n);
 }

@@ -65,6 +65,7 @@ struct stet_node {
     struct stet_metric *commit_duration; /* stet_log_commit_duration_seconds */
     struct stet_node_cluster *cl;        /* cluster.c; NULL on a single node */
     struct stet_node_parts *parts;       /* partitions.c: partition logs on raft; NULL on a single node */
+    uint64_t *flushed; /* a cluster: per partition, the applied LSN the last store flush covered */
     struct stet_pending_table query_pending; /* /query requests waiting for partition read barriers */
 };
 

@@ -65,6 +65,7 @@
 #define FORWARD_DEADLINE_MS 30000 /* an outbox message: longer (it is retried by the next leader anyway) */
 #define NO_QUORUM_GRACE_MS 600  /* without a majority of the voters alive this long: 503 */
 #define MAX_WAITING 16384       /* requests routed at once (beyond: -ENOBUFS, 429) */
+#define COPY_ANY_MS 3000        /* a lost log is copied from the leader; from any voter after this */
 #define LOST_GRACE_MS 1500      /* an append here whose partition is no longer led here: its outcome
                                    usually arrives (the next leader commits or replaces it); after
                                    this long it is unknown */
@@ -148,7 +149,7 @@ struct stet_node_parts {
     struct stet_node_parts_stats stats;
     /* copying the logs of groups this node lost (see stet_node_parts_start) */
     uint32_t *copy_queue, n_copy, copy_next;
-    uint64_t copy_rpc, copy_deadline;
+    uint64_t copy_rpc, copy_deadline, copy_since;
     uint32_t copy_node, copy_turn;
     bool copy_have, copy_syncing;
     struct stet_buf copy_body;
@@ -324,6 +325,8 @@ static void copy_synced(void *arg, int status) {
         return;
     }
     p->copy_next++;
+    p->copy_since = 0;
+    p->copy_deadline = 0;
     arm(p, 0);
 }
 
@@ -333,9 +336,16 @@ static void copy_install(struct stet_node_parts *p) {
     p->copy_have = false;
     uint32_t pid = p->copy_queue[p->copy_next];
     struct stet_np_log_copy lc;
-    if (stet_np_log_copy_decode(p->copy_body.data, p->copy_body.len, &lc) != 0 || lc.snap_index != 0 || lc.n == 0) {
+    if (stet_np_log_copy_decode(p->copy_body.data, p->copy_body.len, &lc) != 0) {
+        stet_warn(MOD, "partition %u: N%u sent a malformed log copy", pid, p->copy_node);
+        p->copy_deadline = mono(p) + 500;
+        return;
+    }
+    if (lc.snap_index != 0 || lc.n == 0) { /* partition snapshots come with issue 17 */
         if (lc.n) free(lc.entries);
-        stet_warn(MOD, "partition %u: N%u sent a log copy this node cannot take", pid, p->copy_node);
+        stet_warn(MOD, "partition %u: N%u sent a log copy this node cannot take (snapshot at %" PRIu64 ")", pid,
+                  p->copy_node, lc.snap_index);
+        p->copy_deadline = mono(p) + 500;
         return;
     }
     struct stet_consensus_entry *es = calloc(lc.n, sizeof(*es));
@@ -365,28 +375,36 @@ static void copy_step(struct stet_node_parts *p) {
         return;
     }
     uint64_t now = mono(p);
-    if (p->copy_rpc != 0 && now < p->copy_deadline) return;
+    if (now < p->copy_deadline) return; /* an answer is awaited, or the last one failed: back off */
     p->copy_rpc = 0;
     uint32_t pid = p->copy_queue[p->copy_next];
     struct pgroup *g = &p->g[pid];
+    if (p->copy_since == 0) p->copy_since = now;
+    /* the leader's log first (a follower's may lack entries this node had acknowledged); any
+     * voter's once no leader answered for COPY_ANY_MS (no leader without this node, say) */
+    bool leader_only = now - p->copy_since < COPY_ANY_MS;
     for (unsigned i = 0; i < g->n_voters; i++) {
         uint32_t v = g->voters[(p->copy_turn + i) % g->n_voters];
         if (v == self(p) || !stet_node_cluster_peer_alive(p->n, v)) continue;
         p->copy_turn += i + 1; /* the next attempt asks another voter */
-        uint8_t body[4];
+        uint8_t body[5];
         stet_store_u32be(body, group_of(pid));
+        body[4] = leader_only ? 1 : 0;
+        uint64_t rpc = stet_node_cluster_new_rpc(p->n);
+        if (stet_node_cluster_forward(p->n, v, rpc, STET_NP_OP_LOG_COPY, body, sizeof(body)) != 0) continue;
         p->copy_node = v;
-        p->copy_rpc = stet_node_cluster_new_rpc(p->n);
+        p->copy_rpc = rpc;
         p->copy_deadline = now + 3000;
-        stet_node_cluster_forward(p->n, v, p->copy_rpc, STET_NP_OP_LOG_COPY, body, sizeof(body));
         return;
     }
+    p->copy_deadline = now + 200;
 }
 
 static bool copy_reply(struct stet_node_parts *p, uint32_t from, uint64_t rpc, int32_t status, const uint8_t *body,
                        size_t len) {
     if (p->copy_rpc == 0 || rpc != p->copy_rpc || from != p->copy_node) return false;
     p->copy_rpc = 0;
+    p->copy_deadline = mono(p) + (status == 0 ? 0 : 100); /* not the leader, or no copy: ask another */
     if (status == 0) {
         stet_buf_reset(&p->copy_body);
         stet_buf_append(&p->copy_body, body, len);
@@ -507,6 +525,20 @@ static void route(struct stet_node_parts *p, struct preq *q) {
     struct stet_node *n = p->n;
     struct pgroup *g = &p->g[q->pid];
     uint64_t now = mono(p);
+    if (now >= q->deadline) {
+        req_finish(p, q, q->maybe ? -ETIMEDOUT : -EAGAIN, 0);
+        return;
+    }
+    /* a majority of the voters out of reach for a while: nothing can be acknowledged */
+    if (g->n_voters > 0 && !quorum_alive(p, g)) {
+        if (q->no_quorum_since == 0) q->no_quorum_since = now;
+        if (now - q->no_quorum_since >= NO_QUORUM_GRACE_MS) {
+            req_finish(p, q, q->maybe ? -ETIMEDOUT : -EAGAIN, 0);
+            return;
+        }
+    } else {
+        q->no_quorum_since = 0;
+    }
     if (g->member && n->worker && stet_worker_is_leader(n->worker, q->pid)) {
         struct stet_record r;
         int rc = stet_record_decode(q->rec.data, q->rec.len, &r);
@@ -545,25 +577,16 @@ static void route(struct stet_node_parts *p, struct preq *q) {
         stet_store_u32be(hdr, q->pid);
         stet_buf_append(&p->scratch, hdr, 4);
         stet_buf_append(&p->scratch, q->rec.data, q->rec.len);
-        q->rpc = stet_node_cluster_new_rpc(n);
+        uint64_t rpc = stet_node_cluster_new_rpc(n);
+        if (stet_node_cluster_forward(n, to, rpc, STET_NP_OP_PROPOSE, p->scratch.data, p->scratch.len) != 0)
+            return; /* not sent (the link is down or full): still IDLE, routed again */
+        q->rpc = rpc;
         q->rpc_node = to;
         q->rpc_deadline = now + RPC_TIMEOUT_MS;
         q->state = REMOTE;
         p->stats.forwarded++;
-        stet_node_cluster_forward(n, to, q->rpc, STET_NP_OP_PROPOSE, p->scratch.data, p->scratch.len);
-        return;
     }
-    /* no leader to send it to: wait, unless a majority is out of reach */
-    if (g->n_voters > 0 && !quorum_alive(p, g)) {
-        if (q->no_quorum_since == 0) q->no_quorum_since = now;
-        if (now - q->no_quorum_since >= NO_QUORUM_GRACE_MS) {
-            req_finish(p, q, q->maybe ? -ETIMEDOUT : -EAGAIN, 0);
-            return;
-        }
-    } else {
-        q->no_quorum_since = 0;
-    }
-    if (now >= q->deadline) req_finish(p, q, q->maybe ? -ETIMEDOUT : -EAGAIN, 0);
+    /* else no leader to send it to: it waits (the deadline and quorum checks above) */
 }
 
 /* An attempt whose outcome is unknown (the leader went away with it). */
@@ -681,14 +704,16 @@ static void sync_roles(struct stet_node_parts *p) {
             continue;
         }
         if (g->led_term == g->term) continue;
-        g->led_term = g->term;
         stet_worker_step_down(n->worker, pid); /* a leadership of an earlier term, if any */
         int rc = stet_worker_become_leader_at(n->worker, pid, g->term);
-        if (rc != 0)
+        if (rc != 0) {
             stet_warn(MOD, "partition %u: cannot announce leadership in term %" PRIu64 ": %s", pid, g->term,
                       strerror(-rc));
-        else
-            stet_info(MOD, "partition %u: leading in term %" PRIu64, pid, g->term);
+            if (rc != -ESTALE) p->roles_dirty = true; /* tried again at the next tick */
+            continue;
+        }
+        g->led_term = g->term;
+        stet_info(MOD, "partition %u: leading in term %" PRIu64, pid, g->term);
     }
 }
 
@@ -842,6 +867,9 @@ void stet_node_parts_peer(struct stet_node_parts *p, uint32_t node, bool up) {
         }
         for (uint32_t pid = 0; pid < p->n_parts; pid++)
             if (!p->g[pid].member && p->g[pid].leader_node == node) p->g[pid].leader_node = 0;
+        for (struct sync_op *op = p->syncs; op; op = op->next)
+            for (uint32_t pid = 0; pid < p->n_parts; pid++)
+                if (op->rpc[pid] != 0 && op->rpc_node[pid] == node) op->rpc[pid] = 0; /* ask the next leader */
     }
     arm(p, 0);
 }
@@ -1024,9 +1052,10 @@ static void sync_route(struct stet_node_parts *p, struct sync_op *op) {
         if (to == 0 || to == self(p) || !stet_node_cluster_peer_alive(n, to)) continue;
         uint8_t body[4];
         stet_store_u32be(body, pid);
-        op->rpc[pid] = stet_node_cluster_new_rpc(n);
+        uint64_t rpc = stet_node_cluster_new_rpc(n);
+        if (stet_node_cluster_forward(n, to, rpc, STET_NP_OP_BARRIER, body, sizeof(body)) != 0) continue;
+        op->rpc[pid] = rpc;
         op->rpc_node[pid] = to;
-        stet_node_cluster_forward(n, to, op->rpc[pid], STET_NP_OP_BARRIER, body, sizeof(body));
     }
 }
 
@@ -1070,8 +1099,17 @@ static void tick(void *arg) {
     if (p->roles_dirty) sync_roles(p);
     for (struct preq *q = p->reqs, *next; q; q = next) {
         next = q->next;
-        if (q->state == REMOTE && now >= q->rpc_deadline) req_unknown(p, q);
-        else if (q->state == LOCAL) local_lost(p, q, now);
+        if (q->state == REMOTE && now >= q->rpc_deadline) {
+            /* a slow but alive leader (a stalled disk, a backlog) keeps the request until the
+             * deadline; a silent one (dead within about a second) or a deposed one does not */
+            const struct pgroup *g = &p->g[q->pid];
+            bool still = stet_node_cluster_peer_alive(p->n, q->rpc_node) &&
+                         (!g->member || g->leader_node == q->rpc_node) && now < q->deadline;
+            if (still) q->rpc_deadline = now + ROUTE_TICK_MS * 5;
+            else req_unknown(p, q);
+        } else if (q->state == LOCAL) {
+            local_lost(p, q, now);
+        }
     }
     route_all(p);
     for (struct sync_op *op = p->syncs, *next; op; op = next) {

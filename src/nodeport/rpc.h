@@ -9,7 +9,9 @@
  *   SUBMIT      request: a metadata command;  reply: u64 index (status 0) or u32 leader hint
  *   READ_INDEX  request: empty;               reply: u64 index of an applied read barrier
  *   INFO        request: empty;               reply: group info (below)
- *   LOG_COPY    request: empty;               reply: u64 term | u64 snapshot index (0: none) |
+ *   LOG_COPY    request: empty (the metadata group), or u32 group | u8 leader only (a partition
+ *               group: -EAGAIN from a member that does not lead it when leader only is set);
+ *                                             reply: u64 term | u64 snapshot index (0: none) |
  *                                                    u64 snapshot term | u64 conf index |
  *                                                    u32 conf len | conf | u32 data len | data |
  *                                                    u32 n | n x (u64 term, u8 type, u32 len,

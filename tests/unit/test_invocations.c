@@ -304,7 +304,7 @@ static void test_patch_ops(void **state) {
         assert_true(r->sink.incarnation == INCARNATION);
         assert_true(r->sink.request_id > last_request_id);
         last_request_id = r->sink.request_id;
-        assert_null(fx->props[i].cb);
+        assert_non_null(fx->props[i].cb); /* reports only a record that never became durable */
         expect_no_response(fx, c);
 
         struct stet_action a = admin_response(r, cases[i].answer, NULL);
@@ -316,6 +316,21 @@ static void test_patch_ops(void **state) {
         /* a second answer for the same request finds nothing */
         stet_invocations_response(fx->inv, &a);
     }
+    /* a record whose leader went away with it (a cluster): 503, not a request that hangs */
+    struct stet_invocation_id id;
+    char ids[STET_INVOCATION_ID_STRLEN + 1], target[128];
+    some_id(99, &id, ids);
+    snprintf(target, sizeof(target), "/invocations/%s/kill", ids);
+    struct client *c = client_send(fx, "PATCH", target, NULL, NULL);
+    size_t n = STET_ARRAY_LEN(cases);
+    wait_proposals(fx, n + 1);
+    expect_no_response(fx, c);
+    durable(fx, n, -ETIMEDOUT);
+    struct resp resp;
+    wait_response(fx, c, &resp);
+    assert_int_equal(resp.status, 503);
+    assert_non_null(strstr(resp.body, "may have been applied"));
+    client_close(c);
     assert_int_equal(fx->unhandled, 0);
     fx_close(fx);
 }

@@ -77,6 +77,22 @@ const napper = restate.object({
   },
 });
 
+// Waiter: wait creates an awakeable, keeps its id in state "awk" and returns what it is resolved
+// with; awk (shared) reads the id.
+const waiter = restate.object({
+  name: "Waiter",
+  handlers: {
+    wait: async (ctx) => {
+      const { id, promise } = ctx.awakeable();
+      ctx.set("awk", id);
+      const v = await promise;
+      ctx.set("awk", null);
+      return v;
+    },
+    awk: shared(async (ctx) => (await ctx.get("awk")) ?? null),
+  },
+});
+
 // Flow: run sets status "waiting", waits for the "go" promise, sets status "done" and returns
 // {key, input, go}; go (shared) resolves the promise.
 const flow = restate.workflow({
@@ -100,7 +116,7 @@ const flow = restate.workflow({
   },
 });
 
-const handler = restate.endpoint().bind(counter).bind(napper).bind(flow).http2Handler();
+const handler = restate.endpoint().bind(counter).bind(napper).bind(flow).bind(waiter).http2Handler();
 
 function listen(server, port) {
   return new Promise((resolve, reject) => {
