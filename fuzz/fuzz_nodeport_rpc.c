@@ -1,5 +1,5 @@
 /* Fuzz target: FORWARD / REPLY payloads another node sends (src/nodeport/rpc.c): the envelope,
- * the group info, the log copy, and a metadata client's put and read answer. Must not crash or leak; what decodes re-encodes to the same
+ * the group info, the log copy, a node's replica status, and a metadata client's put and read answer. Must not crash or leak; what decodes re-encodes to the same
  * bytes. */
 #include <errno.h>
 #include <stdlib.h>
@@ -14,6 +14,8 @@ static void count_key(void *arg, const char *key, uint64_t version, const uint8_
     STET_ASSERT(key[0] != 0 && version > 0 && (vlen == 0 || value != NULL));
     (*n)++;
 }
+
+static void append_replica(void *arg, const struct stet_np_replica_status *r) { stet_np_replicas_append(arg, r); }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
@@ -41,6 +43,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         STET_ASSERT(b.len == size && memcmp(b.data, data, size) == 0);
         stet_buf_free(&b);
         free(lc.entries);
+    }
+    /* a node's replica status (REPLICAS frames) */
+    if (size >= 4) {
+        struct stet_buf b = STET_BUF_INIT;
+        stet_np_replicas_begin(&b, stet_load_u32be(data));
+        if (stet_np_replicas_decode(data, size, append_replica, &b) == 0)
+            STET_ASSERT(b.len == size && memcmp(b.data, data, size) == 0);
+        stet_buf_free(&b);
     }
     /* a metadata client's put and a member's read answer (src/metadata/remote.c) */
     char key[STET_METADATA_KEY_MAX + 1];

@@ -142,6 +142,26 @@ void stet_cluster_render(struct stet_buf *out, const struct stet_cluster_view *v
             } else {
                 stet_json_write_null(&w);
             }
+            stet_json_key(&w, "replicas");
+            stet_json_begin_array(&w);
+            for (uint32_t r = 0; r < p->n_replicas; r++) {
+                const struct stet_cluster_replica *rp = &p->progress[r];
+                stet_json_begin_object(&w);
+                stet_json_key(&w, "node");
+                write_node_id(&w, p->replicas[r]);
+                if (rp->known) {
+                    stet_json_key(&w, "applied_lsn");
+                    stet_json_write_uint(&w, rp->applied_lsn);
+                    stet_json_key(&w, "durable_lsn");
+                    stet_json_write_uint(&w, rp->durable_lsn);
+                    stet_json_key(&w, "flushed_lsn");
+                    stet_json_write_uint(&w, rp->flushed_lsn);
+                    stet_json_key(&w, "age_ms");
+                    stet_json_write_uint(&w, rp->age_ms);
+                }
+                stet_json_end_object(&w);
+            }
+            stet_json_end_array(&w);
         }
         stet_json_end_object(&w);
     }

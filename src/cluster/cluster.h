@@ -25,7 +25,9 @@
  * ("provider": "replicated"), and each partition is its raft group: "replica_set" its voters,
  * "leader" the raft leader this node knows, "term" the raft term (the leader epoch), and
  * "replica": this node's own replica ({"node", "applied_lsn", "durable_lsn"}, null without
- * one); "durable_lsn" is what this node has durable and committed, "commit_lsn" the commit index
+ * one); "replicas": every voter's replica as this node last heard of it ({"node", "applied_lsn",
+ * "durable_lsn", "flushed_lsn" (covered by its last store flush), "age_ms"}, or {"node"} alone
+ * when nothing was heard); "durable_lsn" is what this node has durable and committed, "commit_lsn" the commit index
  * it knows. Logs have "provider": "replicated", the leader as "sequencer" and the voters as
  * "nodeset".
  *
@@ -58,6 +60,10 @@ struct stet_cluster_partition {
     uint64_t term;         /* raft term = leader epoch as this node knows it */
     uint64_t commit_lsn;   /* the commit index this node knows */
     bool replica_here;     /* this node holds a replica */
+    struct stet_cluster_replica { /* per voter (replicas[i]), as its last REPLICAS frame said */
+        bool known;
+        uint64_t applied_lsn, durable_lsn, flushed_lsn, age_ms;
+    } progress[16];
 };
 
 struct stet_cluster_node {

@@ -959,6 +959,9 @@ static void peers_frame(void *ctx, uint32_t from, uint8_t kind, uint32_t group, 
     case STET_NP_RESPONSE:
         if (cl->n->parts) stet_node_parts_response_frame(cl->n->parts, from, payload, len);
         break;
+    case STET_NP_REPLICAS:
+        if (cl->n->parts) stet_node_parts_replicas_frame(cl->n->parts, from, payload, len);
+        break;
     default: break; /* a newer peer's kind */
     }
 }

@@ -65,6 +65,7 @@
 #define FORWARD_DEADLINE_MS 30000 /* an outbox message: longer (it is retried by the next leader anyway) */
 #define NO_QUORUM_GRACE_MS 600  /* without a majority of the voters alive this long: 503 */
 #define MAX_WAITING 16384       /* requests routed at once (beyond: -ENOBUFS, 429) */
+#define REPLICAS_EVERY_MS 500   /* each node tells its peers its replicas' progress this often */
 #define COPY_ANY_MS 3000        /* a lost log is copied from the leader; from any voter after this */
 #define LOST_GRACE_MS 1500      /* an append here whose partition is no longer led here: its outcome
                                    usually arrives (the next leader commits or replaces it); after
@@ -79,6 +80,9 @@ struct pgroup {
     uint64_t term;        /* raft term (0: unknown) */
     uint32_t leader_node; /* the leader this node knows (raft, or a hint) */
     uint64_t led_term;    /* the term the worker was asked to announce */
+    struct rep {          /* the voters' replicas as their REPLICAS frames said (slot = voter index) */
+        uint64_t applied, durable, flushed, at_ms;
+    } reps[STET_PARTS_MAX_VOTERS];
 };
 
 enum { IDLE, LOCAL, REMOTE };
@@ -142,6 +146,7 @@ struct stet_node_parts {
     struct barrier *barriers;
     struct sync_op *syncs;
     struct stet_env_timer *timer;
+    struct stet_env_timer *status_timer; /* REPLICAS frames */
     bool timer_armed;
     bool roles_dirty;
     bool started, stopped;
@@ -219,6 +224,7 @@ uint64_t stet_node_parts_durable_tail(void *ctx, uint32_t pid) {
 /* ---- life cycle ------------------------------------------------------------------------------ */
 
 static void tick(void *arg);
+static void status_tick(void *arg);
 
 int stet_node_parts_create(struct stet_node *n, struct stet_node_parts **out) {
     struct stet_node_parts *p = calloc(1, sizeof(*p));
@@ -230,8 +236,9 @@ int stet_node_parts_create(struct stet_node *n, struct stet_node_parts **out) {
     stet_buf_init(&p->copy_body);
     p->g = calloc(p->n_parts, sizeof(*p->g));
     p->timer = stet_env_timer_create(n->env, tick, p);
+    p->status_timer = stet_env_timer_create(n->env, status_tick, p);
     struct stet_raftlog_ports lp = {.ctx = p, .submit = log_submit, .get = log_get};
-    int rc = p->g && p->timer ? 0 : -ENOMEM;
+    int rc = p->g && p->timer && p->status_timer ? 0 : -ENOMEM;
     if (rc == 0) rc = stet_raftlog_create(&lp, p->n_parts, STET_PARTS_FIRST_GROUP, log_durable, p, &p->log);
     if (rc != 0) {
         stet_node_parts_free(p);
@@ -303,6 +310,7 @@ int stet_node_parts_start(struct stet_node_parts *p, const uint32_t *md_voters, 
     stet_info(MOD, "partitions: %u, replicas here: %u (%u to copy from peers first), voters per partition: %u "
               "(default-replication %u)", p->n_parts, members, p->n_copy, k, r);
     if (p->n_copy > 0) arm(p, 0);
+    stet_env_timer_start(p->env, p->status_timer, REPLICAS_EVERY_MS);
     return 0;
 }
 
@@ -440,6 +448,8 @@ void stet_node_parts_stop(struct stet_node_parts *p) {
     }
     if (p->timer) stet_env_timer_destroy(p->env, p->timer);
     p->timer = NULL;
+    if (p->status_timer) stet_env_timer_destroy(p->env, p->status_timer);
+    p->status_timer = NULL;
 }
 
 void stet_node_parts_free(struct stet_node_parts *p) {
@@ -1129,6 +1139,59 @@ void stet_node_parts_flush(struct stet_node_parts *p) {
     if (p->copy_have) copy_install(p);
 }
 
+/* ---- replicas' progress (REPLICAS frames) ----------------------------------------------------------- */
+
+static void local_status(const struct stet_node_parts *p, uint32_t pid, struct stet_np_replica_status *r) {
+    const struct stet_node *n = p->n;
+    r->partition = pid;
+    r->applied = n->worker ? stet_worker_applied_lsn(n->worker, pid) : 0;
+    r->durable = p->log ? stet_raftlog_durable_tail(p->log, pid) : 0;
+    r->flushed = n->flushed ? n->flushed[pid] : 0;
+}
+
+static void status_tick(void *arg) {
+    struct stet_node_parts *p = arg;
+    if (p->stopped) return;
+    uint32_t members = 0;
+    for (uint32_t pid = 0; pid < p->n_parts; pid++) members += p->g[pid].member;
+    if (members > 0) {
+        stet_buf_reset(&p->scratch);
+        stet_np_replicas_begin(&p->scratch, members);
+        for (uint32_t pid = 0; pid < p->n_parts; pid++) {
+            if (!p->g[pid].member) continue;
+            struct stet_np_replica_status r;
+            local_status(p, pid, &r);
+            stet_np_replicas_append(&p->scratch, &r);
+        }
+        uint32_t peers[STET_PARTS_MAX_VOTERS * 2];
+        size_t np = stet_node_cluster_alive_peers(p->n, peers, sizeof(peers) / sizeof(peers[0]));
+        for (size_t i = 0; i < np; i++)
+            (void)stet_node_cluster_send(p->n, peers[i], STET_NP_REPLICAS, 0, p->scratch.data, p->scratch.len);
+    }
+    stet_env_timer_start(p->env, p->status_timer, REPLICAS_EVERY_MS);
+}
+
+struct replicas_from {
+    struct stet_node_parts *p;
+    uint32_t node;
+    uint64_t now;
+};
+
+static void replica_seen(void *arg, const struct stet_np_replica_status *r) {
+    struct replicas_from *f = arg;
+    if (r->partition >= f->p->n_parts) return;
+    struct pgroup *g = &f->p->g[r->partition];
+    for (unsigned i = 0; i < g->n_voters; i++)
+        if (g->voters[i] == f->node)
+            g->reps[i] = (struct rep){.applied = r->applied, .durable = r->durable, .flushed = r->flushed, .at_ms = f->now};
+}
+
+void stet_node_parts_replicas_frame(struct stet_node_parts *p, uint32_t from, const uint8_t *payload, size_t len) {
+    if (p->stopped) return;
+    struct replicas_from f = {p, from, mono(p)};
+    (void)stet_np_replicas_decode(payload, len, replica_seen, &f); /* malformed: ignored */
+}
+
 /* ---- views ---------------------------------------------------------------------------------------- */
 
 void stet_node_parts_info(const struct stet_node_parts *p, uint32_t pid, struct stet_node_parts_info *out) {
@@ -1144,6 +1207,23 @@ void stet_node_parts_info(const struct stet_node_parts *p, uint32_t pid, struct 
     struct stet_node *n = p->n;
     out->worker_leader = n->worker && stet_worker_is_leader(n->worker, pid);
     if (n->worker) out->applied_lsn = stet_worker_applied_lsn(n->worker, pid);
+    uint64_t now = mono(p);
+    for (unsigned i = 0; i < g->n_voters; i++) {
+        struct stet_node_parts_replica *r = &out->replicas[i];
+        r->node = g->voters[i];
+        if (g->voters[i] == n->node_id && g->member) {
+            struct stet_np_replica_status st;
+            local_status(p, pid, &st);
+            *r = (struct stet_node_parts_replica){.node = g->voters[i], .known = true, .applied_lsn = st.applied,
+                                                 .durable_lsn = st.durable, .flushed_lsn = st.flushed};
+        } else if (g->reps[i].at_ms != 0) {
+            r->known = true;
+            r->applied_lsn = g->reps[i].applied;
+            r->durable_lsn = g->reps[i].durable;
+            r->flushed_lsn = g->reps[i].flushed;
+            r->age_ms = now - g->reps[i].at_ms;
+        }
+    }
     const struct stet_consensus *c = stet_node_cluster_consensus(n);
     struct stet_consensus_group_info gi;
     if (g->member && c && stet_consensus_group_info(c, group_of(pid), &gi)) {

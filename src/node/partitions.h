@@ -55,6 +55,8 @@ bool stet_node_parts_reply(struct stet_node_parts *p, uint32_t from, uint64_t rp
 /* A RESPONSE frame: an answer for a request this node holds. */
 void stet_node_parts_response_frame(struct stet_node_parts *p, uint32_t from, const uint8_t *payload, size_t len);
 void stet_node_parts_peer(struct stet_node_parts *p, uint32_t node, bool up);
+/* A REPLICAS frame: another node's replicas' progress (nodeport/rpc.h). */
+void stet_node_parts_replicas_frame(struct stet_node_parts *p, uint32_t from, const uint8_t *payload, size_t len);
 
 /* The modules' propose port (ingress, invocations): r goes to its partition's leader, here or
  * elsewhere; cb once (0 durable and applied there; -ENOBUFS, -EAGAIN no leader reachable,
@@ -76,6 +78,13 @@ void stet_node_parts_sync(struct stet_node_parts *p, void (*done)(void *arg, int
 bool stet_node_parts_hand_off(struct stet_node_parts *p);
 bool stet_node_parts_leads_any(const struct stet_node_parts *p);
 
+struct stet_node_parts_replica {
+    uint32_t node;
+    bool known;    /* this node, or a REPLICAS frame from it arrived */
+    uint64_t applied_lsn, durable_lsn, flushed_lsn;
+    uint64_t age_ms; /* since that frame (0 for this node) */
+};
+
 struct stet_node_parts_info {
     bool member;          /* this node is a voter of the partition's group */
     bool leader;          /* raft leader here */
@@ -85,6 +94,7 @@ struct stet_node_parts_info {
     uint32_t voters[STET_PARTS_MAX_VOTERS];
     unsigned n_voters;
     uint64_t commit_index, durable_index, last_index, applied_lsn;
+    struct stet_node_parts_replica replicas[STET_PARTS_MAX_VOTERS]; /* one per voter, in voters' order */
 };
 void stet_node_parts_info(const struct stet_node_parts *p, uint32_t pid, struct stet_node_parts_info *out);
 

@@ -78,6 +78,18 @@ static void collect_cluster(struct stet_node *n, struct stet_metrics *m) {
                       (double)pi.durable_index);
             set_gauge(m, "stet_partition_applied_lsn", "LSN of the partition's log applied by this node's replica.", gp,
                       (double)pi.applied_lsn);
+            for (unsigned r = 0; r < pi.n_voters; r++) {
+                if (!pi.replicas[r].known) continue;
+                char node[16];
+                snprintf(node, sizeof(node), "N%u", pi.replicas[r].node);
+                const char *gr[] = {"partition", id, "replica", node, NULL};
+                set_gauge(m, "stet_partition_replica_applied_lsn",
+                          "LSN applied by each replica of the partition, as its last report said.", gr,
+                          (double)pi.replicas[r].applied_lsn);
+                set_gauge(m, "stet_partition_replica_durable_lsn",
+                          "LSN durable (and committed) on each replica of the partition, as its last report said.", gr,
+                          (double)pi.replicas[r].durable_lsn);
+            }
         }
         struct stet_node_parts_stats ps;
         stet_node_parts_stats(n->parts, &ps);
@@ -381,6 +393,12 @@ static void respond_cluster(struct stet_node *n, struct stet_http_request *req) 
             parts[i].replica_here = pi.member;
             parts[i].n_replicas = pi.n_voters;
             memcpy(parts[i].replicas, pi.voters, pi.n_voters * sizeof(*pi.voters));
+            for (unsigned r = 0; r < pi.n_voters; r++)
+                parts[i].progress[r] = (struct stet_cluster_replica){.known = pi.replicas[r].known,
+                                                                     .applied_lsn = pi.replicas[r].applied_lsn,
+                                                                     .durable_lsn = pi.replicas[r].durable_lsn,
+                                                                     .flushed_lsn = pi.replicas[r].flushed_lsn,
+                                                                     .age_ms = pi.replicas[r].age_ms};
             continue;
         }
         parts[i].leader_node = stet_worker_is_leader(n->worker, i) ? n->node_id : 0;

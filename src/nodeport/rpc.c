@@ -139,3 +139,33 @@ bad:
     free(es);
     return -EPROTO;
 }
+
+void stet_np_replicas_begin(struct stet_buf *out, uint32_t n) { stet_buf_append_u32be(out, n); }
+
+void stet_np_replicas_append(struct stet_buf *out, const struct stet_np_replica_status *r) {
+    stet_buf_append_u32be(out, r->partition);
+    stet_buf_append_u64be(out, r->applied);
+    stet_buf_append_u64be(out, r->durable);
+    stet_buf_append_u64be(out, r->flushed);
+}
+
+#define REPLICA_LEN (4 + 3 * 8)
+
+int stet_np_replicas_decode(const uint8_t *p, size_t len,
+                            void (*cb)(void *arg, const struct stet_np_replica_status *r), void *arg) {
+    if (len < 4) return -EPROTO;
+    uint32_t n = stet_load_u32be(p);
+    if (n > STET_NP_REPLICAS_MAX || len != 4 + (size_t)n * REPLICA_LEN) return -EPROTO;
+    for (uint32_t i = 1; i < n; i++)
+        if (stet_load_u32be(p + 4 + (size_t)i * REPLICA_LEN) <= stet_load_u32be(p + 4 + (size_t)(i - 1) * REPLICA_LEN))
+            return -EPROTO;
+    for (uint32_t i = 0; i < n; i++) {
+        const uint8_t *e = p + 4 + (size_t)i * REPLICA_LEN;
+        struct stet_np_replica_status r = {.partition = stet_load_u32be(e),
+                                           .applied = stet_load_u64be(e + 4),
+                                           .durable = stet_load_u64be(e + 12),
+                                           .flushed = stet_load_u64be(e + 20)};
+        cb(arg, &r);
+    }
+    return 0;
+}

@@ -103,4 +103,20 @@ void stet_np_log_copy_append(struct stet_buf *out, uint64_t term, uint8_t type, 
  * Terms never exceed the copy's term and never decrease; there is a snapshot or an entry. */
 int stet_np_log_copy_decode(const uint8_t *p, size_t len, struct stet_np_log_copy *out);
 
+/* The REPLICAS frame (frame.h): a node's replicas of partitions, sent to every peer about twice
+ * a second, so every node can show (and issue 17 can trim by) every replica's progress:
+ *   u32 n | n x (u32 partition | u64 applied LSN | u64 durable LSN | u64 flushed LSN)
+ * flushed: the applied LSN the node's last store flush covered (durable in its partition store).
+ * Partitions strictly increasing; applied <= durable is not required (a replica replaying). */
+#define STET_NP_REPLICAS_MAX 65536
+struct stet_np_replica_status {
+    uint32_t partition;
+    uint64_t applied, durable, flushed;
+};
+void stet_np_replicas_begin(struct stet_buf *out, uint32_t n);
+void stet_np_replicas_append(struct stet_buf *out, const struct stet_np_replica_status *r);
+/* Calls cb for each entry (after the whole payload checked): 0, or -EPROTO (nothing called). */
+int stet_np_replicas_decode(const uint8_t *p, size_t len,
+                            void (*cb)(void *arg, const struct stet_np_replica_status *r), void *arg);
+
 #endif
