@@ -35,6 +35,12 @@ struct stet_raftlog {
     struct plog *logs;
     struct stet_buf scratch;
     struct stet_raftlog_stats stats;
+    /* the entry being committed (valid during its durable callback only) */
+    uint32_t cur_log;
+    uint64_t cur_index; /* 0: none */
+    uint8_t cur_type;
+    const uint8_t *cur_data;
+    size_t cur_len;
 };
 
 int stet_raftlog_create(const struct stet_raftlog_ports *ports, uint32_t n_logs, uint32_t first_group,
@@ -102,8 +108,14 @@ int stet_raftlog_read(struct stet_raftlog *l, uint32_t log_id, uint64_t lsn, str
     if (lsn == 0 || lsn > l->logs[log_id].tail) return 1;
     uint8_t type = 0;
     uint64_t term = 0;
-    int rc = l->ports.get(l->ports.ctx, l->first_group + log_id, lsn, &type, &term, out);
-    if (rc != 0) return rc;
+    if (l->cur_index == lsn && l->cur_log == log_id) { /* the entry being committed: no storage read */
+        type = l->cur_type;
+        stet_buf_reset(out);
+        if (l->cur_len) stet_buf_append(out, l->cur_data, l->cur_len);
+    } else {
+        int rc = l->ports.get(l->ports.ctx, l->first_group + log_id, lsn, &type, &term, out);
+        if (rc != 0) return rc;
+    }
     /* an empty command is a read barrier (src/node/partitions.c), not a record */
     return type == STET_CONSENSUS_COMMAND && out->len > 0 ? 0 : 2;
 }
@@ -112,13 +124,20 @@ uint64_t stet_raftlog_durable_tail(const struct stet_raftlog *l, uint32_t log_id
     return log_id < l->n_logs ? l->logs[log_id].tail : 0;
 }
 
-void stet_raftlog_committed(struct stet_raftlog *l, uint32_t group, uint64_t index, uint64_t term) {
+void stet_raftlog_committed(struct stet_raftlog *l, uint32_t group, uint64_t index, uint64_t term, uint8_t type,
+                            const uint8_t *data, size_t len) {
     if (group < l->first_group || group - l->first_group >= l->n_logs) return;
     uint32_t log_id = group - l->first_group;
     struct plog *pl = &l->logs[log_id];
     STET_ASSERT(index == pl->tail + 1); /* invariant 1 */
     pl->tail = index;
+    l->cur_log = log_id;
+    l->cur_index = index;
+    l->cur_type = type;
+    l->cur_data = data;
+    l->cur_len = len;
     if (l->durable_cb) l->durable_cb(l->durable_arg, log_id, index, index);
+    l->cur_index = 0;
     /* the append at this index (if ours): committed, or replaced by another leader's entry; one
      * at a lower index cannot exist (invariant 2) */
     struct pend *done = NULL, **dtail = &done, *prev = NULL;

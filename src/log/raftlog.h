@@ -59,8 +59,10 @@ int stet_raftlog_read(struct stet_raftlog *l, uint32_t log_id, uint64_t lsn, str
 uint64_t stet_raftlog_durable_tail(const struct stet_raftlog *l, uint32_t log_id);
 
 /* The consensus app's apply for the groups of these logs: index committed and durable here, of
- * the given term. Other groups are ignored. */
-void stet_raftlog_committed(struct stet_raftlog *l, uint32_t group, uint64_t index, uint64_t term);
+ * the given term and type, its bytes (borrowed for the call: a read of this index from the
+ * durable callback takes them instead of asking the storage again). Other groups are ignored. */
+void stet_raftlog_committed(struct stet_raftlog *l, uint32_t group, uint64_t index, uint64_t term, uint8_t type,
+                            const uint8_t *data, size_t len);
 
 struct stet_raftlog_stats {
     uint64_t appends, appends_committed, appends_cancelled, not_leader;

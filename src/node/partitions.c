@@ -65,6 +65,8 @@
 #define FORWARD_DEADLINE_MS 30000 /* an outbox message: longer (it is retried by the next leader anyway) */
 #define NO_QUORUM_GRACE_MS 600  /* without a majority of the voters alive this long: 503 */
 #define MAX_WAITING 16384       /* requests routed at once (beyond: -ENOBUFS, 429) */
+#define RESPONSE_RETRY_MS 5000  /* an answer that could not be sent is tried again this long */
+#define MAX_PENDING_RESPONSES 4096
 #define REPLICAS_EVERY_MS 500   /* each node tells its peers its replicas' progress this often */
 #define COPY_ANY_MS 3000        /* a lost log is copied from the leader; from any voter after this */
 #define LOST_GRACE_MS 1500      /* an append here whose partition is no longer led here: its outcome
@@ -102,6 +104,15 @@ struct preq {
     uint64_t lost_at; /* LOCAL: when the partition was seen not led here any more */
     stet_log_append_cb cb;
     void *arg;
+};
+
+/* An answer for another node that could not be sent (the link was down or full): sent again
+ * until RESPONSE_RETRY_MS. */
+struct pending_response {
+    struct pending_response *next;
+    uint32_t node, pid;
+    uint64_t deadline;
+    struct stet_buf frame;
 };
 
 struct served {
@@ -145,6 +156,8 @@ struct stet_node_parts {
     uint32_t n_reqs;
     struct barrier *barriers;
     struct sync_op *syncs;
+    struct pending_response *resp_head, **resp_tail;
+    uint32_t n_resp;
     struct stet_env_timer *timer;
     struct stet_env_timer *status_timer; /* REPLICAS frames */
     bool timer_armed;
@@ -234,6 +247,7 @@ int stet_node_parts_create(struct stet_node *n, struct stet_node_parts **out) {
     p->n_parts = n->n_parts;
     stet_buf_init(&p->scratch);
     stet_buf_init(&p->copy_body);
+    p->resp_tail = &p->resp_head;
     p->g = calloc(p->n_parts, sizeof(*p->g));
     p->timer = stet_env_timer_create(n->env, tick, p);
     p->status_timer = stet_env_timer_create(n->env, status_tick, p);
@@ -426,8 +440,20 @@ static bool copy_reply(struct stet_node_parts *p, uint32_t from, uint64_t rpc, i
 static void fail_reqs(struct stet_node_parts *p, int status);
 static void sync_finish(struct stet_node_parts *p, struct sync_op *op, int status);
 
+static void responses_free(struct stet_node_parts *p) {
+    while (p->resp_head) {
+        struct pending_response *r = p->resp_head;
+        p->resp_head = r->next;
+        stet_buf_free(&r->frame);
+        free(r);
+    }
+    p->resp_tail = &p->resp_head;
+    p->n_resp = 0;
+}
+
 void stet_node_parts_stop(struct stet_node_parts *p) {
     if (!p || p->stopped) return;
+    responses_free(p);
     fail_reqs(p, -ESHUTDOWN);
     while (p->syncs) sync_finish(p, p->syncs, -ESHUTDOWN);
     while (p->barriers) {
@@ -760,7 +786,7 @@ static void barriers_applied(struct stet_node_parts *p, uint32_t pid, uint64_t i
 
 void stet_node_parts_apply(struct stet_node_parts *p, uint32_t group, uint64_t index, const struct stet_consensus_entry *e) {
     if (!p->log || group < STET_PARTS_FIRST_GROUP || group - STET_PARTS_FIRST_GROUP >= p->n_parts) return;
-    stet_raftlog_committed(p->log, group, index, e->term);
+    stet_raftlog_committed(p->log, group, index, e->term, e->type, e->data, e->len);
     if (p->barriers) barriers_applied(p, group - STET_PARTS_FIRST_GROUP, index, e->term);
 }
 
@@ -891,8 +917,55 @@ void stet_node_parts_respond(struct stet_node_parts *p, const struct stet_action
     stet_buf_reset(&p->scratch);
     stet_response_encode(a, &p->scratch);
     uint32_t pid = stet_partition_for_key(a->id.partition_key, p->n_parts);
-    if (stet_node_cluster_send(p->n, a->sink.node_id, STET_NP_RESPONSE, pid, p->scratch.data, p->scratch.len) == 0)
+    /* after earlier ones to the same node (order), else at once */
+    bool queued = false;
+    for (struct pending_response *r = p->resp_head; r && !queued; r = r->next) queued = r->node == a->sink.node_id;
+    if (!queued &&
+        stet_node_cluster_send(p->n, a->sink.node_id, STET_NP_RESPONSE, pid, p->scratch.data, p->scratch.len) == 0) {
         p->stats.responses_sent++;
+        return;
+    }
+    if (p->n_resp >= MAX_PENDING_RESPONSES) {
+        p->stats.responses_lost++;
+        return;
+    }
+    struct pending_response *r = calloc(1, sizeof(*r));
+    STET_ASSERT(r != NULL);
+    r->node = a->sink.node_id;
+    r->pid = pid;
+    r->deadline = mono(p) + RESPONSE_RETRY_MS;
+    stet_buf_init(&r->frame);
+    stet_buf_append(&r->frame, p->scratch.data, p->scratch.len);
+    *p->resp_tail = r;
+    p->resp_tail = &r->next;
+    p->n_resp++;
+    arm(p, ROUTE_TICK_MS);
+}
+
+/* Answers waiting for their link: sent in order per node, dropped after their deadline (the
+ * node holding the request is gone: nobody waits for them). */
+static void responses_retry(struct stet_node_parts *p, uint64_t now) {
+    uint32_t blocked[STET_PARTS_MAX_VOTERS * 4];
+    unsigned nb = 0;
+    for (struct pending_response **pp = &p->resp_head; *pp;) {
+        struct pending_response *r = *pp;
+        bool is_blocked = false;
+        for (unsigned i = 0; i < nb; i++) is_blocked |= blocked[i] == r->node;
+        bool sent = !is_blocked &&
+                    stet_node_cluster_send(p->n, r->node, STET_NP_RESPONSE, r->pid, r->frame.data, r->frame.len) == 0;
+        if (sent || now >= r->deadline) {
+            if (sent) p->stats.responses_sent++;
+            else p->stats.responses_lost++;
+            *pp = r->next;
+            if (p->resp_tail == &r->next) p->resp_tail = pp;
+            p->n_resp--;
+            stet_buf_free(&r->frame);
+            free(r);
+            continue;
+        }
+        if (!is_blocked && nb < sizeof(blocked) / sizeof(blocked[0])) blocked[nb++] = r->node; /* keep order */
+        pp = &r->next;
+    }
 }
 
 void stet_node_parts_response_frame(struct stet_node_parts *p, uint32_t from, const uint8_t *payload, size_t len) {
@@ -1128,7 +1201,8 @@ static void tick(void *arg) {
     }
     if (p->barriers) barriers_submit(p);
     copy_step(p);
-    bool waiting = p->syncs != NULL || p->roles_dirty || p->copy_next < p->n_copy;
+    if (p->resp_head) responses_retry(p, now);
+    bool waiting = p->syncs != NULL || p->roles_dirty || p->copy_next < p->n_copy || p->resp_head != NULL;
     for (struct preq *q = p->reqs; q && !waiting; q = q->next) waiting = !q->answered;
     if (waiting) arm(p, ROUTE_TICK_MS);
 }

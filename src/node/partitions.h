@@ -101,6 +101,7 @@ void stet_node_parts_info(const struct stet_node_parts *p, uint32_t pid, struct 
 struct stet_node_parts_stats {
     uint64_t proposed_local, forwarded, forwards_served, retries, unknown_outcome, no_leader;
     uint64_t responses_sent, responses_received, leader_changes, transfers;
+    uint64_t responses_lost; /* answers whose node stayed unreachable (or too many waiting) */
     uint64_t waiting; /* requests waiting now */
 };
 void stet_node_parts_stats(const struct stet_node_parts *p, struct stet_node_parts_stats *out);

@@ -109,6 +109,9 @@ static void collect_cluster(struct stet_node *n, struct stet_metrics *m) {
                     ps.responses_sent);
         set_counter(m, "stet_partition_responses_received_total", "Answers received for requests held here.", NULL,
                     ps.responses_received);
+        set_counter(m, "stet_partition_responses_lost_total",
+                    "Answers for another node dropped: it stayed unreachable for 5 s (or too many waited).", NULL,
+                    ps.responses_lost);
         set_counter(m, "stet_partition_leader_changes_total", "Partition leaderships this node gained or lost.", NULL,
                     ps.leader_changes);
         set_gauge(m, "stet_partition_requests_waiting", "Requests waiting for a partition leader now.", NULL,

@@ -56,7 +56,7 @@ static void net_send(void *ctx, uint32_t to, const uint8_t *msg, size_t len) {
 
 static void app_apply(void *ctx, uint32_t group, uint64_t index, const struct stet_consensus_entry *e) {
     struct node *n = ctx;
-    stet_raftlog_committed(n->rl, group, index, e->term);
+    stet_raftlog_committed(n->rl, group, index, e->term, e->type, e->data, e->len);
 }
 
 static void on_durable(void *arg, uint32_t log_id, uint64_t first, uint64_t last) {
