@@ -931,6 +931,11 @@ static int load_entry_cb(void *arg, uint64_t index, const struct stet_consensus_
 }
 
 int stet_consensus_add_group(struct stet_consensus *c, uint32_t id, const uint32_t *voters, unsigned n_voters) {
+    return stet_consensus_add_group_from(c, id, voters, n_voters, 0, 0);
+}
+
+int stet_consensus_add_group_from(struct stet_consensus *c, uint32_t id, const uint32_t *voters, unsigned n_voters,
+                                  uint64_t base_index, uint64_t base_term) {
     STET_ASSERT(group_find(c, id) == NULL);
     STET_ASSERT(n_voters > 0);
     struct group *g = calloc(1, sizeof(*g));
@@ -1006,15 +1011,41 @@ int stet_consensus_add_group(struct stet_consensus *c, uint32_t id, const uint32
             rc = -ENOMEM;
             goto fail;
         }
-        struct stet_consensus_entry first = {.term = 1, .type = STET_CONSENSUS_CHANGE, .data = buf.base,
-                                             .len = buf.len};
-        rc = c->storage.set_term_vote(c->storage.ctx, id, 1, 0);
-        if (rc == 0) rc = c->storage.truncate_append(c->storage.ctx, id, 1, &first, 1);
-        l.next = 1;
-        if (rc == 0) rc = load_entry_cb(&l, 1, &first);
-        raft_free(buf.base);
-        if (rc != 0) goto fail;
-        term = 1;
+        if (base_index > 0) {
+            /* the log continues a log kept elsewhere until now: a snapshot record at base_index
+             * (no data: the app's state is its own) carries the configuration */
+            uint64_t bterm = base_term ? base_term : 1;
+            struct stet_consensus_snapshot bs = {.index = base_index, .term = bterm, .conf_index = base_index,
+                                                 .conf = buf.base, .conf_len = buf.len, .data = NULL, .len = 0};
+            rc = c->storage.set_term_vote(c->storage.ctx, id, bterm, 0);
+            if (rc == 0) rc = c->storage.set_snapshot(c->storage.ctx, id, &bs);
+            raft_free(buf.base);
+            if (rc != 0) goto fail;
+            rc = c->storage.get_snapshot(c->storage.ctx, id, &snap);
+            STET_ASSERT(rc == 0);
+            struct raft_buffer cb = {(void *)snap.conf, snap.conf_len};
+            raft_configuration_init(&meta.configuration);
+            if (raft_configuration_decode(&cb, &meta.configuration) != 0) {
+                rc = -EPROTO;
+                goto fail;
+            }
+            meta.index = snap.index;
+            meta.term = snap.term;
+            meta.configuration_index = snap.conf_index;
+            have_snap = true;
+            confs_push(g, snap.conf_index, snap.conf, snap.conf_len);
+            term = bterm;
+        } else {
+            struct stet_consensus_entry first = {.term = 1, .type = STET_CONSENSUS_CHANGE, .data = buf.base,
+                                                 .len = buf.len};
+            rc = c->storage.set_term_vote(c->storage.ctx, id, 1, 0);
+            if (rc == 0) rc = c->storage.truncate_append(c->storage.ctx, id, 1, &first, 1);
+            l.next = 1;
+            if (rc == 0) rc = load_entry_cb(&l, 1, &first);
+            raft_free(buf.base);
+            if (rc != 0) goto fail;
+            term = 1;
+        }
         c->staged = true;
     }
     uint64_t start_index = l.n ? l.next - l.n : (have_snap ? meta.index + 1 : 1);

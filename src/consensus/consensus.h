@@ -166,6 +166,12 @@ void stet_consensus_destroy(struct stet_consensus *c);
  * starts it from the storage. A group with no stored state is bootstrapped: term 1 and entry 1
  * (the configuration) are written and synced first (identical on every member). */
 int stet_consensus_add_group(struct stet_consensus *c, uint32_t group, const uint32_t *voters, unsigned n_voters);
+/* The same, except that a group with no stored state starts after base_index in term base_term
+ * (0: 1): its log continues at base_index + 1, as if a snapshot covered everything up to it (a
+ * log kept elsewhere until now: a single node's partitions moving onto raft). The app's install
+ * is called with base_index and no data. base_index 0 is stet_consensus_add_group. */
+int stet_consensus_add_group_from(struct stet_consensus *c, uint32_t group, const uint32_t *voters, unsigned n_voters,
+                                  uint64_t base_index, uint64_t base_term);
 
 /* Appends a command to the group's log if this node leads it: 0 and *index, -EAGAIN (not the
  * leader: see stet_consensus_leader), or another negative errno. Committed later through

@@ -131,6 +131,10 @@ void stet_raftlog_committed(struct stet_raftlog *l, uint32_t group, uint64_t ind
     struct plog *pl = &l->logs[log_id];
     STET_ASSERT(index == pl->tail + 1); /* invariant 1 */
     pl->tail = index;
+    if (type == STET_CONSENSUS_COMMAND && len > 0) {
+        l->stats.records++;
+        l->stats.record_bytes += len;
+    }
     l->cur_log = log_id;
     l->cur_index = index;
     l->cur_type = type;
@@ -164,6 +168,34 @@ void stet_raftlog_committed(struct stet_raftlog *l, uint32_t group, uint64_t ind
         if (status == 0) l->stats.appends_committed++;
         else l->stats.appends_cancelled++;
         if (p->cb) p->cb(p->arg, status, index);
+        free(p);
+    }
+}
+
+void stet_raftlog_install(struct stet_raftlog *l, uint32_t group, uint64_t index) {
+    if (group < l->first_group || group - l->first_group >= l->n_logs) return;
+    struct plog *pl = &l->logs[group - l->first_group];
+    if (index <= pl->tail) return;
+    pl->tail = index;
+    struct pend *done = NULL, **dtail = &done, *prev = NULL;
+    for (struct pend *p = pl->pending, *next; p; p = next) {
+        next = p->next;
+        if (p->index > index) {
+            prev = p;
+            continue;
+        }
+        if (prev) prev->next = next;
+        else pl->pending = next;
+        if (pl->pending_tail == p) pl->pending_tail = prev;
+        p->next = NULL;
+        *dtail = p;
+        dtail = &p->next;
+    }
+    while (done) {
+        struct pend *p = done;
+        done = p->next;
+        l->stats.appends_cancelled++;
+        if (p->cb) p->cb(p->arg, -ECANCELED, p->index);
         free(p);
     }
 }

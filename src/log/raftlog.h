@@ -64,8 +64,15 @@ uint64_t stet_raftlog_durable_tail(const struct stet_raftlog *l, uint32_t log_id
 void stet_raftlog_committed(struct stet_raftlog *l, uint32_t group, uint64_t index, uint64_t term, uint8_t type,
                             const uint8_t *data, size_t len);
 
+/* The consensus app's install for these groups: the log's entries up to index are covered by a
+ * snapshot (a log that continues one kept elsewhere, or a trimmed log at start): the durable
+ * tail becomes index, nothing is read below it. Pending appends at or below it are answered
+ * -ECANCELED. */
+void stet_raftlog_install(struct stet_raftlog *l, uint32_t group, uint64_t index);
+
 struct stet_raftlog_stats {
     uint64_t appends, appends_committed, appends_cancelled, not_leader;
+    uint64_t records, record_bytes; /* records committed (and durable) here, any node's */
 };
 void stet_raftlog_stats(const struct stet_raftlog *l, struct stet_raftlog_stats *out);
 

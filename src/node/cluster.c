@@ -698,7 +698,10 @@ static void cons_apply(void *ctx, uint32_t group, uint64_t index, const struct s
  * restarts from its own snapshot). */
 static void cons_install(void *ctx, uint32_t group, uint64_t index, const uint8_t *data, size_t len) {
     struct stet_node_cluster *cl = ctx;
-    if (group != MD_GROUP) return;
+    if (group != MD_GROUP) {
+        if (cl->n->parts) stet_node_parts_install(cl->n->parts, group, index);
+        return;
+    }
     int rc = stet_metadata_replicated_install(cl->n->md, index, data, len);
     STET_ASSERT(rc == 0); /* a committed snapshot that does not decode: this node cannot go on */
     cl->applied = index;
@@ -1025,7 +1028,7 @@ static int join_group(struct stet_node_cluster *cl, const uint32_t *voters, unsi
     if (rc != 0) return rc;
     cl->have_group = true;
     /* the partition groups follow from the metadata voters (src/node/partitions.c) */
-    if (cl->n->parts) rc = stet_node_parts_start(cl->n->parts, cl->voters, cl->n_voters, cl->md_copied);
+    if (cl->n->parts) rc = stet_node_parts_start(cl->n->parts, cl->voters, cl->n_voters, cl->md_copied, NULL, NULL);
     return rc;
 }
 
@@ -1606,14 +1609,16 @@ bool stet_node_cluster_leads(struct stet_node *n) {
 
 /* ---- for src/node/partitions.c ---------------------------------------------------------------- */
 
-struct stet_consensus *stet_node_cluster_cons(struct stet_node *n) { return n->cl ? n->cl->cons : NULL; }
+/* These also serve a single node whose partitions run on one-voter raft groups (n->solo_*,
+ * src/node/node.c): no peers, its own consensus module and storage. */
+struct stet_consensus *stet_node_cluster_cons(struct stet_node *n) { return n->cl ? n->cl->cons : n->solo_cons; }
 
-uint64_t stet_node_cluster_new_rpc(struct stet_node *n) { return ++n->cl->next_rpc; }
+uint64_t stet_node_cluster_new_rpc(struct stet_node *n) { return n->cl ? ++n->cl->next_rpc : ++n->solo_rpc; }
 
 int stet_node_cluster_forward(struct stet_node *n, uint32_t node, uint64_t rpc, uint8_t op, const void *body,
                               size_t len) {
     struct stet_node_cluster *cl = n->cl;
-    if (!cl->peers) return -ESHUTDOWN;
+    if (!cl || !cl->peers) return -ENOTCONN;
     stet_buf_reset(&cl->scratch);
     stet_np_forward_encode(&cl->scratch, rpc, op, body, len);
     return stet_np_peers_send(cl->peers, node, STET_NP_FORWARD, MD_GROUP, cl->scratch.data, cl->scratch.len);
@@ -1621,7 +1626,7 @@ int stet_node_cluster_forward(struct stet_node *n, uint32_t node, uint64_t rpc, 
 
 void stet_node_cluster_reply(struct stet_node *n, uint32_t node, uint64_t rpc, int32_t status, const void *body,
                              size_t len) {
-    send_reply(n->cl, node, rpc, status, body, len);
+    if (n->cl) send_reply(n->cl, node, rpc, status, body, len);
 }
 
 int stet_node_cluster_send(struct stet_node *n, uint32_t node, uint8_t kind, uint32_t group, const void *payload,
@@ -1631,12 +1636,14 @@ int stet_node_cluster_send(struct stet_node *n, uint32_t node, uint8_t kind, uin
     return stet_np_peers_send(cl->peers, node, kind, group, payload, len);
 }
 
+static struct stet_consensus_store *cstore_of(struct stet_node *n) { return n->cl ? n->cl->cstore : n->solo_cstore; }
+
 struct stet_consensus_storage stet_node_cluster_storage(struct stet_node *n) {
-    return stet_consensus_store_port(n->cl->cstore);
+    return stet_consensus_store_port(cstore_of(n));
 }
 
 bool stet_node_cluster_storage_syncing(struct stet_node *n) {
-    return n->cl && n->cl->cstore && stet_consensus_store_syncing(n->cl->cstore);
+    return cstore_of(n) && stet_consensus_store_syncing(cstore_of(n));
 }
 
 size_t stet_node_cluster_voters(struct stet_node *n, uint32_t *out, size_t max) {
@@ -1661,9 +1668,9 @@ size_t stet_node_cluster_alive_peers(struct stet_node *n, uint32_t *out, size_t 
 
 int stet_node_cluster_entry(struct stet_node *n, uint32_t group, uint64_t index, uint8_t *type, uint64_t *term,
                             struct stet_buf *out) {
-    struct stet_node_cluster *cl = n->cl;
-    if (!cl || !cl->cstore) return 1;
-    struct stet_consensus_storage st = stet_consensus_store_port(cl->cstore);
+    struct stet_consensus_store *cs = cstore_of(n);
+    if (!cs) return 1;
+    struct stet_consensus_storage st = stet_consensus_store_port(cs);
     struct stet_consensus_entry e;
     int rc = st.get(st.ctx, group, index, &e);
     if (rc != 0) return rc;
@@ -1723,5 +1730,5 @@ bool stet_node_cluster_peer_alive(struct stet_node *n, uint32_t node) {
 }
 
 const struct stet_np_peers *stet_node_cluster_peers(struct stet_node *n) { return n->cl ? n->cl->peers : NULL; }
-const struct stet_consensus *stet_node_cluster_consensus(struct stet_node *n) { return n->cl ? n->cl->cons : NULL; }
+const struct stet_consensus *stet_node_cluster_consensus(struct stet_node *n) { return n->cl ? n->cl->cons : n->solo_cons; }
 const struct stet_np_tcp *stet_node_cluster_tcp(struct stet_node *n) { return n->cl ? n->cl->tcp : NULL; }

@@ -33,24 +33,33 @@
 #include "common/assert.h"
 #include "common/log.h"
 #include "node/node_internal.h"
+#include "consensus/consensus.h"
+#include "consensus/store.h"
 #include "node/partitions.h"
 
 #define MOD "node"
 
 /* ---- ports: the worker ----------------------------------------------------------------- */
 
+/* A single node's logs: the local log while the worker replays what it holds (a data directory
+ * of an earlier version), then the partitions' one-voter raft groups (n->parts). */
 static int log_append(void *ctx, uint32_t pid, const uint8_t *rec, size_t len, stet_log_append_cb cb, void *arg,
                       uint64_t *lsn_out) {
     struct stet_node *n = ctx;
+    if (n->parts) return stet_node_parts_append(n, pid, rec, len, cb, arg, lsn_out);
     return stet_log_append(n->log, pid, rec, len, cb, arg, lsn_out);
 }
 
 static int log_read(void *ctx, uint32_t pid, uint64_t lsn, struct stet_buf *out) {
-    return stet_log_read(((struct stet_node *)ctx)->log, pid, lsn, out);
+    struct stet_node *n = ctx;
+    if (n->parts) return stet_node_parts_read(n, pid, lsn, out);
+    return stet_log_read(n->log, pid, lsn, out);
 }
 
 static uint64_t log_durable_tail(void *ctx, uint32_t pid) {
-    return stet_log_durable_tail(((struct stet_node *)ctx)->log, pid);
+    struct stet_node *n = ctx;
+    if (n->parts) return stet_node_parts_durable_tail(n, pid);
+    return stet_log_durable_tail(n->log, pid);
 }
 
 /* The processors' actions for the invoker. */
@@ -186,8 +195,15 @@ static void trim_work(void *arg) {
 static void trim_done(void *arg) {
     struct trim_job *j = arg;
     struct stet_node *n = j->node;
-    if (j->rc == 0 && n->parts && n->flushed) { /* a cluster's partition logs are raft logs (issue 17 trims them) */
+    if (j->rc == 0 && n->parts && n->flushed) {
         memcpy(n->flushed, j->applied, n->n_parts * sizeof(*n->flushed));
+        /* a single node trims its raft logs behind what the flush covered (a snapshot with no
+         * data: the state is in this store); a cluster's wait for issue 17's snapshots */
+        for (uint32_t i = 0; n->solo_cons && !n->stopping && i < n->n_parts; i++) {
+            int rc = stet_consensus_snapshot(n->solo_cons, STET_PARTS_FIRST_GROUP + i, j->applied[i], NULL, 0, 0);
+            if (rc != 0 && rc != -EBUSY && rc != -EINVAL)
+                stet_warn(MOD, "partition %u: cannot trim its log: %s", i, strerror(-rc));
+        }
     } else if (j->rc == 0 && !n->stopping && !n->parts) {
         for (uint32_t i = 0; i < n->n_parts; i++)
             if (j->applied[i] > stet_log_trim_point(n->log, i)) stet_log_trim(n->log, i, j->applied[i]);
@@ -247,6 +263,10 @@ static void flush_cb(uv_prepare_t *h) {
     if (n->invoker && stet_invoker_tick(n->invoker)) uv_idle_start(&n->nudge_idle, nudge_cb); /* poll without blocking */
     stet_log_flush(n->log);
     stet_node_cluster_flush(n);
+    if (n->solo_cons) { /* a single node's raft groups: one shared sync */
+        stet_node_parts_flush(n->parts);
+        if (!stet_consensus_store_syncing(n->solo_cstore)) stet_consensus_flush(n->solo_cons);
+    }
 }
 
 #define HANDOFF_MAX_MS 2000 /* SIGTERM waits at most this long for the leaderships to move */
@@ -395,6 +415,89 @@ static size_t cache_budget(const struct stet_config *cfg) {
 static void observe_commit(void *arg, double seconds) {
     struct stet_node *n = arg;
     if (n->commit_duration) stet_metric_observe(n->commit_duration, seconds);
+}
+
+/* ---- a single node's partitions on one-voter raft groups ----------------------------------- */
+
+static void solo_send(void *ctx, uint32_t to, const uint8_t *msg, size_t len) {
+    STET_UNUSED(ctx);
+    STET_UNUSED(to);
+    STET_UNUSED(msg);
+    STET_UNUSED(len); /* one voter: nobody to talk to */
+}
+
+static void solo_apply(void *ctx, uint32_t group, uint64_t index, const struct stet_consensus_entry *e) {
+    struct stet_node *n = ctx;
+    if (n->parts) stet_node_parts_apply(n->parts, group, index, e);
+}
+
+static void solo_role(void *ctx, uint32_t group, bool leader, uint64_t term, uint32_t leader_node) {
+    struct stet_node *n = ctx;
+    if (n->parts) stet_node_parts_role(n->parts, group, leader, term, leader_node);
+}
+
+static void solo_install(void *ctx, uint32_t group, uint64_t index, const uint8_t *data, size_t len) {
+    STET_UNUSED(data);
+    STET_UNUSED(len);
+    struct stet_node *n = ctx;
+    if (n->parts) stet_node_parts_install(n->parts, group, index);
+}
+
+/* A single node runs its partitions the way a cluster does (src/node/partitions.c), each log a
+ * raft group with this node as its one voter: it elects itself at once, a record is durable
+ * once the shared sync wrote it, and the log is trimmed behind each store flush. The worker
+ * has replayed the local log first: a data directory of an earlier version keeps its records
+ * there; each partition's raft log then continues after them, and the local log is emptied
+ * once the store holds their effects. */
+static int solo_start(struct stet_node *n, char *err, size_t errlen) {
+    int rc = stet_consensus_store_create(n->env, n->store, &n->solo_cstore);
+    if (rc != 0) {
+        snprintf(err, errlen, "cannot open the raft storage: %s", strerror(-rc));
+        return rc;
+    }
+    struct stet_consensus_storage st = stet_consensus_store_port(n->solo_cstore);
+    struct stet_consensus_network net = {n, solo_send};
+    struct stet_consensus_app app = {.ctx = n, .apply = solo_apply, .role = solo_role, .install = solo_install};
+    struct stet_consensus_config cc = {.node_id = n->node_id, .seed = stet_env_random(n->env), .generation = n->incarnation};
+    rc = stet_consensus_create(n->env, &cc, &st, &net, &app, &n->solo_cons);
+    if (rc != 0) {
+        snprintf(err, errlen, "cannot start the consensus module: %s", strerror(-rc));
+        return rc;
+    }
+    uint64_t *base = calloc(n->n_parts, sizeof(*base)), *base_term = calloc(n->n_parts, sizeof(*base_term));
+    n->flushed = calloc(n->n_parts, sizeof(*n->flushed));
+    STET_ASSERT(base && base_term && n->flushed);
+    bool moved = false;
+    for (uint32_t i = 0; i < n->n_parts; i++) {
+        base[i] = stet_log_durable_tail(n->log, i);
+        STET_ASSERT(stet_worker_applied_lsn(n->worker, i) >= base[i]); /* replayed */
+        base_term[i] = stet_worker_epoch(n->worker, i) + 1;
+        uint64_t seen = stet_partition_epoch(stet_worker_partition(n->worker, i));
+        if (seen + 1 > base_term[i]) base_term[i] = seen + 1;
+        moved |= base[i] > stet_log_trim_point(n->log, i);
+    }
+    /* the local log's records leave only once the store holds their effects durably */
+    if (moved && (rc = stet_store_flush(n->store)) != 0) {
+        snprintf(err, errlen, "cannot flush the partition store: %s", strerror(-rc));
+        goto out;
+    }
+    rc = stet_node_parts_create(n, &n->parts);
+    if (rc != 0) {
+        snprintf(err, errlen, "cannot create the partitions: %s", strerror(-rc));
+        goto out;
+    }
+    uint32_t self = n->node_id;
+    rc = stet_node_parts_start(n->parts, &self, 1, false, base, base_term);
+    if (rc != 0) {
+        snprintf(err, errlen, "cannot start the partition groups: %s", strerror(-rc));
+        goto out;
+    }
+    for (uint32_t i = 0; moved && i < n->n_parts; i++)
+        if (base[i] > stet_log_trim_point(n->log, i)) stet_log_trim(n->log, i, base[i]);
+out:
+    free(base);
+    free(base_term);
+    return rc;
 }
 
 int stet_node_create(const struct stet_config *cfg, struct stet_node **out, char *err, size_t errlen) {
@@ -556,19 +659,14 @@ int stet_node_create(const struct stet_config *cfg, struct stet_node **out, char
         size_t nv = stet_node_cluster_voters(n, voters, STET_PARTS_MAX_VOTERS);
         /* a member restarting: a partition group without state here is copied from a peer (a
          * start that was cut short while copying); a new member starts them once it joins */
-        if (nv > 0) rc = stet_node_parts_start(n->parts, voters, (unsigned)nv, true);
+        if (nv > 0) rc = stet_node_parts_start(n->parts, voters, (unsigned)nv, true, NULL, NULL);
         if (rc != 0) {
             snprintf(err, errlen, "cannot start the partition groups: %s", strerror(-rc));
             goto fail;
         }
     } else {
-        for (uint32_t i = 0; i < n->n_parts; i++) {
-            rc = stet_worker_become_leader(n->worker, i);
-            if (rc != 0) {
-                snprintf(err, errlen, "cannot lead partition %u: %s", i, strerror(-rc));
-                goto fail;
-            }
-        }
+        rc = solo_start(n, err, errlen);
+        if (rc != 0) goto fail;
     }
 
     rc = start_http(n, cfg->ingress_bind, "ingress", cfg->ingress_request_size_limit, stet_ingress_handle, n->ingress,
@@ -622,6 +720,7 @@ void stet_node_destroy(struct stet_node *n) {
     if (n->admin_http) stet_http_server_destroy(n->admin_http, NULL, NULL);
     if (n->node_http) stet_http_server_destroy(n->node_http, NULL, NULL);
     stet_node_cluster_stop(n); /* metadata requests end (-ESHUTDOWN), peers close */
+    if (!n->cl) stet_node_parts_stop(n->parts); /* a single node's: requests and pending appends answered */
     if (n->invoker) stet_invoker_destroy(n->invoker);
     n->invoker = NULL;
     /* no new self-proposals; what waits in the retry queue is dropped (the next start
@@ -634,6 +733,7 @@ void stet_node_destroy(struct stet_node *n) {
             uv_run(&n->loop, UV_RUN_ONCE);
         }
     }
+    while (n->solo_cstore && stet_consensus_store_syncing(n->solo_cstore)) uv_run(&n->loop, UV_RUN_ONCE);
     /* a clean stop leaves the partition store durable: the next start replays nothing */
     if (n->store && n->log && !stet_log_failed(n->log)) {
         while (n->trim_running) uv_run(&n->loop, UV_RUN_ONCE);
@@ -648,6 +748,8 @@ void stet_node_destroy(struct stet_node *n) {
     if (n->query) stet_query_destroy(n->query);
     if (n->admin) stet_admin_destroy(n->admin);
     stet_node_cluster_destroy(n);
+    if (n->solo_cons) stet_consensus_destroy(n->solo_cons);
+    n->solo_cons = NULL;
     /* after the admin (it borrows the store) and the consensus module (it applies into it),
      * before the env closes (the replicated store's timer is an env timer) */
     if (n->md) stet_metadata_destroy(n->md);
@@ -660,6 +762,9 @@ void stet_node_destroy(struct stet_node *n) {
     uv_loop_close(&n->loop);
     if (n->log) stet_log_destroy(n->log);
     stet_node_cluster_free(n);
+    if (!n->cl && n->parts) stet_node_parts_free(n->parts);
+    n->parts = NULL;
+    if (n->solo_cstore) stet_consensus_store_destroy(n->solo_cstore);
     stet_pending_table_free(&n->query_pending);
     free(n->flushed);
     if (n->store) stet_store_destroy(n->store);

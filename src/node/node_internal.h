@@ -64,7 +64,11 @@ struct stet_node {
     uint32_t generation; /* bumped at every start (metadata key "node_generation") */
     struct stet_metric *commit_duration; /* stet_log_commit_duration_seconds */
     struct stet_node_cluster *cl;        /* cluster.c; NULL on a single node */
-    struct stet_node_parts *parts;       /* partitions.c: partition logs on raft; NULL on a single node */
+    struct stet_node_parts *parts;       /* partitions.c: partition logs on raft groups */
+    /* a single node: its partitions' one-voter raft groups (a cluster's are in cluster.c) */
+    struct stet_consensus_store *solo_cstore;
+    struct stet_consensus *solo_cons;
+    uint64_t solo_rpc;
     uint64_t *flushed; /* a cluster: per partition, the applied LSN the last store flush covered */
     struct stet_pending_table query_pending; /* /query requests waiting for partition read barriers */
 };

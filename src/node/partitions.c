@@ -290,7 +290,8 @@ static int add_group(struct stet_node_parts *p, uint32_t pid) {
     return 0;
 }
 
-int stet_node_parts_start(struct stet_node_parts *p, const uint32_t *md_voters, unsigned n, bool copy_missing) {
+int stet_node_parts_start(struct stet_node_parts *p, const uint32_t *md_voters, unsigned n, bool copy_missing,
+                          const uint64_t *base, const uint64_t *base_term) {
     if (p->started || p->stopped) return 0;
     STET_ASSERT(n > 0 && n <= STET_PARTS_MAX_VOTERS);
     const struct stet_config *cfg = p->n->cfg;
@@ -318,7 +319,18 @@ int stet_node_parts_start(struct stet_node_parts *p, const uint32_t *md_voters, 
             p->copy_queue[p->n_copy++] = pid;
             continue;
         }
-        int rc = add_group(p, pid);
+        int rc;
+        if (base && base[pid] > 0 && !has_state(p, group_of(pid))) {
+            struct pgroup *pg = &p->g[pid];
+            rc = stet_consensus_add_group_from(stet_node_cluster_cons(p->n), group_of(pid), pg->voters, pg->n_voters,
+                                               base[pid], base_term ? base_term[pid] : 0);
+            if (rc == 0) {
+                pg->member = true;
+                stet_info(MOD, "partition %u: its log continues on raft after LSN %" PRIu64, pid, base[pid]);
+            }
+        } else {
+            rc = add_group(p, pid);
+        }
         if (rc != 0) return rc;
     }
     stet_info(MOD, "partitions: %u, replicas here: %u (%u to copy from peers first), voters per partition: %u "
@@ -741,7 +753,9 @@ static void sync_roles(struct stet_node_parts *p) {
         }
         if (g->led_term == g->term) continue;
         stet_worker_step_down(n->worker, pid); /* a leadership of an earlier term, if any */
-        int rc = stet_worker_become_leader_at(n->worker, pid, g->term);
+        /* epoch = raft term; a group with one voter elects itself without a new term (libraft),
+         * so its epochs are simply the next one: there is no other leader to fence off */
+        int rc = stet_worker_become_leader_at(n->worker, pid, g->n_voters == 1 ? 0 : g->term);
         if (rc != 0) {
             stet_warn(MOD, "partition %u: cannot announce leadership in term %" PRIu64 ": %s", pid, g->term,
                       strerror(-rc));
@@ -788,6 +802,17 @@ void stet_node_parts_apply(struct stet_node_parts *p, uint32_t group, uint64_t i
     if (!p->log || group < STET_PARTS_FIRST_GROUP || group - STET_PARTS_FIRST_GROUP >= p->n_parts) return;
     stet_raftlog_committed(p->log, group, index, e->term, e->type, e->data, e->len);
     if (p->barriers) barriers_applied(p, group - STET_PARTS_FIRST_GROUP, index, e->term);
+}
+
+void stet_node_parts_install(struct stet_node_parts *p, uint32_t group, uint64_t index) {
+    if (!p->log || group < STET_PARTS_FIRST_GROUP || group - STET_PARTS_FIRST_GROUP >= p->n_parts) return;
+    uint32_t pid = group - STET_PARTS_FIRST_GROUP;
+    uint64_t applied = p->n->worker ? stet_worker_applied_lsn(p->n->worker, pid) : 0;
+    /* this node's store must hold the state up to index: a snapshot is taken only of what was
+     * flushed here, or marks where the local log ended; installing another node's state comes
+     * with issue 17 */
+    STET_ASSERT(applied >= index);
+    stet_raftlog_install(p->log, group, index);
 }
 
 /* ---- serving other nodes ------------------------------------------------------------------------- */
@@ -1304,6 +1329,7 @@ void stet_node_parts_info(const struct stet_node_parts *p, uint32_t pid, struct 
         out->commit_index = gi.commit_index;
         out->durable_index = gi.durable_index;
         out->last_index = gi.last_index;
+        out->snapshot_index = gi.snapshot_index;
     }
 }
 
@@ -1312,4 +1338,13 @@ void stet_node_parts_stats(const struct stet_node_parts *p, struct stet_node_par
     if (!p) return;
     *out = p->stats;
     out->waiting = p->n_reqs;
+}
+
+void stet_node_parts_log_stats(const struct stet_node_parts *p, uint64_t *records, uint64_t *bytes) {
+    *records = *bytes = 0;
+    if (!p || !p->log) return;
+    struct stet_raftlog_stats st;
+    stet_raftlog_stats(p->log, &st);
+    *records = st.records;
+    *bytes = st.record_bytes;
 }

@@ -39,13 +39,20 @@ uint64_t stet_node_parts_durable_tail(void *ctx, uint32_t pid);
  * copy_missing (this node lost its data, or restarts), a group with no state here is first
  * copied from another voter: a member must never come back with a shorter log than it
  * acknowledged (libraft's leader asserts on it, and raft's safety assumes it). */
-int stet_node_parts_start(struct stet_node_parts *p, const uint32_t *md_voters, unsigned n, bool copy_missing);
+/* base / base_term (NULL: none): per partition, a log kept until now by the node's local log up
+ * to base[pid] (its records applied): a group with no state starts after it (a single node
+ * moving onto raft groups, stet_consensus_add_group_from). */
+int stet_node_parts_start(struct stet_node_parts *p, const uint32_t *md_voters, unsigned n, bool copy_missing,
+                          const uint64_t *base, const uint64_t *base_term);
 /* Once per loop iteration (the node's prepare hook): read barriers, copied logs. */
 void stet_node_parts_flush(struct stet_node_parts *p);
 
 /* Consensus callbacks and node-port traffic of partition groups (from cluster.c). */
 void stet_node_parts_apply(struct stet_node_parts *p, uint32_t group, uint64_t index, const struct stet_consensus_entry *e);
 void stet_node_parts_role(struct stet_node_parts *p, uint32_t group, bool leader, uint64_t term, uint32_t leader_node);
+/* A partition group's snapshot at index (its start after base, or a trimmed log at start): the
+ * replica's own store must cover it (partition snapshots from peers are issue 17's). */
+void stet_node_parts_install(struct stet_node_parts *p, uint32_t group, uint64_t index);
 /* OP_PROPOSE / OP_BARRIER from another node. */
 void stet_node_parts_serve(struct stet_node_parts *p, uint32_t from, uint64_t rpc, uint8_t op, const uint8_t *body,
                            size_t len);
@@ -94,6 +101,7 @@ struct stet_node_parts_info {
     uint32_t voters[STET_PARTS_MAX_VOTERS];
     unsigned n_voters;
     uint64_t commit_index, durable_index, last_index, applied_lsn;
+    uint64_t snapshot_index; /* the log is trimmed up to here */
     struct stet_node_parts_replica replicas[STET_PARTS_MAX_VOTERS]; /* one per voter, in voters' order */
 };
 void stet_node_parts_info(const struct stet_node_parts *p, uint32_t pid, struct stet_node_parts_info *out);
@@ -105,5 +113,7 @@ struct stet_node_parts_stats {
     uint64_t waiting; /* requests waiting now */
 };
 void stet_node_parts_stats(const struct stet_node_parts *p, struct stet_node_parts_stats *out);
+/* Records committed into the partitions' raft logs here, and their bytes. */
+void stet_node_parts_log_stats(const struct stet_node_parts *p, uint64_t *records, uint64_t *bytes);
 
 #endif

@@ -208,7 +208,7 @@ void stet_node_collect_metrics(void *arg, struct stet_metrics *m) {
         char pid[16];
         snprintf(pid, sizeof(pid), "%u", i);
         uint64_t applied = stet_worker_applied_lsn(n->worker, i);
-        uint64_t durable = n->log ? stet_log_durable_tail(n->log, i) : 0;
+        uint64_t durable = n->parts ? stet_node_parts_durable_tail(n, i) : n->log ? stet_log_durable_tail(n->log, i) : 0;
         const char *labels[] = {"partition", pid, NULL};
         set_gauge(m, "stet_partition_apply_lag_records", lag_help, labels, durable > applied ? (double)(durable - applied) : 0);
         set_gauge(m, "stet_partition_applied_lsn", "Last log position applied by the partition processor.", labels,
@@ -243,9 +243,18 @@ void stet_node_collect_metrics(void *arg, struct stet_metrics *m) {
     if (n->log) {
         struct stet_log_stats ls;
         stet_log_stats(n->log, &ls);
-        set_counter(m, "stet_log_appends_total", "Log records made durable.", NULL, ls.appends);
-        set_counter(m, "stet_log_append_bytes_total", "Payload bytes of the log records made durable.", NULL, ls.bytes);
-        set_counter(m, "stet_log_commits_total", "Group commits (one fsync each).", NULL, ls.commits);
+        uint64_t records = 0, bytes = 0, commits = ls.commits;
+        stet_node_parts_log_stats(n->parts, &records, &bytes); /* the partitions' raft logs */
+        const struct stet_consensus *cons = stet_node_cluster_consensus(n);
+        if (cons) {
+            struct stet_consensus_stats cs;
+            stet_consensus_stats(cons, &cs);
+            commits += cs.syncs;
+        }
+        set_counter(m, "stet_log_appends_total", "Log records made durable.", NULL, ls.appends + records);
+        set_counter(m, "stet_log_append_bytes_total", "Payload bytes of the log records made durable.", NULL,
+                    ls.bytes + bytes);
+        set_counter(m, "stet_log_commits_total", "Group commits (one fsync each).", NULL, commits);
     }
     if (n->worker) {
         struct stet_worker_stats ws;
@@ -393,6 +402,7 @@ static void respond_cluster(struct stet_node *n, struct stet_http_request *req) 
             parts[i].term = pi.term;
             parts[i].durable_lsn = stet_node_parts_durable_tail(n, i);
             parts[i].commit_lsn = pi.commit_index;
+            parts[i].trim_point = pi.snapshot_index;
             parts[i].replica_here = pi.member;
             parts[i].n_replicas = pi.n_voters;
             memcpy(parts[i].replicas, pi.voters, pi.n_voters * sizeof(*pi.voters));
