@@ -1019,6 +1019,7 @@ int stet_consensus_add_group_from(struct stet_consensus *c, uint32_t id, const u
                                                  .conf = buf.base, .conf_len = buf.len, .data = NULL, .len = 0};
             rc = c->storage.set_term_vote(c->storage.ctx, id, bterm, 0);
             if (rc == 0) rc = c->storage.set_snapshot(c->storage.ctx, id, &bs);
+            if (rc == 0) rc = c->storage.trim(c->storage.ctx, id, base_index); /* the log continues after it */
             raft_free(buf.base);
             if (rc != 0) goto fail;
             rc = c->storage.get_snapshot(c->storage.ctx, id, &snap);

@@ -305,21 +305,24 @@ static void sync_finished(void *arg) {
     s->syncing = false;
     stet_store_batch_clear(&s->inflight);
     int status = s->status;
-    if (status == 0) {
-        /* pending entries written by this sync are readable from the store now */
-        for (size_t i = 0; i < s->n_groups; i++) {
-            struct cgroup *g = &s->groups[i];
-            size_t keep_from = 0;
-            while (keep_from < g->n_pending && g->pending[keep_from].written_gen == s->gen) keep_from++;
-            for (size_t j = 0; j < keep_from; j++) stet_buf_free(&g->pending[j].data);
-            if (keep_from > 0 && g->n_pending > keep_from)
-                memmove(g->pending, g->pending + keep_from, (g->n_pending - keep_from) * sizeof(*g->pending));
-            g->n_pending -= keep_from;
-            g->pending_first += keep_from;
-            if (g->has_snap_pending && g->snap_written_gen == s->gen) g->has_snap_pending = false;
-        }
-    }
+    uint64_t gen = s->gen;
+    /* done first: what it applies (a one-voter group commits right there) is read from the
+     * copies in memory, not from the store */
     s->done(s->done_arg, status);
+    if (status != 0) return;
+    /* pending entries written by that sync are readable from the store now (a sync started
+     * inside done has a later generation) */
+    for (size_t i = 0; i < s->n_groups; i++) {
+        struct cgroup *g = &s->groups[i];
+        size_t keep_from = 0;
+        while (keep_from < g->n_pending && g->pending[keep_from].written_gen == gen) keep_from++;
+        for (size_t j = 0; j < keep_from; j++) stet_buf_free(&g->pending[j].data);
+        if (keep_from > 0 && g->n_pending > keep_from)
+            memmove(g->pending, g->pending + keep_from, (g->n_pending - keep_from) * sizeof(*g->pending));
+        g->n_pending -= keep_from;
+        g->pending_first += keep_from;
+        if (g->has_snap_pending && g->snap_written_gen == gen) g->has_snap_pending = false;
+    }
 }
 
 static int st_sync(void *ctx, void (*done)(void *arg, int status), void *arg) {

@@ -10,14 +10,15 @@
  *   2. log: recover each partition log's durable tail
  *   3. metadata + admin: load the schema; bump the node generation
  *   4. invoker, ingress, invocations, query (ports filled in here)
- *   5. worker: replay every partition's log to its durable tail, then become leader of each
- *      (an ANNOUNCE_LEADER record with a new epoch; once applied the partition resumes its
- *      INVOKED invocations, undelivered outbox messages and timers). In a cluster the logs are
- *      raft groups (src/node/partitions.c): they start once the worker exists, replicas apply
- *      what is committed, and leadership follows raft (epoch = term).
+ *   5. worker: partition logs are raft groups (src/node/partitions.c), a single node's with one
+ *      voter (solo_start), a cluster's over the nodes: they start once the worker exists (a
+ *      single node first replays what an earlier version left in the local log), replicas
+ *      apply what is committed, and leadership follows raft: the leader announces its epoch
+ *      (an ANNOUNCE_LEADER record; once applied the partition resumes its INVOKED invocations,
+ *      undelivered outbox messages and timers).
  *   6. HTTP listeners (ingress, admin, node port)
  *
- * The loop's prepare hook flushes the log once per iteration: all records appended while
+ * The loop's prepare hook flushes the raft storage once per iteration: all records appended while
  * handling one batch of events share one fsync (group commit).
  */
 #include "node/node.h"

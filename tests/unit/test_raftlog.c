@@ -275,11 +275,116 @@ static void test_cut_off_leader_appends_are_cancelled(void **state) {
     teardown();
 }
 
+/* One voter (a single node), its log continuing one kept elsewhere up to LSN 100
+ * (stet_consensus_add_group_from): the group starts as if a snapshot covered 1..100 (install
+ * at 100, the durable tail at 100), elects itself, its records get LSNs after 100 and commit
+ * once synced; after a snapshot (the log trimmed) and a restart on the same store, the tail
+ * comes back from the snapshot and the remaining records are read again. */
+static uint64_t INSTALLED;
+
+static void solo_install(void *ctx, uint32_t group, uint64_t index, const uint8_t *data, size_t len) {
+    struct node *n = ctx;
+    (void)data;
+    assert_int_equal(len, 0);
+    INSTALLED = index;
+    stet_raftlog_install(n->rl, group, index);
+    n->durable_last[group - 1] = index; /* durable callbacks continue after it */
+}
+
+static void solo_start(struct node *n, bool fresh) {
+    if (fresh) {
+        n->store = stet_store_create_mem();
+        n->durable_last[0] = 0;
+    }
+    assert_int_equal(stet_consensus_store_create(&SIM.env, n->store, &n->cs), 0);
+    n->st = stet_consensus_store_port(n->cs);
+    struct stet_raftlog_ports rp = {.ctx = n, .submit = port_submit, .get = port_get};
+    assert_int_equal(stet_raftlog_create(&rp, 1, 1, on_durable, n, &n->rl), 0);
+    struct stet_consensus_network net = {n, net_send};
+    struct stet_consensus_app app = {.ctx = n, .apply = app_apply, .install = solo_install};
+    struct stet_consensus_config cfg = {.node_id = 1, .seed = 5, .generation = fresh ? 1 : 2};
+    assert_int_equal(stet_consensus_create(&SIM.env, &cfg, &n->st, &net, &app, &n->c), 0);
+    static const uint32_t one[1] = {1};
+    assert_int_equal(stet_consensus_add_group_from(n->c, 1, one, 1, 100, 5), 0);
+}
+
+static void solo_run(struct node *n, unsigned ms) {
+    for (unsigned t = 0; t < ms; t++) {
+        sim_env_run_for(&SIM, 1);
+        stet_consensus_flush(n->c);
+        sim_env_run_for(&SIM, 0);
+    }
+}
+
+static void solo_stop(struct node *n, bool keep_store) {
+    stet_raftlog_destroy(n->rl);
+    stet_consensus_destroy(n->c);
+    sim_env_run_for(&SIM, 10);
+    stet_consensus_store_destroy(n->cs);
+    if (!keep_store) stet_store_destroy(n->store);
+}
+
+static void appended(void *arg, int status, uint64_t lsn) {
+    uint64_t *out = arg;
+    assert_int_equal(status, 0);
+    *out = lsn;
+}
+
+static void test_one_voter_continues_a_log(void **state) {
+    (void)state;
+    sim_env_init(&SIM, 7);
+    struct node *n = &N[0];
+    memset(n, 0, sizeof(*n));
+    INSTALLED = 0;
+    solo_start(n, true);
+    assert_int_equal(INSTALLED, 100);
+    assert_int_equal(stet_raftlog_durable_tail(n->rl, 0), 100);
+    struct stet_buf d = STET_BUF_INIT;
+    assert_int_equal(stet_raftlog_read(n->rl, 0, 100, &d), 1); /* below the base: not here */
+    solo_run(n, 50);
+    struct stet_consensus_group_info gi;
+    assert_true(stet_consensus_group_info(n->c, 1, &gi));
+    assert_true(gi.leader);
+    assert_true(gi.term >= 5);
+    uint64_t done[3] = {0}, lsn[3];
+    for (int i = 0; i < 3; i++) {
+        char rec[8];
+        snprintf(rec, sizeof(rec), "r%d", i);
+        assert_int_equal(stet_raftlog_append(n->rl, 0, rec, strlen(rec), appended, &done[i], &lsn[i]), 0);
+        assert_true(lsn[i] > 100);
+    }
+    solo_run(n, 20);
+    for (int i = 0; i < 3; i++) {
+        assert_int_equal(done[i], lsn[i]);
+        assert_int_equal(stet_raftlog_read(n->rl, 0, lsn[i], &d), 0);
+        assert_int_equal(d.len, 2);
+        assert_int_equal(d.data[1], '0' + i);
+    }
+    /* trim behind the second record, restart on the same store */
+    assert_int_equal(stet_consensus_snapshot(n->c, 1, lsn[1], NULL, 0, 0), 0);
+    solo_run(n, 20);
+    assert_true(stet_consensus_group_info(n->c, 1, &gi));
+    assert_int_equal(gi.snapshot_index, lsn[1]);
+    solo_stop(n, true);
+    INSTALLED = 0;
+    solo_start(n, false);
+    assert_int_equal(INSTALLED, lsn[1]);
+    solo_run(n, 50);
+    assert_true(stet_raftlog_durable_tail(n->rl, 0) >= lsn[2]);
+    assert_int_equal(stet_raftlog_read(n->rl, 0, lsn[2], &d), 0);
+    assert_int_equal(d.data[1], '2');
+    assert_int_equal(stet_raftlog_read(n->rl, 0, lsn[0], &d), 1); /* trimmed */
+    stet_buf_free(&d);
+    solo_stop(n, false);
+    sim_env_free(&SIM);
+}
+
 int main(void) {
     stet_log_set_level(STET_LOG_ERROR);
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_records_replicate_in_order),
         cmocka_unit_test(test_cut_off_leader_appends_are_cancelled),
+        cmocka_unit_test(test_one_voter_continues_a_log),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
