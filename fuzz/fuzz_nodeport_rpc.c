@@ -1,5 +1,5 @@
 /* Fuzz target: FORWARD / REPLY payloads another node sends (src/nodeport/rpc.c): the envelope,
- * the group info, the log copy, a node's replica status, and a metadata client's put and read answer. Must not crash or leak; what decodes re-encodes to the same
+ * the group info, the log copy, a node's replica status, its invoker tasks, and a metadata client's put and read answer. Must not crash or leak; what decodes re-encodes to the same
  * bytes. */
 #include <errno.h>
 #include <stdlib.h>
@@ -16,6 +16,7 @@ static void count_key(void *arg, const char *key, uint64_t version, const uint8_
 }
 
 static void append_replica(void *arg, const struct stet_np_replica_status *r) { stet_np_replicas_append(arg, r); }
+static void append_task(void *arg, const struct stet_np_task *t) { stet_np_tasks_append(arg, t); }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
@@ -49,6 +50,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         struct stet_buf b = STET_BUF_INIT;
         stet_np_replicas_begin(&b, stet_load_u32be(data));
         if (stet_np_replicas_decode(data, size, append_replica, &b) == 0)
+            STET_ASSERT(b.len == size && memcmp(b.data, data, size) == 0);
+        stet_buf_free(&b);
+    }
+    /* a node's invoker tasks (TASKS replies) */
+    if (size >= 4) {
+        struct stet_buf b = STET_BUF_INIT;
+        stet_np_tasks_begin(&b, stet_load_u32be(data));
+        if (stet_np_tasks_decode(data, size, append_task, &b) == 0)
             STET_ASSERT(b.len == size && memcmp(b.data, data, size) == 0);
         stet_buf_free(&b);
     }

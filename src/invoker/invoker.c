@@ -1328,6 +1328,18 @@ void stet_invoker_check(const struct stet_invoker *inv) {
         if (inv->finishing_set.slots[i].state == 1) STET_ASSERT(inv->finishing_set.slots[i].value != NULL);
 }
 
+void stet_invoker_each_task(const struct stet_invoker *inv,
+                            void (*cb)(void *arg, const struct stet_invocation_id *id,
+                                       const struct stet_invoker_task_info *ti),
+                            void *arg) {
+    for (size_t i = 0; i < inv->tasks.cap; i++) {
+        if (inv->tasks.slots[i].state != 1) continue;
+        const struct task *t = inv->tasks.slots[i].value;
+        struct stet_invoker_task_info ti;
+        if (stet_invoker_task_info(inv, &t->id, &ti)) cb(arg, &t->id, &ti);
+    }
+}
+
 bool stet_invoker_task_info(const struct stet_invoker *inv, const struct stet_invocation_id *id,
                             struct stet_invoker_task_info *out) {
     uint8_t b[24];

@@ -121,5 +121,10 @@ struct stet_invoker_task_info {
 };
 bool stet_invoker_task_info(const struct stet_invoker *inv, const struct stet_invocation_id *id,
                             struct stet_invoker_task_info *out);
+/* Every task the invoker holds now (another node's /query asks for them: src/node/partitions.c). */
+void stet_invoker_each_task(const struct stet_invoker *inv,
+                            void (*cb)(void *arg, const struct stet_invocation_id *id,
+                                       const struct stet_invoker_task_info *ti),
+                            void *arg);
 
 #endif

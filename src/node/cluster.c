@@ -904,6 +904,11 @@ static void on_forward(struct stet_node_cluster *cl, uint32_t from, const uint8_
             serve_log_copy(cl, from, rpc, group);
         return;
     }
+    if (op == STET_NP_OP_TASKS) {
+        if (cl->n->parts) stet_node_parts_serve_tasks(cl->n->parts, from, rpc);
+        else send_reply(cl, from, rpc, -EAGAIN, NULL, 0);
+        return;
+    }
     if (op == STET_NP_OP_PROPOSE || op == STET_NP_OP_BARRIER) {
         if (cl->n->parts) stet_node_parts_serve(cl->n->parts, from, rpc, op, body, blen);
         else send_reply(cl, from, rpc, -EAGAIN, NULL, 0); /* no partitions here (starting) */

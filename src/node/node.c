@@ -160,7 +160,9 @@ static void when_applied_cancel(void *ctx, struct stet_applied_waiter *w) {
 /* /query's attempt columns: what the invoker knows of an invocation right now. */
 static bool task_info(void *ctx, const struct stet_invocation_id *id, struct stet_invoker_task_info *out) {
     struct stet_node *n = ctx;
-    return n->invoker && stet_invoker_task_info(n->invoker, id, out);
+    if (n->invoker && stet_invoker_task_info(n->invoker, id, out)) return true;
+    /* a partition led elsewhere: what its leader's invoker said before this query (cluster) */
+    return n->cl && n->parts && stet_node_parts_task_info(n->parts, id, out);
 }
 
 static int status_get(void *ctx, const struct stet_invocation_id *id, struct stet_inv_status *st) {

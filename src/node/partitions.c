@@ -51,6 +51,7 @@
 #include <string.h>
 
 #include "common/assert.h"
+#include "common/hmap.h"
 #include "common/log.h"
 #include "log/raftlog.h"
 #include "node/node_internal.h"
@@ -146,6 +147,17 @@ struct sync_op {
     struct sync_op *next;
 };
 
+/* /query's fetch of other nodes' invoker tasks. */
+struct tasks_op {
+    struct tasks_op *next;
+    uint32_t nodes[STET_PARTS_MAX_VOTERS * 2];
+    uint64_t rpcs[STET_PARTS_MAX_VOTERS * 2];
+    unsigned n, waiting;
+    uint64_t deadline;
+    void (*done)(void *arg);
+    void *arg;
+};
+
 struct stet_node_parts {
     struct stet_node *n;
     const struct stet_env *env;
@@ -158,6 +170,8 @@ struct stet_node_parts {
     struct sync_op *syncs;
     struct pending_response *resp_head, **resp_tail;
     uint32_t n_resp;
+    struct tasks_op *task_ops;
+    struct stet_hmap tasks; /* 24-byte id -> struct stet_invoker_task_info (malloc'd), last gather */
     struct stet_env_timer *timer;
     struct stet_env_timer *status_timer; /* REPLICAS frames */
     bool timer_armed;
@@ -248,6 +262,7 @@ int stet_node_parts_create(struct stet_node *n, struct stet_node_parts **out) {
     stet_buf_init(&p->scratch);
     stet_buf_init(&p->copy_body);
     p->resp_tail = &p->resp_head;
+    stet_hmap_init(&p->tasks);
     p->g = calloc(p->n_parts, sizeof(*p->g));
     p->timer = stet_env_timer_create(n->env, tick, p);
     p->status_timer = stet_env_timer_create(n->env, status_tick, p);
@@ -452,6 +467,26 @@ static bool copy_reply(struct stet_node_parts *p, uint32_t from, uint64_t rpc, i
 static void fail_reqs(struct stet_node_parts *p, int status);
 static void sync_finish(struct stet_node_parts *p, struct sync_op *op, int status);
 
+static void tasks_clear(struct stet_node_parts *p) {
+    for (size_t i = 0; i < p->tasks.cap; i++)
+        if (p->tasks.slots[i].state == 1) free(p->tasks.slots[i].value);
+    stet_hmap_free(&p->tasks);
+    stet_hmap_init(&p->tasks);
+}
+
+static void task_ops_finish(struct stet_node_parts *p, struct tasks_op *op) {
+    for (struct tasks_op **pp = &p->task_ops; *pp; pp = &(*pp)->next) {
+        if (*pp == op) {
+            *pp = op->next;
+            break;
+        }
+    }
+    void (*done)(void *) = op->done;
+    void *arg = op->arg;
+    free(op);
+    done(arg);
+}
+
 static void responses_free(struct stet_node_parts *p) {
     while (p->resp_head) {
         struct pending_response *r = p->resp_head;
@@ -466,6 +501,7 @@ static void responses_free(struct stet_node_parts *p) {
 void stet_node_parts_stop(struct stet_node_parts *p) {
     if (!p || p->stopped) return;
     responses_free(p);
+    while (p->task_ops) task_ops_finish(p, p->task_ops);
     fail_reqs(p, -ESHUTDOWN);
     while (p->syncs) sync_finish(p, p->syncs, -ESHUTDOWN);
     while (p->barriers) {
@@ -494,6 +530,8 @@ void stet_node_parts_free(struct stet_node_parts *p) {
     if (!p) return;
     stet_node_parts_stop(p);
     stet_raftlog_destroy(p->log);
+    tasks_clear(p);
+    stet_hmap_free(&p->tasks);
     free(p->g);
     free(p->copy_queue);
     stet_buf_free(&p->copy_body);
@@ -898,9 +936,38 @@ void stet_node_parts_serve(struct stet_node_parts *p, uint32_t from, uint64_t rp
 static bool sync_reply(struct stet_node_parts *p, uint32_t from, uint64_t rpc, int32_t status, const uint8_t *body,
                        size_t len);
 
+static void task_seen(void *arg, const struct stet_np_task *t) {
+    struct stet_node_parts *p = arg;
+    struct stet_invoker_task_info *ti = calloc(1, sizeof(*ti));
+    STET_ASSERT(ti != NULL);
+    ti->running = t->running;
+    ti->retry_count = t->retry_count;
+    ti->next_retry_at_ms = t->next_retry_at_ms;
+    ti->last_start_at_ms = t->last_start_at_ms;
+    size_t n = t->failure_len < sizeof(ti->last_failure) - 1 ? t->failure_len : sizeof(ti->last_failure) - 1;
+    memcpy(ti->last_failure, t->failure, n);
+    ti->last_failure[n] = '\0';
+    free(stet_hmap_put(&p->tasks, t->id, 24, ti));
+}
+
+static bool tasks_reply(struct stet_node_parts *p, uint32_t from, uint64_t rpc, int32_t status, const uint8_t *body,
+                        size_t len) {
+    for (struct tasks_op *op = p->task_ops; op; op = op->next) {
+        for (unsigned i = 0; i < op->n; i++) {
+            if (op->rpcs[i] != rpc || op->nodes[i] != from) continue;
+            op->rpcs[i] = 0;
+            if (status == 0) (void)stet_np_tasks_decode(body, len, task_seen, p); /* malformed: ignored */
+            if (--op->waiting == 0) task_ops_finish(p, op);
+            return true;
+        }
+    }
+    return false;
+}
+
 bool stet_node_parts_reply(struct stet_node_parts *p, uint32_t from, uint64_t rpc, int32_t status, const uint8_t *body,
                            size_t len) {
     if (p->stopped) return false;
+    if (tasks_reply(p, from, rpc, status, body, len)) return true;
     if (copy_reply(p, from, rpc, status, body, len)) return true;
     if (sync_reply(p, from, rpc, status, body, len)) return true;
     struct preq *q = NULL;
@@ -1235,7 +1302,12 @@ static void tick(void *arg) {
     if (p->barriers) barriers_submit(p);
     copy_step(p);
     if (p->resp_head) responses_retry(p, now);
-    bool waiting = p->syncs != NULL || p->roles_dirty || p->copy_next < p->n_copy || p->resp_head != NULL;
+    for (struct tasks_op *op = p->task_ops, *next; op; op = next) { /* a node that never answered */
+        next = op->next;
+        if (now >= op->deadline) task_ops_finish(p, op);
+    }
+    bool waiting = p->syncs != NULL || p->roles_dirty || p->copy_next < p->n_copy || p->resp_head != NULL ||
+                   p->task_ops != NULL;
     for (struct preq *q = p->reqs; q && !waiting; q = q->next) waiting = !q->answered;
     if (waiting) arm(p, ROUTE_TICK_MS);
 }
@@ -1297,6 +1369,84 @@ void stet_node_parts_replicas_frame(struct stet_node_parts *p, uint32_t from, co
     if (p->stopped) return;
     struct replicas_from f = {p, from, mono(p)};
     (void)stet_np_replicas_decode(payload, len, replica_seen, &f); /* malformed: ignored */
+}
+
+/* ---- invoker tasks of other nodes (/query) ----------------------------------------------------------- */
+
+static void task_out(void *arg, const struct stet_invocation_id *id, const struct stet_invoker_task_info *ti) {
+    struct stet_buf *b = arg;
+    struct stet_np_task t = {.running = ti->running,
+                             .retry_count = ti->retry_count,
+                             .next_retry_at_ms = ti->next_retry_at_ms,
+                             .last_start_at_ms = ti->last_start_at_ms,
+                             .failure = ti->last_failure};
+    stet_invocation_id_to_bytes(id, t.id);
+    size_t fl = strlen(ti->last_failure);
+    t.failure_len = (uint16_t)(fl > STET_NP_TASK_FAILURE_MAX ? STET_NP_TASK_FAILURE_MAX : fl);
+    stet_np_tasks_append(b, &t);
+}
+
+static void task_count(void *arg, const struct stet_invocation_id *id, const struct stet_invoker_task_info *ti) {
+    STET_UNUSED(id);
+    STET_UNUSED(ti);
+    (*(uint32_t *)arg)++;
+}
+
+void stet_node_parts_serve_tasks(struct stet_node_parts *p, uint32_t from, uint64_t rpc) {
+    struct stet_node *n = p->n;
+    if (p->stopped || !n->invoker) {
+        stet_node_cluster_reply(n, from, rpc, -ESHUTDOWN, NULL, 0);
+        return;
+    }
+    uint32_t count = 0;
+    stet_invoker_each_task(n->invoker, task_count, &count);
+    struct stet_buf b = STET_BUF_INIT;
+    stet_np_tasks_begin(&b, count);
+    stet_invoker_each_task(n->invoker, task_out, &b);
+    stet_node_cluster_reply(n, from, rpc, 0, b.data, b.len);
+    stet_buf_free(&b);
+}
+
+void stet_node_parts_gather_tasks(struct stet_node_parts *p, void (*done)(void *arg), void *arg) {
+    if (p->stopped) {
+        done(arg);
+        return;
+    }
+    tasks_clear(p);
+    struct tasks_op *op = calloc(1, sizeof(*op));
+    STET_ASSERT(op != NULL);
+    op->done = done;
+    op->arg = arg;
+    op->deadline = mono(p) + 1000;
+    for (uint32_t pid = 0; pid < p->n_parts; pid++) {
+        uint32_t l = p->g[pid].leader_node;
+        if (l == 0 || l == self(p) || !stet_node_cluster_peer_alive(p->n, l)) continue;
+        bool have = false;
+        for (unsigned i = 0; i < op->n; i++) have |= op->nodes[i] == l;
+        if (have || op->n == sizeof(op->nodes) / sizeof(op->nodes[0])) continue;
+        uint64_t rpc = stet_node_cluster_new_rpc(p->n);
+        if (stet_node_cluster_forward(p->n, l, rpc, STET_NP_OP_TASKS, NULL, 0) != 0) continue;
+        op->nodes[op->n] = l;
+        op->rpcs[op->n++] = rpc;
+        op->waiting++;
+    }
+    op->next = p->task_ops;
+    p->task_ops = op;
+    if (op->waiting == 0) {
+        task_ops_finish(p, op);
+        return;
+    }
+    arm(p, ROUTE_TICK_MS);
+}
+
+bool stet_node_parts_task_info(const struct stet_node_parts *p, const struct stet_invocation_id *id,
+                               struct stet_invoker_task_info *out) {
+    uint8_t b[24];
+    stet_invocation_id_to_bytes(id, b);
+    const struct stet_invoker_task_info *ti = stet_hmap_get(&p->tasks, b, 24);
+    if (!ti) return false;
+    *out = *ti;
+    return true;
 }
 
 /* ---- views ---------------------------------------------------------------------------------------- */

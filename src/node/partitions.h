@@ -80,6 +80,16 @@ void stet_node_parts_respond(struct stet_node_parts *p, const struct stet_action
  * applied what its leader had committed when the call was made (or an error). */
 void stet_node_parts_sync(struct stet_node_parts *p, void (*done)(void *arg, int status), void *arg);
 
+/* Another node asks for this node's invoker tasks (OP_TASKS). */
+void stet_node_parts_serve_tasks(struct stet_node_parts *p, uint32_t from, uint64_t rpc);
+/* /query: the invoker tasks of the nodes leading partitions not led here are fetched (one
+ * OP_TASKS per node, at most a second), then done(arg); stet_node_parts_task_info answers from
+ * them until the next gather. */
+void stet_node_parts_gather_tasks(struct stet_node_parts *p, void (*done)(void *arg), void *arg);
+struct stet_invoker_task_info;
+bool stet_node_parts_task_info(const struct stet_node_parts *p, const struct stet_invocation_id *id,
+                               struct stet_invoker_task_info *out);
+
 /* SIGTERM: transfers every partition leadership held here to another alive voter; true when
  * any transfer started. */
 bool stet_node_parts_hand_off(struct stet_node_parts *p);

@@ -607,7 +607,7 @@ struct query_sync {
     uint64_t id;
 };
 
-static void query_synced(void *arg, int status) {
+static void query_run(void *arg) {
     struct query_sync *qs = arg;
     struct stet_node *n = qs->n;
     struct query_wait *q = (struct query_wait *)stet_pending_find(&n->query_pending, qs->id);
@@ -616,7 +616,21 @@ static void query_synced(void *arg, int status) {
     struct stet_http_request *req = q->base.req;
     bool json = q->json;
     stet_pending_done(&q->base);
+    query_execute(n, req, json);
+}
+
+static void query_synced(void *arg, int status) {
+    struct query_sync *qs = arg;
+    struct stet_node *n = qs->n;
+    struct query_wait *q = (struct query_wait *)stet_pending_find(&n->query_pending, qs->id);
+    if (!q) { /* the client went away */
+        free(qs);
+        return;
+    }
     if (status != 0) {
+        struct stet_http_request *req = q->base.req;
+        free(qs);
+        stet_pending_done(&q->base);
         const char *msg = "{\"message\":\"cannot bring this node's partition replicas up to date: a partition has no "
                           "reachable leader (fewer than a majority of its replicas are up). Retry later, or query "
                           "another node\"}";
@@ -624,7 +638,9 @@ static void query_synced(void *arg, int status) {
         stet_http_respond(req, 503, h, 1, msg, strlen(msg));
         return;
     }
-    query_execute(n, req, json);
+    /* the attempts of invocations whose partition another node leads are in that node's invoker */
+    if (n->cl) stet_node_parts_gather_tasks(n->parts, query_run, qs);
+    else query_run(qs);
 }
 
 /* POST /query (and /v2../v4): SQL introspection over the partition store (src/query). */
@@ -648,7 +664,7 @@ static bool handle_query(struct stet_node *n, struct stet_http_request *req) {
     }
     const char *acc = stet_http_request_header(req, "accept", &al);
     bool json = stet_query_accepts_json(acc, al);
-    if (!n->parts) {
+    if (!n->cl) { /* a single node: its replicas are the leaders */
         query_execute(n, req, json);
         return true;
     }

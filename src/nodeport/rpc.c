@@ -169,3 +169,52 @@ int stet_np_replicas_decode(const uint8_t *p, size_t len,
     }
     return 0;
 }
+
+void stet_np_tasks_begin(struct stet_buf *out, uint32_t n) { stet_buf_append_u32be(out, n); }
+
+void stet_np_tasks_append(struct stet_buf *out, const struct stet_np_task *t) {
+    STET_ASSERT(t->failure_len <= STET_NP_TASK_FAILURE_MAX);
+    stet_buf_append(out, t->id, 24);
+    stet_buf_append_byte(out, t->running ? 1 : 0);
+    stet_buf_append_u32be(out, t->retry_count);
+    stet_buf_append_u64be(out, t->next_retry_at_ms);
+    stet_buf_append_u64be(out, t->last_start_at_ms);
+    uint8_t l[2] = {(uint8_t)(t->failure_len >> 8), (uint8_t)t->failure_len};
+    stet_buf_append(out, l, 2);
+    if (t->failure_len) stet_buf_append(out, t->failure, t->failure_len);
+}
+
+#define TASK_FIXED (24 + 1 + 4 + 8 + 8 + 2)
+
+static int task_at(const uint8_t *p, size_t len, size_t *off, struct stet_np_task *t) {
+    if (len - *off < TASK_FIXED) return -EPROTO;
+    const uint8_t *e = p + *off;
+    memcpy(t->id, e, 24);
+    if (e[24] > 1) return -EPROTO;
+    t->running = e[24] == 1;
+    t->retry_count = stet_load_u32be(e + 25);
+    t->next_retry_at_ms = stet_load_u64be(e + 29);
+    t->last_start_at_ms = stet_load_u64be(e + 37);
+    t->failure_len = (uint16_t)((e[45] << 8) | e[46]);
+    if (t->failure_len > STET_NP_TASK_FAILURE_MAX || len - *off - TASK_FIXED < t->failure_len) return -EPROTO;
+    t->failure = (const char *)e + TASK_FIXED;
+    *off += TASK_FIXED + t->failure_len;
+    return 0;
+}
+
+int stet_np_tasks_decode(const uint8_t *p, size_t len, void (*cb)(void *arg, const struct stet_np_task *t), void *arg) {
+    if (len < 4) return -EPROTO;
+    uint32_t n = stet_load_u32be(p);
+    if (n > STET_NP_TASKS_MAX || (len - 4) / TASK_FIXED < n) return -EPROTO;
+    size_t off = 4;
+    struct stet_np_task t;
+    for (uint32_t i = 0; i < n; i++)
+        if (task_at(p, len, &off, &t) != 0) return -EPROTO;
+    if (off != len) return -EPROTO;
+    off = 4;
+    for (uint32_t i = 0; i < n; i++) {
+        (void)task_at(p, len, &off, &t);
+        cb(arg, &t);
+    }
+    return 0;
+}

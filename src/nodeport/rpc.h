@@ -23,6 +23,7 @@
  *               leader change; both safe to send again)
  *   BARRIER     request: u32 partition; reply: u64 LSN of a read barrier the partition's leader
  *               committed and applied after the request arrived (or u32 leader hint, -EAGAIN)
+ *   TASKS       request: empty; reply: the answering node's invoker tasks (below)
  *   MD_PUT, MD_READ: a metadata client's requests to any member (codec in src/metadata/remote.h);
  *               the answer is the body of the reply.
  *   group info: u8 has_group | u64 fingerprint | u8 n | n x u32 voters | u32 leader | u64 last index
@@ -45,6 +46,7 @@ enum stet_np_op {
     STET_NP_OP_MD_READ = 6, /* a metadata client's read of every key, after a read barrier */
     STET_NP_OP_PROPOSE = 7, /* a record for a partition's leader */
     STET_NP_OP_BARRIER = 8, /* a read barrier of a partition's leader */
+    STET_NP_OP_TASKS = 9,   /* the invoker's tasks of a node (another node's /query) */
 };
 
 #define STET_NP_MAX_VOTERS 16
@@ -108,6 +110,23 @@ int stet_np_log_copy_decode(const uint8_t *p, size_t len, struct stet_np_log_cop
  *   u32 n | n x (u32 partition | u64 applied LSN | u64 durable LSN | u64 flushed LSN)
  * flushed: the applied LSN the node's last store flush covered (durable in its partition store).
  * Partitions strictly increasing; applied <= durable is not required (a replica replaying). */
+/* TASKS reply: u32 n | n x (24 bytes invocation id | u8 running | u32 retry count |
+ * u64 next retry at ms | u64 last start at ms | u16 len | last failure (UTF-8, no NUL)). */
+#define STET_NP_TASKS_MAX 1000000
+#define STET_NP_TASK_FAILURE_MAX 511
+struct stet_np_task {
+    uint8_t id[24];
+    bool running;
+    uint32_t retry_count;
+    uint64_t next_retry_at_ms, last_start_at_ms;
+    const char *failure; /* borrowed from the input; not NUL-terminated */
+    uint16_t failure_len; /* <= STET_NP_TASK_FAILURE_MAX */
+};
+void stet_np_tasks_begin(struct stet_buf *out, uint32_t n);
+void stet_np_tasks_append(struct stet_buf *out, const struct stet_np_task *t);
+/* Checks the whole payload, then calls cb for each task: 0, or -EPROTO (nothing called). */
+int stet_np_tasks_decode(const uint8_t *p, size_t len, void (*cb)(void *arg, const struct stet_np_task *t), void *arg);
+
 #define STET_NP_REPLICAS_MAX 65536
 struct stet_np_replica_status {
     uint32_t partition;

@@ -43,7 +43,8 @@
 //    deployment is still listed, each completes once (not before its sleep ended).
 // 8. (runs after 7) an awakeable created through node 1, resolved through node 3, the call
 //    answered through node 1; a sleeping invocation cancelled through node 2's admin API and its
-//    result read through node 3; then every node's /query shows the same invocations and state
+//    result read through node 3; an invocation running on its leader shows as running in every
+//    node's /query; then every node's /query shows the same invocations and state
 //    (the replicas applied the same log into equal stores).
 // 7. a workflow waiting on its promise, the leader of its partition SIGSTOPped, the workflow
 //    completed (and an idempotent call made) through the others, SIGCONT: reads through the old
@@ -1052,6 +1053,25 @@ cluster.test("awakeables and cancel across nodes; every replica holds the same i
   assert.ok(out.status >= 400, `the cancelled invocation's result through node 3: ${out.status} ${out.text}`);
   assert.match(out.text, /cancel/i, "the result says it was cancelled");
   assert.equal(await readCount(3, nkey, { service: "Napper" }), 0, "the cancelled nap never counted");
+
+  // an invocation running on its partition's leader shows as running through every node's
+  // /query (its attempt is in the leader's invoker)
+  const hkey = `t8-hold-${Date.now()}`;
+  const h = await cluster.ingress(2, "POST", `/Counter/${enc(hkey)}/hold/send`, 4000, { timeout: 10_000 });
+  assert.equal(h.status, 202, `send through node 2: ${h.status} ${h.text}`);
+  const hid = h.json.invocationId;
+  for (const k of cluster.ks) {
+    await waitUntil(
+      async () => {
+        const x = await query(k, `SELECT status FROM sys_invocation WHERE id = '${hid}'`);
+        const rows = x.status === 200 ? x.json.rows : null;
+        return rows && rows.length === 1 && rows[0].status === "running";
+      },
+      { timeout: 3000, interval: 100, what: `node ${k}'s /query to show ${hid} running` },
+    );
+  }
+  const ho = await cluster.ingress(1, "GET", `/restate/invocation/${hid}/attach`, undefined, { timeout: 20_000 });
+  assert.equal(ho.status, 200, `its result through node 1: ${ho.status} ${ho.text}`);
 
   if (IS_RESTATE) return; // /query row formats differ; the replica comparison is Stet's
   // equal stores: the same invocations (id, status) and the same state on every node

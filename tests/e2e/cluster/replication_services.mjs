@@ -55,6 +55,11 @@ const counter = restate.object({
       return next;
     },
     get: shared(async (ctx) => (await ctx.get("count")) ?? 0),
+    // busy for ms milliseconds without a journal entry: the invocation stays "running"
+    hold: shared(async (ctx, ms) => {
+      await new Promise((r) => setTimeout(r, typeof ms === "number" ? ms : 1000));
+      return "held";
+    }),
   },
 });
 
