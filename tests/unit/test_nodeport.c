@@ -168,12 +168,52 @@ static void test_replicas_payload(void **state) {
     stet_buf_free(&b);
 }
 
+/* TASKS payloads (rpc.h): round trip with a failure text, and a failure longer than announced
+ * refused with nothing delivered. */
+static unsigned TASKS_SEEN;
+static struct stet_np_task TASK_LAST;
+static char TASK_FAILURE[64];
+
+static void task_cb(void *arg, const struct stet_np_task *t) {
+    (void)arg;
+    TASKS_SEEN++;
+    TASK_LAST = *t;
+    memcpy(TASK_FAILURE, t->failure, t->failure_len);
+    TASK_FAILURE[t->failure_len] = 0;
+}
+
+static void test_tasks_payload(void **state) {
+    (void)state;
+    struct stet_np_task a = {.running = true, .retry_count = 0, .last_start_at_ms = 1234};
+    struct stet_np_task b = {.running = false, .retry_count = 3, .next_retry_at_ms = 99, .failure = "boom", .failure_len = 4};
+    memset(a.id, 1, 24);
+    memset(b.id, 2, 24);
+    struct stet_buf buf = STET_BUF_INIT;
+    stet_np_tasks_begin(&buf, 2);
+    stet_np_tasks_append(&buf, &a);
+    stet_np_tasks_append(&buf, &b);
+    TASKS_SEEN = 0;
+    assert_int_equal(stet_np_tasks_decode(buf.data, buf.len, task_cb, NULL), 0);
+    assert_int_equal(TASKS_SEEN, 2);
+    assert_false(TASK_LAST.running);
+    assert_int_equal(TASK_LAST.retry_count, 3);
+    assert_true(TASK_LAST.next_retry_at_ms == 99 && TASK_LAST.id[0] == 2);
+    assert_string_equal(TASK_FAILURE, "boom");
+    TASKS_SEEN = 0;
+    assert_int_equal(stet_np_tasks_decode(buf.data, buf.len - 1, task_cb, NULL), -EPROTO);
+    buf.data[buf.len - 4 - 2] = 0xFF; /* b's failure length far beyond the payload */
+    assert_int_equal(stet_np_tasks_decode(buf.data, buf.len, task_cb, NULL), -EPROTO);
+    assert_int_equal(TASKS_SEEN, 0);
+    stet_buf_free(&buf);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_round_trip_any_chunks),
         cmocka_unit_test(test_negotiation_and_bad_hello),
         cmocka_unit_test(test_oversize_and_short_frames),
         cmocka_unit_test(test_replicas_payload),
+        cmocka_unit_test(test_tasks_payload),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
