@@ -791,6 +791,13 @@ static void timer_cb(void *arg) {
     send_batches(c);
 }
 
+/* Timeouts fire on a TIMER_GRID_MS grid: the deadlines of every group that fall in one slot are
+ * stepped together, so their heartbeats to a peer leave in one batch (and, once aligned, stay
+ * aligned: each next heartbeat is a heartbeat interval after a grid point). With 25 groups
+ * this keeps an idle node's wake-ups and sends those of a few groups (design/cluster.md §3). A
+ * timeout fires at most TIMER_GRID_MS late: nothing next to a 300 ms election timeout. */
+#define TIMER_GRID_MS 20
+
 static void arm_timer(struct stet_consensus *c) {
     if (c->stepping) return;
     uint64_t next = 0;
@@ -798,6 +805,7 @@ static void arm_timer(struct stet_consensus *c) {
         uint64_t t = c->groups[i]->next_timeout;
         if (t && (next == 0 || t < next)) next = t;
     }
+    if (next != 0 && c->n_groups > 1) next = (next + TIMER_GRID_MS - 1) / TIMER_GRID_MS * TIMER_GRID_MS;
     if (next == 0 || next == c->timer_at) return;
     uint64_t now = now_ms(c);
     c->timer_at = next;
@@ -870,7 +878,7 @@ int stet_consensus_create(const struct stet_env *env, const struct stet_consensu
     c->env = env;
     c->cfg = *cfg;
     if (!c->cfg.election_timeout_ms) c->cfg.election_timeout_ms = 300;
-    if (!c->cfg.heartbeat_timeout_ms) c->cfg.heartbeat_timeout_ms = c->cfg.election_timeout_ms / 6;
+    if (!c->cfg.heartbeat_timeout_ms) c->cfg.heartbeat_timeout_ms = c->cfg.election_timeout_ms / 4;
     if (!c->cfg.max_inflight_entries) c->cfg.max_inflight_entries = 1024;
     if (!c->cfg.install_snapshot_timeout_ms) c->cfg.install_snapshot_timeout_ms = 4 * c->cfg.election_timeout_ms;
     c->storage = *storage;

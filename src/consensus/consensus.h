@@ -146,7 +146,7 @@ struct stet_consensus_app {
 struct stet_consensus_config {
     uint32_t node_id; /* 1.. */
     unsigned election_timeout_ms;  /* 0 = 300 */
-    unsigned heartbeat_timeout_ms; /* 0 = election / 6 */
+    unsigned heartbeat_timeout_ms; /* 0 = election / 4 (75 ms: 25 groups idle under 1% of a core) */
     unsigned max_inflight_entries; /* 0 = 1024 */
     uint64_t seed;                 /* randomised election timeouts */
     uint64_t generation;           /* grows with every start of the node (stale messages of an
