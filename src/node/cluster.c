@@ -968,7 +968,7 @@ static void peers_frame(void *ctx, uint32_t from, uint8_t kind, uint32_t group, 
         if (cl->n->parts) stet_node_parts_response_frame(cl->n->parts, from, payload, len);
         break;
     case STET_NP_REPLICAS:
-        if (cl->n->parts) stet_node_parts_replicas_frame(cl->n->parts, from, payload, len);
+        if (cl->n->parts) stet_node_parts_replicas_frame(cl->n->parts, from, group, payload, len);
         break;
     default: break; /* a newer peer's kind */
     }

@@ -39,6 +39,15 @@
  * names the node and generation holding the HTTP request: another node's is sent there as a
  * RESPONSE frame (src/partition/response.c) and handed to its ingress / invocation endpoints.
  *
+ * Placement. Each partition has an order of preferred leaders: voters[p mod n] first (with 3
+ * nodes and 24 partitions: 8 each), then the others rotated by p / n (so the partitions of a
+ * node that is away spread evenly over the rest). A leader hands its leadership (RAFT_TRANSFER)
+ * to the first node in that order that comes before it and is available: connected for
+ * PLACE_SETTLE_MS, not stopping, its replica reported caught up; at most PLACE_PER_TICK per
+ * REPLICAS tick. So leaders spread
+ * evenly and come back to a node that restarts; only a leader moves its own leadership (no
+ * two controllers can disagree), and raft keeps a transfer safe whatever happens.
+ *
  * Reads. stet_node_parts_sync is the /query barrier: every partition with a replica here asks
  * its leader for a read barrier (an empty command the leader commits: src/log/raftlog.c reads
  * it as "no record") and waits until its own replica has applied that LSN.
@@ -68,6 +77,9 @@
 #define MAX_WAITING 16384       /* requests routed at once (beyond: -ENOBUFS, 429) */
 #define RESPONSE_RETRY_MS 5000  /* an answer that could not be sent is tried again this long */
 #define MAX_PENDING_RESPONSES 4096
+#define PLACE_SETTLE_MS 3000    /* a preferred leader gets its partitions back after being up this long */
+#define PLACE_PER_TICK 2        /* leadership transfers a node starts per REPLICAS tick */
+#define PLACE_MAX_NODE 64       /* node ids tracked for placement (larger ids: never preferred) */
 #define REPLICAS_EVERY_MS 500   /* each node tells its peers its replicas' progress this often */
 #define COPY_ANY_MS 3000        /* a lost log is copied from the leader; from any voter after this */
 #define LOST_GRACE_MS 1500      /* an append here whose partition is no longer led here: its outcome
@@ -171,6 +183,9 @@ struct stet_node_parts {
     struct pending_response *resp_head, **resp_tail;
     uint32_t n_resp;
     struct tasks_op *task_ops;
+    bool draining; /* SIGTERM: leaderships are handed off, none taken */
+    uint64_t up_since[PLACE_MAX_NODE]; /* per peer node id: connected since (0: not connected) */
+    bool peer_draining[PLACE_MAX_NODE];
     struct stet_hmap tasks; /* 24-byte id -> struct stet_invoker_task_info (malloc'd), last gather */
     struct stet_env_timer *timer;
     struct stet_env_timer *status_timer; /* REPLICAS frames */
@@ -813,8 +828,14 @@ static void sync_roles(struct stet_node_parts *p) {
     }
 }
 
+static void status_send(struct stet_node_parts *p);
+
 bool stet_node_parts_hand_off(struct stet_node_parts *p) {
     if (!p || p->stopped) return false;
+    if (!p->draining) {
+        p->draining = true;
+        status_send(p); /* the others stop moving leaderships here at once */
+    }
     struct stet_consensus *c = stet_node_cluster_cons(p->n);
     bool any = false;
     for (uint32_t pid = 0; pid < p->n_parts; pid++) {
@@ -996,6 +1017,10 @@ bool stet_node_parts_reply(struct stet_node_parts *p, uint32_t from, uint64_t rp
 
 void stet_node_parts_peer(struct stet_node_parts *p, uint32_t node, bool up) {
     if (p->stopped) return;
+    if (node < PLACE_MAX_NODE) {
+        p->up_since[node] = up ? mono(p) : 0;
+        p->peer_draining[node] = false; /* a new connection: a new process, or the same one still serving */
+    }
     if (!up) {
         for (struct preq *q = p->reqs, *next; q; q = next) {
             next = q->next;
@@ -1328,25 +1353,66 @@ static void local_status(const struct stet_node_parts *p, uint32_t pid, struct s
     r->flushed = n->flushed ? n->flushed[pid] : 0;
 }
 
+static void status_send(struct stet_node_parts *p) {
+    uint32_t members = 0;
+    for (uint32_t pid = 0; pid < p->n_parts; pid++) members += p->g[pid].member;
+    if (members == 0) return;
+    stet_buf_reset(&p->scratch);
+    stet_np_replicas_begin(&p->scratch, members);
+    for (uint32_t pid = 0; pid < p->n_parts; pid++) {
+        if (!p->g[pid].member) continue;
+        struct stet_np_replica_status r;
+        local_status(p, pid, &r);
+        stet_np_replicas_append(&p->scratch, &r);
+    }
+    uint32_t peers[STET_PARTS_MAX_VOTERS * 2];
+    size_t np = stet_node_cluster_alive_peers(p->n, peers, sizeof(peers) / sizeof(peers[0]));
+    uint32_t flags = p->draining ? STET_PARTS_DRAINING : 0;
+    for (size_t i = 0; i < np; i++)
+        (void)stet_node_cluster_send(p->n, peers[i], STET_NP_REPLICAS, flags, p->scratch.data, p->scratch.len);
+}
+
+/* Placement (see the top of the file): leaderships held here that belong to another node go
+ * back to it once it is settled and caught up. */
+static void place(struct stet_node_parts *p) {
+    struct stet_node *n = p->n;
+    struct stet_consensus *c = stet_node_cluster_cons(n);
+    if (p->draining || n->stopping || !c || !n->worker) return;
+    uint64_t now = mono(p);
+    unsigned moved = 0;
+    for (uint32_t pid = 0; pid < p->n_parts && moved < PLACE_PER_TICK; pid++) {
+        struct pgroup *g = &p->g[pid];
+        if (!g->member || !g->leader || g->n_voters < 2 || !stet_worker_is_leader(n->worker, pid)) continue;
+        struct stet_consensus_group_info gi;
+        if (!stet_consensus_group_info(c, group_of(pid), &gi)) continue;
+        /* preference order: voters[p mod n], then the others rotated by p / n, so that the
+         * partitions of a node that is away spread over the rest */
+        unsigned nv = g->n_voters, first = pid % nv;
+        uint32_t to = 0;
+        for (unsigned j = 0; j < nv && to == 0; j++) {
+            unsigned slot = j == 0 ? first : (first + 1 + (pid / nv + j - 1) % (nv - 1)) % nv;
+            uint32_t v = g->voters[slot];
+            if (v == self(p)) break; /* this node comes first among those available: stay */
+            if (v >= PLACE_MAX_NODE || p->peer_draining[v]) continue;
+            if (p->up_since[v] == 0 || now - p->up_since[v] < PLACE_SETTLE_MS) continue;
+            if (!stet_node_cluster_peer_alive(n, v)) continue;
+            const struct rep *r = &g->reps[slot];
+            if (r->at_ms == 0 || now - r->at_ms > 3 * REPLICAS_EVERY_MS || r->durable + 64 < gi.commit_index) continue;
+            to = v;
+        }
+        if (to != 0 && stet_consensus_transfer(c, group_of(pid), to) == 0) {
+            p->stats.transfers++;
+            p->stats.placements++;
+            moved++;
+        }
+    }
+}
+
 static void status_tick(void *arg) {
     struct stet_node_parts *p = arg;
     if (p->stopped) return;
-    uint32_t members = 0;
-    for (uint32_t pid = 0; pid < p->n_parts; pid++) members += p->g[pid].member;
-    if (members > 0) {
-        stet_buf_reset(&p->scratch);
-        stet_np_replicas_begin(&p->scratch, members);
-        for (uint32_t pid = 0; pid < p->n_parts; pid++) {
-            if (!p->g[pid].member) continue;
-            struct stet_np_replica_status r;
-            local_status(p, pid, &r);
-            stet_np_replicas_append(&p->scratch, &r);
-        }
-        uint32_t peers[STET_PARTS_MAX_VOTERS * 2];
-        size_t np = stet_node_cluster_alive_peers(p->n, peers, sizeof(peers) / sizeof(peers[0]));
-        for (size_t i = 0; i < np; i++)
-            (void)stet_node_cluster_send(p->n, peers[i], STET_NP_REPLICAS, 0, p->scratch.data, p->scratch.len);
-    }
+    status_send(p);
+    place(p);
     stet_env_timer_start(p->env, p->status_timer, REPLICAS_EVERY_MS);
 }
 
@@ -1365,8 +1431,10 @@ static void replica_seen(void *arg, const struct stet_np_replica_status *r) {
             g->reps[i] = (struct rep){.applied = r->applied, .durable = r->durable, .flushed = r->flushed, .at_ms = f->now};
 }
 
-void stet_node_parts_replicas_frame(struct stet_node_parts *p, uint32_t from, const uint8_t *payload, size_t len) {
+void stet_node_parts_replicas_frame(struct stet_node_parts *p, uint32_t from, uint32_t flags, const uint8_t *payload,
+                                    size_t len) {
     if (p->stopped) return;
+    if (from < PLACE_MAX_NODE) p->peer_draining[from] = (flags & STET_PARTS_DRAINING) != 0;
     struct replicas_from f = {p, from, mono(p)};
     (void)stet_np_replicas_decode(payload, len, replica_seen, &f); /* malformed: ignored */
 }

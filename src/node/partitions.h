@@ -62,8 +62,11 @@ bool stet_node_parts_reply(struct stet_node_parts *p, uint32_t from, uint64_t rp
 /* A RESPONSE frame: an answer for a request this node holds. */
 void stet_node_parts_response_frame(struct stet_node_parts *p, uint32_t from, const uint8_t *payload, size_t len);
 void stet_node_parts_peer(struct stet_node_parts *p, uint32_t node, bool up);
-/* A REPLICAS frame: another node's replicas' progress (nodeport/rpc.h). */
-void stet_node_parts_replicas_frame(struct stet_node_parts *p, uint32_t from, const uint8_t *payload, size_t len);
+/* A REPLICAS frame: another node's replicas' progress (nodeport/rpc.h); flags (the frame's group
+ * field): STET_PARTS_DRAINING, the node is stopping (no leadership is moved to it). */
+#define STET_PARTS_DRAINING 1u
+void stet_node_parts_replicas_frame(struct stet_node_parts *p, uint32_t from, uint32_t flags, const uint8_t *payload,
+                                    size_t len);
 
 /* The modules' propose port (ingress, invocations): r goes to its partition's leader, here or
  * elsewhere; cb once (0 durable and applied there; -ENOBUFS, -EAGAIN no leader reachable,
@@ -120,6 +123,7 @@ struct stet_node_parts_stats {
     uint64_t proposed_local, forwarded, forwards_served, retries, unknown_outcome, no_leader;
     uint64_t responses_sent, responses_received, leader_changes, transfers;
     uint64_t responses_lost; /* answers whose node stayed unreachable (or too many waiting) */
+    uint64_t placements;     /* leaderships handed to their preferred node */
     uint64_t waiting; /* requests waiting now */
 };
 void stet_node_parts_stats(const struct stet_node_parts *p, struct stet_node_parts_stats *out);

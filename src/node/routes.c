@@ -114,6 +114,8 @@ static void collect_cluster(struct stet_node *n, struct stet_metrics *m) {
                     ps.responses_lost);
         set_counter(m, "stet_partition_leader_changes_total", "Partition leaderships this node gained or lost.", NULL,
                     ps.leader_changes);
+        set_counter(m, "stet_partition_placements_total",
+                    "Leaderships this node handed to the partition's preferred node (placement).", NULL, ps.placements);
         set_gauge(m, "stet_partition_requests_waiting", "Requests waiting for a partition leader now.", NULL,
                   (double)ps.waiting);
     }

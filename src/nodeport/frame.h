@@ -38,7 +38,8 @@ enum stet_np_kind {
     STET_NP_REPLY = 6,
     STET_NP_REJECT = 7, /* the HELLO was refused: u8 code | reason text; the sender closes */
     STET_NP_RESPONSE = 8, /* a partition leader's answer to a request held on the receiving node */
-    STET_NP_REPLICAS = 9, /* the sender's partition replicas' progress (rpc.h) */
+    STET_NP_REPLICAS = 9, /* the sender's partition replicas' progress (rpc.h); group = flags
+                             (1: the sender is stopping) */
 };
 
 enum stet_np_reject_code {

@@ -46,6 +46,7 @@
 //    result read through node 3; an invocation running on its leader shows as running in every
 //    node's /query; then every node's /query shows the same invocations and state
 //    (the replicas applied the same log into equal stores).
+// 9. (last) placement: 8 leaders per node, 12/12 with node 3 down, 8 each once it is back.
 // 7. a workflow waiting on its promise, the leader of its partition SIGSTOPped, the workflow
 //    completed (and an idempotent call made) through the others, SIGCONT: reads through the old
 //    leader (one sent while it was stopped) give the completed results, never 470 / 404.
@@ -1095,4 +1096,31 @@ cluster.test("awakeables and cancel across nodes; every replica holds the same i
     assert.equal(views[1], views[0], `node 2 and node 1 agree on: ${sql}`);
     assert.equal(views[2], views[0], `node 3 and node 1 agree on: ${sql}`);
   }
+});
+
+cluster.test("placement: leaders spread evenly, spread over the rest while a node is down, and come back to it", async (t) => {
+  if (IS_RESTATE) return t.skip("Stet's placement (Restate 1.7.12 places leaders with its own controller)");
+  await ready();
+  const counts = async (k) => {
+    const c = new Map();
+    for (const p of await cluster.partitions(k)) if (p.leader != null) c.set(p.leader, (c.get(p.leader) ?? 0) + 1);
+    return c;
+  };
+  const even = (c, nodes, per) => nodes.every((n) => c.get(n) === per);
+  const fair = Math.floor(nParts / 3);
+  await waitUntil(async () => even(await counts(1), [1, 2, 3], fair), {
+    timeout: 20_000, interval: 250, what: `${fair} leaders on each node`,
+  });
+  await cluster.kill(3);
+  const half = Math.floor(nParts / 2);
+  await waitUntil(async () => even(await counts(1), [1, 2], half), {
+    timeout: 20_000, interval: 250, what: `${half} leaders on each of nodes 1 and 2 with node 3 down`,
+  });
+  await cluster.node(3).start();
+  await cluster.waitQuorum({ ks: cluster.ks });
+  const t0 = Date.now();
+  await waitUntil(async () => even(await counts(2), [1, 2, 3], fair), {
+    timeout: 20_000, interval: 250, what: `${fair} leaders on each node again`,
+  });
+  t.diagnostic(`leaders back on node 3 ${Date.now() - t0} ms after its restart was seen`);
 });
