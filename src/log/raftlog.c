@@ -124,6 +124,41 @@ uint64_t stet_raftlog_durable_tail(const struct stet_raftlog *l, uint32_t log_id
     return log_id < l->n_logs ? l->logs[log_id].tail : 0;
 }
 
+/* Unlinks the pending appends at indexes up to `upto`, in append order; the list stays
+ * consistent for callbacks that append again. */
+static struct pend *take_upto(struct plog *pl, uint64_t upto) {
+    struct pend *done = NULL, **dtail = &done, *prev = NULL;
+    for (struct pend *p = pl->pending, *next; p; p = next) {
+        next = p->next;
+        if (p->index > upto) {
+            if (!pl->unsorted) break; /* in index order: nothing further is at or below upto */
+            prev = p;
+            continue;
+        }
+        if (prev) prev->next = next;
+        else pl->pending = next;
+        if (pl->pending_tail == p) pl->pending_tail = prev;
+        p->next = NULL;
+        *dtail = p;
+        dtail = &p->next;
+    }
+    return done;
+}
+
+/* Answers taken appends: 0 for one whose own entry committed (term: the committed entry's, 0
+ * for none), -ECANCELED for one another entry replaced. */
+static void answer(struct stet_raftlog *l, struct pend *done, uint64_t term) {
+    while (done) {
+        struct pend *p = done;
+        done = p->next;
+        int status = term != 0 && p->term == term ? 0 : -ECANCELED;
+        if (status == 0) l->stats.appends_committed++;
+        else l->stats.appends_cancelled++;
+        if (p->cb) p->cb(p->arg, status, p->index);
+        free(p);
+    }
+}
+
 void stet_raftlog_committed(struct stet_raftlog *l, uint32_t group, uint64_t index, uint64_t term, uint8_t type,
                             const uint8_t *data, size_t len) {
     if (group < l->first_group || group - l->first_group >= l->n_logs) return;
@@ -144,32 +179,9 @@ void stet_raftlog_committed(struct stet_raftlog *l, uint32_t group, uint64_t ind
     l->cur_index = 0;
     /* the append at this index (if ours): committed, or replaced by another leader's entry; one
      * at a lower index cannot exist (invariant 2) */
-    struct pend *done = NULL, **dtail = &done, *prev = NULL;
-    for (struct pend *p = pl->pending, *next; p; p = next) {
-        next = p->next;
-        if (p->index != index) {
-            STET_ASSERT(p->index > index);
-            if (!pl->unsorted) break; /* in index order: nothing further is at this index */
-            prev = p;
-            continue;
-        }
-        if (prev) prev->next = next;
-        else pl->pending = next;
-        if (pl->pending_tail == p) pl->pending_tail = prev;
-        p->next = NULL;
-        *dtail = p;
-        dtail = &p->next;
-    }
-    /* callbacks after the list is consistent: one may append again */
-    while (done) {
-        struct pend *p = done;
-        done = p->next;
-        int status = p->term == term ? 0 : -ECANCELED;
-        if (status == 0) l->stats.appends_committed++;
-        else l->stats.appends_cancelled++;
-        if (p->cb) p->cb(p->arg, status, index);
-        free(p);
-    }
+    struct pend *done = take_upto(pl, index);
+    for (const struct pend *p = done; p; p = p->next) STET_ASSERT(p->index == index);
+    answer(l, done, term);
 }
 
 void stet_raftlog_install(struct stet_raftlog *l, uint32_t group, uint64_t index) {
@@ -177,27 +189,7 @@ void stet_raftlog_install(struct stet_raftlog *l, uint32_t group, uint64_t index
     struct plog *pl = &l->logs[group - l->first_group];
     if (index <= pl->tail) return;
     pl->tail = index;
-    struct pend *done = NULL, **dtail = &done, *prev = NULL;
-    for (struct pend *p = pl->pending, *next; p; p = next) {
-        next = p->next;
-        if (p->index > index) {
-            prev = p;
-            continue;
-        }
-        if (prev) prev->next = next;
-        else pl->pending = next;
-        if (pl->pending_tail == p) pl->pending_tail = prev;
-        p->next = NULL;
-        *dtail = p;
-        dtail = &p->next;
-    }
-    while (done) {
-        struct pend *p = done;
-        done = p->next;
-        l->stats.appends_cancelled++;
-        if (p->cb) p->cb(p->arg, -ECANCELED, p->index);
-        free(p);
-    }
+    answer(l, take_upto(pl, index), 0); /* covered by the snapshot: never applied as appended */
 }
 
 void stet_raftlog_stats(const struct stet_raftlog *l, struct stet_raftlog_stats *out) { *out = l->stats; }
