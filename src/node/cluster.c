@@ -1651,14 +1651,6 @@ bool stet_node_cluster_storage_syncing(struct stet_node *n) {
     return cstore_of(n) && stet_consensus_store_syncing(cstore_of(n));
 }
 
-size_t stet_node_cluster_voters(struct stet_node *n, uint32_t *out, size_t max) {
-    struct stet_node_cluster *cl = n->cl;
-    if (!cl || !cl->have_group) return 0;
-    size_t k = 0;
-    for (unsigned i = 0; i < cl->n_voters && k < max; i++) out[k++] = cl->voters[i];
-    return k;
-}
-
 size_t stet_node_cluster_alive_peers(struct stet_node *n, uint32_t *out, size_t max) {
     struct stet_node_cluster *cl = n->cl;
     if (!cl || !cl->peers) return 0;

@@ -65,8 +65,6 @@ int stet_node_cluster_send(struct stet_node *n, uint32_t node, uint8_t kind, uin
 /* The consensus storage (a partition log copied from a peer), and whether a sync is in flight. */
 struct stet_consensus_storage stet_node_cluster_storage(struct stet_node *n);
 bool stet_node_cluster_storage_syncing(struct stet_node *n);
-/* The metadata group's voters once this node is a member of it (sorted), else 0. */
-size_t stet_node_cluster_voters(struct stet_node *n, uint32_t *out, size_t max);
 /* The peers connected and alive now (node ids), for a node that holds no partition replica. */
 size_t stet_node_cluster_alive_peers(struct stet_node *n, uint32_t *out, size_t max);
 int stet_node_cluster_entry(struct stet_node *n, uint32_t group, uint64_t index, uint8_t *type, uint64_t *term,

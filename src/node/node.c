@@ -658,11 +658,11 @@ int stet_node_create(const struct stet_config *cfg, struct stet_node **out, char
     rc = stet_worker_create(&wp, &n->worker, err, errlen);
     if (rc != 0) goto fail;
     if (n->parts) {
-        uint32_t voters[STET_PARTS_MAX_VOTERS];
-        size_t nv = stet_node_cluster_voters(n, voters, STET_PARTS_MAX_VOTERS);
+        struct stet_node_cluster_info ci;
+        stet_node_cluster_info(n, &ci);
         /* a member restarting: a partition group without state here is copied from a peer (a
          * start that was cut short while copying); a new member starts them once it joins */
-        if (nv > 0) rc = stet_node_parts_start(n->parts, voters, (unsigned)nv, true, NULL, NULL);
+        if (ci.have_group) rc = stet_node_parts_start(n->parts, ci.voters, ci.n_voters, true, NULL, NULL);
         if (rc != 0) {
             snprintf(err, errlen, "cannot start the partition groups: %s", strerror(-rc));
             goto fail;
