@@ -938,6 +938,23 @@ static int load_entry_cb(void *arg, uint64_t index, const struct stet_consensus_
     return 0;
 }
 
+/* The configuration of these voters, as raft_configuration_encode writes it (buf->base: raft_free). */
+static int encode_voters(const uint32_t *voters, unsigned n, struct raft_buffer *buf) {
+    struct raft_configuration conf;
+    raft_configuration_init(&conf);
+    for (unsigned i = 0; i < n; i++) {
+        char addr[16];
+        snprintf(addr, sizeof(addr), "n%u", voters[i]);
+        if (raft_configuration_add(&conf, voters[i], addr, RAFT_VOTER) != 0) {
+            raft_configuration_close(&conf);
+            return -EINVAL;
+        }
+    }
+    int rc = raft_configuration_encode(&conf, buf);
+    raft_configuration_close(&conf);
+    return rc == 0 ? 0 : -ENOMEM;
+}
+
 int stet_consensus_add_group(struct stet_consensus *c, uint32_t id, const uint32_t *voters, unsigned n_voters) {
     return stet_consensus_add_group_from(c, id, voters, n_voters, 0, 0);
 }
@@ -969,11 +986,40 @@ int stet_consensus_add_group_from(struct stet_consensus *c, uint32_t id, const u
     struct load_ctx l = {NULL, 0, 0, 0};
     rc = c->storage.load(c->storage.ctx, id, &term, &vote, load_entry_cb, &l);
     if (rc != 0) goto fail;
+    struct stet_consensus_snapshot snap;
+    if (term == 0 && l.n == 0 && (rc = c->storage.get_snapshot(c->storage.ctx, id, &snap)) == 1) {
+        /* no state: bootstrap, identically on every member: term 1 and entry 1, the
+         * configuration; or, continuing a log kept elsewhere until now, a snapshot record at
+         * base_index carrying the configuration (no data: the app's state is its own), which
+         * the stored-snapshot path below then loads like any other */
+        struct raft_buffer buf;
+        rc = encode_voters(voters, n_voters, &buf);
+        if (rc != 0) goto fail;
+        if (base_index > 0) {
+            term = base_term ? base_term : 1;
+            struct stet_consensus_snapshot bs = {.index = base_index, .term = term, .conf_index = base_index,
+                                                 .conf = buf.base, .conf_len = buf.len, .data = NULL, .len = 0};
+            rc = c->storage.set_term_vote(c->storage.ctx, id, term, 0);
+            if (rc == 0) rc = c->storage.set_snapshot(c->storage.ctx, id, &bs);
+            if (rc == 0) rc = c->storage.trim(c->storage.ctx, id, base_index); /* the log continues after it */
+        } else {
+            struct stet_consensus_entry first = {.term = 1, .type = STET_CONSENSUS_CHANGE, .data = buf.base,
+                                                 .len = buf.len};
+            term = 1;
+            rc = c->storage.set_term_vote(c->storage.ctx, id, 1, 0);
+            if (rc == 0) rc = c->storage.truncate_append(c->storage.ctx, id, 1, &first, 1);
+            l.next = 1;
+            if (rc == 0) rc = load_entry_cb(&l, 1, &first);
+        }
+        raft_free(buf.base);
+        if (rc != 0) goto fail;
+        c->staged = true;
+    }
+    if (rc < 0) goto fail;
     /* a stored snapshot: libraft starts from it (the entries that remain follow it, some of
      * them maybe covered by it: the trailing ones) */
     struct raft_snapshot_metadata meta;
     bool have_snap = false;
-    struct stet_consensus_snapshot snap;
     rc = c->storage.get_snapshot(c->storage.ctx, id, &snap);
     if (rc < 0) goto fail;
     if (rc == 0) {
@@ -998,65 +1044,6 @@ int stet_consensus_add_group_from(struct stet_consensus *c, uint32_t id, const u
         goto fail;
     }
     rc = 0;
-    if (term == 0 && l.n == 0 && !have_snap) {
-        /* bootstrap: term 1 and entry 1, the configuration (identical on every member) */
-        struct raft_configuration conf;
-        raft_configuration_init(&conf);
-        for (unsigned i = 0; i < n_voters; i++) {
-            char addr[16];
-            snprintf(addr, sizeof(addr), "n%u", voters[i]);
-            rc = raft_configuration_add(&conf, voters[i], addr, RAFT_VOTER);
-            if (rc != 0) {
-                raft_configuration_close(&conf);
-                rc = -EINVAL;
-                goto fail;
-            }
-        }
-        struct raft_buffer buf;
-        rc = raft_configuration_encode(&conf, &buf);
-        raft_configuration_close(&conf);
-        if (rc != 0) {
-            rc = -ENOMEM;
-            goto fail;
-        }
-        if (base_index > 0) {
-            /* the log continues a log kept elsewhere until now: a snapshot record at base_index
-             * (no data: the app's state is its own) carries the configuration */
-            uint64_t bterm = base_term ? base_term : 1;
-            struct stet_consensus_snapshot bs = {.index = base_index, .term = bterm, .conf_index = base_index,
-                                                 .conf = buf.base, .conf_len = buf.len, .data = NULL, .len = 0};
-            rc = c->storage.set_term_vote(c->storage.ctx, id, bterm, 0);
-            if (rc == 0) rc = c->storage.set_snapshot(c->storage.ctx, id, &bs);
-            if (rc == 0) rc = c->storage.trim(c->storage.ctx, id, base_index); /* the log continues after it */
-            raft_free(buf.base);
-            if (rc != 0) goto fail;
-            rc = c->storage.get_snapshot(c->storage.ctx, id, &snap);
-            STET_ASSERT(rc == 0);
-            struct raft_buffer cb = {(void *)snap.conf, snap.conf_len};
-            raft_configuration_init(&meta.configuration);
-            if (raft_configuration_decode(&cb, &meta.configuration) != 0) {
-                rc = -EPROTO;
-                goto fail;
-            }
-            meta.index = snap.index;
-            meta.term = snap.term;
-            meta.configuration_index = snap.conf_index;
-            have_snap = true;
-            confs_push(g, snap.conf_index, snap.conf, snap.conf_len);
-            term = bterm;
-        } else {
-            struct stet_consensus_entry first = {.term = 1, .type = STET_CONSENSUS_CHANGE, .data = buf.base,
-                                                 .len = buf.len};
-            rc = c->storage.set_term_vote(c->storage.ctx, id, 1, 0);
-            if (rc == 0) rc = c->storage.truncate_append(c->storage.ctx, id, 1, &first, 1);
-            l.next = 1;
-            if (rc == 0) rc = load_entry_cb(&l, 1, &first);
-            raft_free(buf.base);
-            if (rc != 0) goto fail;
-            term = 1;
-        }
-        c->staged = true;
-    }
     uint64_t start_index = l.n ? l.next - l.n : (have_snap ? meta.index + 1 : 1);
     g->staged_last = start_index + l.n - 1;
     g->durable_index = g->staged_last; /* loaded (or the bootstrap entry, identical everywhere) */
